@@ -1,0 +1,34 @@
+"""mathgauge: measure how well language models solve competition mathematics.
+
+The Python API mirrors the CLI::
+
+    import mathgauge
+    result = mathgauge.evaluate(mathgauge.EvalConfig(model="gpt-4o-mini", benchmark="math500"))
+    print(result.summary.accuracy)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "EvalConfig": "._config",
+    "EvalResult": "._evaluate",
+    "evaluate": "._evaluate",
+    "aevaluate": "._evaluate",
+    "resume": "._evaluate",
+    "SamplingConfig": ".solve",
+}
+
+__all__ = ["EvalConfig", "EvalResult", "SamplingConfig", "__version__", "aevaluate", "evaluate", "resume"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy so that `import mathgauge` stays cheap for the CLI's start-up time.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'mathgauge' has no attribute {name!r}")

@@ -1,0 +1,90 @@
+"""What a user asks for in one evaluation, and how it is recorded and compared on resume."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .solve import SamplingConfig
+
+#: Config fields that decide the results; a resumed run must match on all of them.
+RESULT_FIELDS = ("benchmark", "problems_sha256", "problem_count", "model", "base_url", "prompt_template",
+                 "sampling", "answer_format", "grader", "mode")
+
+
+@dataclass
+class EvalConfig:
+    """Everything `evaluate` needs.
+
+    Args:
+        model: model name at the endpoint.
+        benchmark: registry name (``math500``, ``math``).
+        base_url: OpenAI-compatible endpoint; default ``OPENAI_BASE_URL`` or OpenAI's.
+        api_key_env: environment variable holding the API key (the key itself is never stored).
+        data_file: local JSONL/Parquet copy of the benchmark (no hub access).
+        hub_repo: hub mirror to download instead of the registry's.
+        columns: field -> source column overrides for unusual files.
+        subjects, levels, per_cell, selection_seed, limit, manifest: which problems (see `select_problems`).
+        save_manifest: write the chosen ids here.
+        prompt_template: built-in name or file; ``None`` for the default chain-of-thought template.
+        answer_format: extraction format; ``None`` takes the template's.
+        sampling: temperature, top_p, max_tokens, seed, samples per problem.
+        concurrency: most requests in flight.
+        store: SQLite results file.
+        run_name: name of the run (generated when ``None``).
+        resume: continue the run named ``run_name`` if it exists.
+        use_cache: answer repeated requests from the store's response cache.
+        max_retries, request_timeout_s: per-request retry bound and time limit.
+    """
+
+    model: str
+    benchmark: str = "math500"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    data_file: str | None = None
+    hub_repo: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    subjects: list[str] | None = None
+    levels: list[int] | None = None
+    per_cell: int | None = None
+    selection_seed: int = 0
+    limit: int | None = None
+    manifest: str | None = None
+    save_manifest: str | None = None
+    prompt_template: str | None = None
+    answer_format: str | None = None
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    concurrency: int = 32
+    store: str = "mathgauge.db"
+    run_name: str | None = None
+    resume: bool = False
+    use_cache: bool = True
+    max_retries: int = 5
+    request_timeout_s: float = 600.0
+
+    def resolved_base_url(self) -> str:
+        from .models import DEFAULT_BASE_URL
+
+        return (self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+    def data_source(self) -> dict[str, str]:
+        if self.data_file:
+            return {"file": str(Path(self.data_file).resolve().name)}
+        return {"hub_repo": self.hub_repo or "registry"}
+
+
+def config_differences(stored: dict, current: dict) -> list[str]:
+    """Human-readable list of result-deciding fields that differ between two run configs."""
+    diffs = []
+    for name in RESULT_FIELDS:
+        a, b = stored.get(name), current.get(name)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                if a.get(key) != b.get(key):
+                    diffs.append(f"{name}.{key}: stored {a.get(key)!r}, now {b.get(key)!r}")
+        else:
+            diffs.append(f"{name}: stored {a!r}, now {b!r}")
+    return diffs

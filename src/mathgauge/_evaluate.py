@@ -1,0 +1,322 @@
+"""The pipeline: benchmark -> problems -> solver -> attempts -> grader -> store -> summary.
+
+Each sample is solved, stored, graded and stored again as soon as it can be, so a killed run loses at most the
+calls in flight; a resumed run picks up exactly the samples that are not done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import re
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from . import __version__
+from ._config import EvalConfig, config_differences
+from .datasets import load_manifest, load_problems, save_manifest, select_problems
+from .errors import EXIT_OK, EXIT_SAMPLES_FAILED, ConfigError, EndpointError, StoreError
+from .models import CachedBackend, ModelBackend, OpenAICompatibleBackend
+from .prompts import load_template
+from .report import RunSummary, summarize
+from .solve import Attempt, ChainOfThoughtSolver, SamplingConfig
+from .store import RunRecord, Store
+
+#: Called after every finished sample with (done, total, correct so far, graded so far).
+ProgressCallback = Callable[[int, int, int, int], None]
+
+
+@dataclass
+class EvalResult:
+    """What `evaluate` returns: the stored run, its summary, notes for the user and the exit code."""
+
+    run: RunRecord
+    summary: RunSummary
+    notes: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SAMPLES_FAILED if self.summary.failed else EXIT_OK
+
+
+def evaluate(config: EvalConfig, *, progress: ProgressCallback | None = None,
+             notify: Callable[[str], None] | None = None) -> EvalResult:
+    """Run (or resume) an evaluation and return its result. See `EvalConfig` for the options.
+
+    Raises:
+        MathgaugeError: a user mistake (bad data file, endpoint unusable, config differs on resume, ...),
+            with nothing already stored lost.
+    """
+    return asyncio.run(aevaluate(config, progress=progress, notify=notify))
+
+
+def resume(run_ref: str, *, store: str = "mathgauge.db", concurrency: int | None = None,
+           use_cache: bool = True, progress: ProgressCallback | None = None,
+           notify: Callable[[str], None] | None = None) -> EvalResult:
+    """Continue a stored run from its own stored config and prompts; the dataset is not needed again."""
+    with Store(store) as db:
+        run = db.get_run(run_ref)
+    execution = run.config.get("execution", {})
+    sampling = SamplingConfig(**run.config["sampling"])
+    config = EvalConfig(
+        model=run.model,
+        benchmark=run.benchmark,
+        base_url=run.config["base_url"],
+        api_key_env=execution.get("api_key_env", "OPENAI_API_KEY"),
+        sampling=sampling,
+        concurrency=concurrency or execution.get("concurrency", 32),
+        store=store,
+        run_name=run.name,
+        resume=True,
+        use_cache=use_cache,
+        max_retries=execution.get("max_retries", 5),
+        request_timeout_s=execution.get("request_timeout_s", 600.0),
+    )
+    return asyncio.run(_execute(config, run, _make_backend(config), progress=progress,
+                                notify=notify or (lambda _: None), notes=[]))
+
+
+def _versions() -> dict[str, str]:
+    return {"mathgauge": __version__, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def _default_run_name(model: str, benchmark: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model.split("/")[-1]).strip("-") or "model"
+    # The random tail keeps two runs started in the same second apart.
+    return f"{slug}-{benchmark}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+
+
+def _problems_digest(problems: list[Any]) -> str:
+    h = hashlib.sha256()
+    for p in problems:
+        h.update(json.dumps([p.id, p.problem, p.answer], ensure_ascii=False).encode("utf-8"))
+    return h.hexdigest()
+
+
+async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = None,
+                    notify: Callable[[str], None] | None = None) -> EvalResult:
+    """The async form of `evaluate`, for callers that already run an event loop."""
+    say = notify or (lambda _: None)
+    template = load_template(config.prompt_template)
+    answer_format = config.answer_format or template.answer_format
+    _check_answer_format(answer_format)
+    if config.sampling.samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {config.sampling.samples}")
+    if config.concurrency < 1:
+        raise ConfigError(f"--concurrency must be at least 1, got {config.concurrency}")
+
+    problems = load_problems(config.benchmark, data_file=config.data_file, hub_repo=config.hub_repo,
+                             columns=config.columns or None)
+    ids = load_manifest(config.manifest, config.benchmark) if config.manifest else None
+    selection = select_problems(
+        problems, subjects=config.subjects, levels=config.levels, per_cell=config.per_cell,
+        seed=config.selection_seed, ids=ids, limit=config.limit,
+    )
+    notes = list(selection.notes)
+    chosen = selection.problems
+    if config.save_manifest:
+        save_manifest(config.save_manifest, config.benchmark, chosen, {
+            "subjects": config.subjects, "levels": config.levels, "per_cell": config.per_cell,
+            "seed": config.selection_seed, "limit": config.limit, "manifest": config.manifest,
+        })
+        notes.append(f"wrote the {len(chosen)} chosen ids to {config.save_manifest}")
+
+    run_config = {
+        "benchmark": config.benchmark,
+        "data_source": config.data_source(),
+        "problems_sha256": _problems_digest(chosen),
+        "problem_count": len(chosen),
+        "model": config.model,
+        "base_url": config.resolved_base_url(),
+        "prompt_template": template.to_dict(),
+        "sampling": config.sampling.to_dict(),
+        "answer_format": answer_format,
+        "grader": "rules",
+        "mode": "cot",
+        "selection": {"subjects": config.subjects, "levels": config.levels, "per_cell": config.per_cell,
+                      "seed": config.selection_seed, "limit": config.limit, "manifest": config.manifest},
+        "execution": {"concurrency": config.concurrency, "api_key_env": config.api_key_env,
+                      "max_retries": config.max_retries, "request_timeout_s": config.request_timeout_s},
+    }
+
+    backend = _make_backend(config)
+    store = Store(config.store)
+    try:
+        existing = store.find_run(config.run_name) if config.run_name else None
+        if existing is not None and not config.resume:
+            raise StoreError(f"a run named {config.run_name!r} already exists in {config.store}; "
+                             f"pass --resume to continue it or choose another --run-name")
+        if existing is not None:
+            diffs = config_differences(existing.config, run_config)
+            if diffs:
+                raise StoreError(f"cannot resume run {existing.name!r}: its config differs: " + "; ".join(diffs))
+            run = existing
+            say(f"resuming run {run.name} ({run.run_id})")
+        else:
+            try:
+                notes.extend(await backend.check())  # fail on a bad endpoint before anything is stored
+            except BaseException:
+                await backend.aclose()
+                raise
+            run = store.create_run(name=config.run_name or _default_run_name(config.model, config.benchmark),
+                                   benchmark=config.benchmark, model=config.model, config=run_config,
+                                   versions=_versions())
+            store.add_problems(run.run_id, chosen, [template.render(p.problem) for p in chosen],
+                               config.sampling.samples)
+    except BaseException:
+        await backend.aclose()
+        raise
+    finally:
+        store.close()
+    for note in notes:
+        say(note)
+    return await _execute(config, run, backend, progress=progress, notify=say, notes=notes)
+
+
+def _check_answer_format(answer_format: str) -> None:
+    from .grading import ANSWER_FORMATS
+
+    if answer_format not in ANSWER_FORMATS:
+        raise ConfigError(f"unknown answer format {answer_format!r}; expected one of {', '.join(ANSWER_FORMATS)}")
+
+
+def _make_backend(config: EvalConfig) -> ModelBackend:
+    base_url = config.resolved_base_url()
+    api_key = os.environ.get(config.api_key_env) or None
+    if api_key is None and "api.openai.com" in base_url:
+        raise EndpointError(
+            f"no API key: set {config.api_key_env} (or name another variable with --api-key-env) "
+            f"to call {base_url}, or point --base-url at a local server"
+        )
+    return OpenAICompatibleBackend(
+        config.model, base_url=base_url, api_key=api_key, concurrency=config.concurrency,
+        max_retries=config.max_retries, request_timeout_s=config.request_timeout_s,
+    )
+
+
+async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, *,
+                   progress: ProgressCallback | None, notify: Callable[[str], None], notes: list[str]) -> EvalResult:
+    store = Store(config.store)
+    # All store access during the run goes through this one thread: SQLite commits never stall the loop.
+    db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mathgauge-store")
+    if config.use_cache:
+        backend = CachedBackend(backend, store, executor=db_pool)
+    runner = _SampleRunner(store, run, backend, progress, db_pool)
+    started = time.monotonic()
+    store.mark_run_started(run.run_id)
+    status, error = "interrupted", None
+    loop = asyncio.get_running_loop()
+    current = asyncio.current_task()
+    # SIGTERM ends the run like Ctrl-C: in-flight calls are dropped, everything finished is already committed.
+    try:
+        loop.add_signal_handler(signal.SIGTERM, current.cancel) if current else None
+    except (NotImplementedError, RuntimeError):
+        pass
+    try:
+        await runner.run_all()
+        status = "finished"
+    except EndpointError as exc:
+        status, error = "failed", str(exc)
+        raise
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGTERM)
+        except (NotImplementedError, RuntimeError):
+            pass
+        runner.close()
+        await backend.aclose()
+        store.mark_run_ended(run.run_id, status, wall_s=time.monotonic() - started, error=error)
+        final = store.get_run(run.run_id)
+        summary = summarize(final, store.sample_results(run.run_id))
+        store.close()
+    return EvalResult(run=final, summary=summary, notes=notes)
+
+
+class _SampleRunner:
+    """Solves, stores and grades every unfinished sample of a run, concurrently."""
+
+    def __init__(self, store: Store, run: RunRecord, backend: ModelBackend, progress: ProgressCallback | None,
+                 db_pool: ThreadPoolExecutor) -> None:
+        from .grading import Grader
+
+        self.store = store
+        self.run = run
+        self.solver = ChainOfThoughtSolver(backend, SamplingConfig(**run.config["sampling"]))
+        self.answer_format = run.config.get("answer_format", "boxed")
+        self.grader = Grader(answer_format=self.answer_format)
+        # Grading is CPU work; a thread keeps the event loop free to send and receive requests meanwhile.
+        self.grade_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mathgauge-grade")
+        self.db_pool = db_pool
+        self.previous: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.progress = progress
+        self.gold = store.gold_answers(run.run_id)
+        self.done = self.correct = self.graded = 0
+        self.total = 0
+
+    async def run_all(self) -> None:
+        todo = self.store.unfinished_samples(self.run.run_id)
+        self.previous = self.store.attempts_of_unfinished(self.run.run_id)
+        results = self.store.sample_results(self.run.run_id)
+        self.total = len(results)
+        done = [r for r in results if r.status == "done"]
+        self.done = self.graded = len(done)
+        self.correct = sum(r.correct for r in done)
+        self._report()
+        tasks = [asyncio.ensure_future(self._sample(pid, k, messages)) for pid, k, messages in todo]
+        if not tasks:
+            return
+        try:
+            finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in finished:
+                if task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _in_thread(self, pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    async def _sample(self, problem_id: str, sample_index: int, messages: list[dict[str, str]]) -> None:
+        run_id = self.run.run_id
+        previous = self.previous.get((problem_id, sample_index), [])
+        last_ok = next((a for a in reversed(previous) if a["response"] is not None and a["error"] is None), None)
+        if last_ok is not None:
+            # Killed after the call was stored but before its grade: grade the stored response, don't ask again.
+            attempt_id, response = last_ok["attempt_id"], last_ok["response"]
+        else:
+            attempt: Attempt = await self.solver.solve(problem_id, sample_index, messages,
+                                                       attempt_index=len(previous))
+            attempt_id = await self._in_thread(self.db_pool, self.store.add_attempt, run_id, attempt)
+            if not attempt.ok:
+                await self._in_thread(self.db_pool, self.store.mark_sample, run_id, problem_id, sample_index,
+                                      "failed", attempt.error)
+                self.done += 1
+                self._report()
+                return
+            response = attempt.response or ""
+        verdict = await self._in_thread(self.grade_pool, self.grader.grade, response, self.gold[problem_id])
+        await self._in_thread(self.db_pool, self.store.add_grade, run_id, problem_id, sample_index, attempt_id,
+                              verdict)
+        self.done += 1
+        self.graded += 1
+        self.correct += verdict.correct
+        self._report()
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.done, self.total, self.correct, self.graded)
+
+    def close(self) -> None:
+        self.grade_pool.shutdown(wait=True, cancel_futures=True)
+        self.db_pool.shutdown(wait=True)
+        self.grader.close()

@@ -1,0 +1,293 @@
+"""The ``mathgauge`` command: a thin shell over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from .errors import EXIT_USAGE, MathgaugeError
+
+
+def _csv_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _levels(value: str) -> list[int]:
+    try:
+        return [int(v) for v in _csv_list(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated levels 1-5, got {value!r}") from None
+
+
+def _columns(value: str) -> dict[str, str]:
+    mapping = {}
+    for item in _csv_list(value):
+        field, sep, column = item.partition("=")
+        if not sep or not field or not column:
+            raise argparse.ArgumentTypeError(f"expected FIELD=COLUMN pairs (problem=question), got {item!r}")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def _add_run_parser(sub: Any) -> None:
+    p = sub.add_parser("run", help="evaluate a model on a benchmark", description="Evaluate a model on a benchmark.")
+    p.add_argument("--model", required=True, help="model name at the endpoint")
+    p.add_argument("--benchmark", default="math500", help="math500 (default) or math")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
+                   "(default: $OPENAI_BASE_URL or OpenAI)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME",
+                   help="environment variable holding the API key (default OPENAI_API_KEY)")
+    data = p.add_argument_group("problems")
+    data.add_argument("--data-file", help="local JSONL or Parquet copy of the benchmark (works offline)")
+    data.add_argument("--hub-repo", help="Hugging Face hub mirror to download instead of the default")
+    data.add_argument("--columns", type=_columns, default={}, metavar="FIELD=COL,...",
+                      help="map unusual column names, e.g. problem=question,answer=target")
+    data.add_argument("--limit", type=int, help="first N problems (after the other filters)")
+    data.add_argument("--subjects", type=_csv_list, help="comma-separated subjects, e.g. algebra,number_theory")
+    data.add_argument("--levels", type=_levels, help="comma-separated levels, e.g. 4,5")
+    data.add_argument("--per-cell", type=int, metavar="K", help="stratified: K problems per subject x level cell")
+    data.add_argument("--seed", type=int, default=0, help="seed of the stratified draw (default 0)")
+    data.add_argument("--manifest", help="take exactly the ids listed in this manifest file")
+    data.add_argument("--save-manifest", metavar="FILE", help="write the chosen ids to FILE")
+    gen = p.add_argument_group("generation")
+    gen.add_argument("--prompt-template", metavar="FILE", help="prompt template (.toml or text with {problem})")
+    gen.add_argument("--answer-format", help="answer extraction format (default: the template's, boxed)")
+    gen.add_argument("--temperature", type=float, default=0.0)
+    gen.add_argument("--top-p", type=float)
+    gen.add_argument("--max-tokens", type=int, help="response length cap (default: none, the server's maximum)")
+    gen.add_argument("--sampling-seed", type=int, help="seed sent to the server (sample i gets seed+i)")
+    gen.add_argument("--samples", type=int, default=1, help="responses per problem (default 1)")
+    exe = p.add_argument_group("execution")
+    exe.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
+    exe.add_argument("--max-retries", type=int, default=5, help="retries per request for errors (default 5)")
+    exe.add_argument("--request-timeout", type=float, default=600.0, help="seconds per request (default 600)")
+    exe.add_argument("--no-cache", action="store_true", help="do not answer requests from the response cache")
+    _add_store_args(p)
+    p.add_argument("--run-name", help="name of the run (default: model-benchmark-timestamp)")
+    p.add_argument("--resume", action="store_true", help="continue the run named --run-name if it exists")
+    _add_output_args(p)
+    p.set_defaults(func=_cmd_run)
+
+
+def _add_store_args(p: Any) -> None:
+    p.add_argument("--store", default="mathgauge.db", help="SQLite results file (default ./mathgauge.db)")
+
+
+def _add_output_args(p: Any) -> None:
+    p.add_argument("--summary-json", metavar="PATH", help="write the machine-readable summary here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mathgauge", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"mathgauge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_run_parser(sub)
+
+    p = sub.add_parser("resume", help="continue a stopped or killed run")
+    p.add_argument("run", help="run id or name")
+    p.add_argument("--concurrency", type=int, help="requests in flight (default: the run's)")
+    p.add_argument("--no-cache", action="store_true")
+    _add_store_args(p)
+    _add_output_args(p)
+    p.set_defaults(func=_cmd_resume)
+
+    p = sub.add_parser("runs", help="list stored runs")
+    _add_store_args(p)
+    p.set_defaults(func=_cmd_runs)
+
+    p = sub.add_parser("show", help="the report of a stored run")
+    p.add_argument("run", help="run id or name")
+    _add_store_args(p)
+    p.add_argument("--summary-json", metavar="PATH", help="also write the machine-readable summary here")
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("export", help="export a run's samples")
+    p.add_argument("run", help="run id or name")
+    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    p.add_argument("--output", required=True, help="destination file ('-' for stdout)")
+    _add_store_args(p)
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("benchmarks", help="list known benchmarks")
+    p.set_defaults(func=_cmd_benchmarks)
+
+    for module, adder in (("grading._cli", "add_grading_commands"), ("sandbox._cli", "add_sandbox_commands")):
+        try:
+            import importlib
+
+            getattr(importlib.import_module(f".{module}", __package__), adder)(sub)
+        except (ImportError, AttributeError):
+            pass
+    return parser
+
+
+class _Progress:
+    """A rich progress bar on stderr: done/total, accuracy so far, requests/s, ETA."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.bar: Any = None
+        self.task: Any = None
+        self.enabled = enabled
+
+    def __call__(self, done: int, total: int, correct: int, graded: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("[bold]solving"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("acc {task.fields[acc]}"), TextColumn("{task.fields[rate]} samples/s"),
+                TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("solve", total=total, completed=done, acc="-", rate="-")
+        speed = self.bar.tasks[0].speed
+        self.bar.update(self.task, completed=done, total=total,
+                        acc=f"{100 * correct / graded:.1f}%" if graded else "-",
+                        rate=f"{speed:.1f}" if speed else "-")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _finish(result: Any, args: argparse.Namespace) -> int:
+    from .report import render_summary
+
+    render_summary(result.summary)
+    if getattr(args, "summary_json", None):
+        _write_json(args.summary_json, result.summary.to_json())
+    return result.exit_code
+
+
+def _write_json(path: str, doc: dict) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(doc, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+    except OSError as exc:
+        raise MathgaugeError(f"{path}: cannot write summary ({exc.strerror})") from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ._config import EvalConfig
+    from ._evaluate import evaluate
+    from .solve import SamplingConfig
+
+    config = EvalConfig(
+        model=args.model, benchmark=args.benchmark, base_url=args.base_url, api_key_env=args.api_key_env,
+        data_file=args.data_file, hub_repo=args.hub_repo, columns=args.columns, subjects=args.subjects,
+        levels=args.levels, per_cell=args.per_cell, selection_seed=args.seed, limit=args.limit,
+        manifest=args.manifest, save_manifest=args.save_manifest, prompt_template=args.prompt_template,
+        answer_format=args.answer_format,
+        sampling=SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+                                seed=args.sampling_seed, samples=args.samples),
+        concurrency=args.concurrency, store=args.store, run_name=args.run_name, resume=args.resume,
+        use_cache=not args.no_cache, max_retries=args.max_retries, request_timeout_s=args.request_timeout,
+    )
+    progress = _Progress(not args.quiet and sys.stderr.isatty())
+    try:
+        result = evaluate(config, progress=progress, notify=_say)
+    finally:
+        progress.close()
+    return _finish(result, args)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from ._evaluate import resume
+
+    progress = _Progress(not args.quiet and sys.stderr.isatty())
+    try:
+        result = resume(args.run, store=args.store, concurrency=args.concurrency, use_cache=not args.no_cache,
+                        progress=progress, notify=_say)
+    finally:
+        progress.close()
+    return _finish(result, args)
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.table import Table
+
+    from .report import make_console, summarize
+    from .store import Store
+
+    with Store(args.store) as store:
+        runs = store.list_runs()
+        if not runs:
+            print(f"no runs in {args.store}")
+            return 0
+        table = Table()
+        for col in ("run id", "name", "model", "benchmark", "status", "n", "accuracy", "failed", "created"):
+            table.add_column(col)
+        for run in runs:
+            s = summarize(run, store.sample_results(run.run_id))
+            table.add_row(run.run_id, run.name, run.model, run.benchmark, run.status, str(s.n),
+                          "-" if s.accuracy is None else f"{100 * s.accuracy:.1f}%", str(s.failed),
+                          time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)))
+    make_console().print(table)
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .report import render_summary, summarize
+    from .store import Store
+
+    with Store(args.store) as store:
+        run = store.get_run(args.run)
+        summary = summarize(run, store.sample_results(run.run_id))
+    render_summary(summary)
+    if args.summary_json:
+        _write_json(args.summary_json, summary.to_json())
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .report import export_run
+    from .store import Store
+
+    with Store(args.store) as store:
+        count = export_run(store, args.run, args.format, args.output)
+    if args.output != "-":
+        _say(f"wrote {count} samples to {args.output}")
+    return 0
+
+
+def _cmd_benchmarks(args: argparse.Namespace) -> int:
+    from .datasets import list_benchmarks
+
+    for b in list_benchmarks():
+        print(f"{b.name:10} {b.description} (hub: {b.hub_repo})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 user error, 3 some samples failed, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except MathgaugeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: everything finished so far is stored; `mathgauge resume RUN` continues",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""Final-answer extraction, one small function per answer format.
+
+Thinking traces are never graded: text up to the last ``</think>`` is dropped,
+and a response whose ``<think>`` block never closes has no final answer.
+
+Each format first applies its own rule; when that finds nothing, the ``auto``
+chain is tried (the labelling convention is "the last answer the response
+commits to"), except for ``raw`` which always returns the whole response.
+
+``auto`` tries, in order: ``think_answer_tags`` (an ``<answer>`` tag after the
+thinking), ``json_answer_field``, ``boxed``, ``final_answer_line`` ("The final
+answer is X", "The answer is X"), ``answer_line`` ("ANSWER: X"), a concluding
+statement in the last lines ("Therefore, the value of n is 3."), and finally
+``raw`` when the whole response is short enough to be a bare answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+ANSWER_FORMATS: tuple[str, ...] = (
+    "auto",
+    "boxed",
+    "final_answer_line",
+    "answer_line",
+    "json_answer_field",
+    "think_answer_tags",
+    "program_output",
+    "raw",
+)
+
+MAX_ANSWER_CHARS = 2000  # longer "answers" are cut here (and rejected as too_large later)
+
+
+def check_format(answer_format: str) -> str:
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(
+            f"unknown answer_format {answer_format!r}; valid formats: {', '.join(ANSWER_FORMATS)}"
+        )
+    return answer_format
+
+
+# ---------------------------------------------------------------- thinking
+
+def strip_thinking(response: str) -> str:
+    """Drop the thinking trace; an unclosed ``<think>`` leaves nothing."""
+    idx = response.rfind("</think>")
+    if idx >= 0:
+        return response[idx + len("</think>"):]
+    if "<think>" in response:
+        return ""
+    return response
+
+
+# ---------------------------------------------------------------- boxed
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+
+
+def _braced(text: str, start: int) -> tuple[str, int] | None:
+    """``text[start] == '{'``: return (content, end index) of the balanced group."""
+    depth = 0
+    i = start
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1:i], i + 1
+        i += 1
+    return None
+
+
+def _boxes(text: str) -> list[tuple[int, str]]:
+    out = []
+    for m in _BOX_RE.finditer(text):
+        i = m.end()
+        while i < len(text) and text[i] in " \t":
+            i += 1
+        if i < len(text) and text[i] == "{":
+            got = _braced(text, i)
+            if got is None:
+                continue
+            content = got[0]
+        else:
+            m2 = re.match(r"[^\s$\\]+|\\[A-Za-z]+", text[i:])
+            if not m2 or i == m.end():
+                continue
+            content = m2.group(0)
+        content = content.strip()
+        if content:
+            out.append((m.start(), content))
+    return out
+
+
+def extract_boxed(text: str) -> str | None:
+    """Last ``\\boxed{}``/``\\fbox{}``; several different boxes on the last box's line are joined."""
+    boxes = _boxes(text)
+    if not boxes:
+        return None
+    last_pos, last = boxes[-1]
+    line_start = text.rfind("\n", 0, last_pos) + 1
+    same_line = [c for p, c in boxes if p >= line_start]
+    uniq: list[str] = []
+    for c in same_line:
+        if c not in uniq:
+            uniq.append(c)
+    if len(uniq) > 1:
+        return ", ".join(uniq)
+    return last
+
+
+# ---------------------------------------------------------------- final answer line
+
+_FINAL_RE = re.compile(
+    r"(?:final\s+answer|the\s+answer)\s*(?:is|:)\s*:?\s*(.+)", re.IGNORECASE
+)
+_HOPE_RE = re.compile(r"\.?\s*I hope it is correct\.?\s*$", re.IGNORECASE)
+
+
+def _clean_line_answer(ans: str) -> str | None:
+    ans = _HOPE_RE.sub("", ans).strip()
+    box = extract_boxed(ans)
+    if box is not None:
+        return box
+    ans = ans.strip().strip("*").strip()
+    ans = re.sub(r"[.;,]\s*$", "", ans).strip()
+    if ans.startswith("$") and ans.endswith("$") and len(ans) > 1:
+        ans = ans.strip("$").strip()
+    return ans or None
+
+
+def extract_final_answer_line(text: str) -> str | None:
+    """"Final Answer: The final answer is X. I hope it is correct." / "The answer is X"."""
+    last = None
+    for m in _FINAL_RE.finditer(text):
+        last = m
+    if last is None:
+        return None
+    ans = last.group(1)
+    for _ in range(3):
+        inner = _FINAL_RE.search(ans)
+        if inner is None:
+            break
+        ans = inner.group(1)
+    return _clean_line_answer(ans)
+
+
+_ANSWER_LINE_RE = re.compile(r"^[ \t*#]*answer[ \t*]*:[ \t*]*(.*\S.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def extract_answer_line(text: str) -> str | None:
+    """``ANSWER: X`` on its own line (the last one)."""
+    last = None
+    for m in _ANSWER_LINE_RE.finditer(text):
+        last = m
+    if last is None:
+        return None
+    return _clean_line_answer(last.group(1))
+
+
+# ---------------------------------------------------------------- json
+
+_JSON_KEY_RE = re.compile(r"[\"']answer[\"']\s*:\s*")
+
+
+def _json_string(text: str, i: int) -> str | None:
+    quote = text[i]
+    j = i + 1
+    n = len(text)
+    while j < n:
+        c = text[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == quote:
+            break
+        j += 1
+    else:
+        return None
+    raw = text[i + 1:j]
+    if quote == '"':
+        try:
+            val = json.loads('"' + raw + '"')
+            # JSON turns LaTeX like "\frac" into a form feed + "rac"; keep raw text then
+            if not any(ch in val for ch in "\f\b\t\r\n\x0b") or "\\\\" in raw:
+                return val
+        except ValueError:
+            pass
+    return raw.replace('\\"', '"').replace("\\\\", "\\").replace("\\'", "'")
+
+
+def extract_json_answer(text: str) -> str | None:
+    """The ``answer`` field of the last JSON object that has one."""
+    matches = list(_JSON_KEY_RE.finditer(text))
+    for m in reversed(matches):
+        i = m.end()
+        if i >= len(text):
+            continue
+        if text[i] in "\"'":
+            val = _json_string(text, i)
+            if val is None:
+                continue
+        else:
+            m2 = re.match(r"[^,}\n]+", text[i:])
+            if not m2:
+                continue
+            val = m2.group(0)
+        val = val.strip()
+        if val and val.lower() not in ("null", "none", "..."):
+            return val
+    return None
+
+
+# ---------------------------------------------------------------- think / answer tags
+
+_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
+
+
+def extract_answer_tags(text: str) -> str | None:
+    """Content of the last ``<answer>...</answer>`` (after thinking), reduced to its answer."""
+    last = None
+    for m in _ANSWER_TAG_RE.finditer(text):
+        if m.group(1).strip():
+            last = m
+    if last is None:
+        return None
+    return answer_from_statement(last.group(1))
+
+
+# ---------------------------------------------------------------- program output
+
+_OUTPUT_RE = re.compile(r"```output\s*\n(.*?)(?:```|$)", re.DOTALL)
+
+
+def extract_program_output(text: str) -> str | None:
+    """Last printed value: last non-empty line of the last ```output block, else of the text."""
+    blocks = _OUTPUT_RE.findall(text)
+    src = blocks[-1] if blocks else text
+    lines = [ln.strip() for ln in src.strip().splitlines() if ln.strip()]
+    if not lines:
+        return None
+    return lines[-1]
+
+
+# ---------------------------------------------------------------- statements
+
+_MATH_DELIMS = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$+")
+_STATEMENT_RES = [
+    re.compile(r"(?:answer|result|solution)\s+(?:is|would be|will be|should be)\s*:?\s*(.+)", re.I),
+    re.compile(r"^(.+?)\s+is\s+(?:the\s+)?(?:correct|final|right)\s+(?:answer|solution)", re.I),
+    re.compile(r"\b(?:is|are|equals|was|be|gives|get|as)\s*:?\s+(.+)", re.I),
+    re.compile(r"(?:=|\\equiv|\\approx|≈)\s*([^=]+)$"),
+]
+
+
+def _strip_trailing_words(ans: str) -> str:
+    # keep the head of sentences such as "4 is indeed the correct solution"
+    ans = ans.strip()
+    ans = re.sub(r"\s*(?:\\pmod\{[^}]*\}|\(\s*mod[^)]*\))\s*$", "", ans)
+    return ans
+
+
+def answer_from_statement(text: str) -> str | None:
+    """Reduce a sentence like "The volume is 65 cubic units." to its answer."""
+    text = text.strip()
+    if not text:
+        return None
+    box = extract_boxed(text)
+    if box is not None:
+        return box
+    # last non-empty line / sentence
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    last = lines[-1] if lines else text
+    if len(last) <= 3 and len(lines) > 1:
+        last = lines[-2] + " " + last
+    plain = _MATH_DELIMS.sub(" ", last).strip()
+    plain = re.sub(r"\*\*|__", "", plain)
+    plain = re.sub(r"\.\s*$", "", plain).strip()
+    if _looks_like_bare_answer(plain):
+        return plain
+    # split into sentences, keep the last one that has a digit or math
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", plain) if s.strip()]
+    for sent in reversed(sentences):
+        sent = re.sub(r"[.!]\s*$", "", sent.strip())
+        for rx in _STATEMENT_RES:
+            ms = list(rx.finditer(sent))
+            if ms:
+                cand = _strip_trailing_words(ms[-1].group(1))
+                cand = re.sub(r"^(?:indeed|exactly|just|approximately|about|equal to)\s+", "", cand, flags=re.I)
+                if cand and (re.search(r"[\d\\]", cand) or len(cand.split()) <= 2):
+                    return cand
+        if re.search(r"\d", sent):
+            break
+    return plain if len(plain) <= 40 else None
+
+
+_BARE_RE = re.compile(r"^[\s\dA-Za-z\\{}()\[\]^_+\-*/.,=<>|!:;'√π°%$&]*$")
+
+
+def _looks_like_bare_answer(s: str) -> bool:
+    if not s or len(s) > 200:
+        return False
+    if not _BARE_RE.match(s):
+        return False
+    words = re.findall(r"(?<![\\A-Za-z])[A-Za-z]{3,}", s)
+    words = [w for w in words if w.lower() not in _MATH_WORDS]
+    return len(words) <= 1 and not re.search(r"\b(?:is|are|the|of|so|and|then)\b", s, re.I)
+
+
+_MATH_WORDS = {"sqrt", "frac", "dfrac", "tfrac", "pi", "sin", "cos", "tan", "cot", "sec", "csc", "log",
+               "ln", "exp", "infty", "text", "mbox", "mathrm", "cdot", "times", "left", "right",
+               "pmatrix", "bmatrix", "begin", "end", "circ", "cup", "cap", "pm", "mp", "le", "ge",
+               "leq", "geq", "neq", "in", "dots", "ldots", "cdots", "arcsin", "arccos", "arctan"}
+
+
+_CONCLUDE_RE = re.compile(
+    r"(?:\b(?:therefore|thus|hence|so|finally|consequently|in conclusion)\b|answer|=)", re.I
+)
+
+
+def extract_conclusion(text: str) -> str | None:
+    """A concluding statement in the last lines of an unmarked response.
+
+    A response that stops mid-sentence (no closing punctuation) is taken as cut
+    off and has no answer.
+    """
+    body = text.rstrip()
+    if not body:
+        return None
+    tail = body[-1]
+    if tail not in ".!$)]}*" and not body.endswith("\\]"):
+        return None
+    lines = [ln.strip() for ln in body.splitlines() if ln.strip()]
+    for ln in reversed(lines[-4:]):
+        if ln.startswith("```"):
+            return None
+        if _CONCLUDE_RE.search(ln) or _looks_like_bare_answer(_MATH_DELIMS.sub(" ", ln).strip(" .")):
+            ans = answer_from_statement(ln)
+            if ans:
+                return ans
+    return None
+
+
+def _last_line_raw(text: str) -> str | None:
+    s = text.strip()
+    if s and len(s) <= 80 and "\n" not in s:
+        s = _MATH_DELIMS.sub(" ", s).strip().rstrip(".").strip()
+        return s or None
+    return None
+
+
+# ---------------------------------------------------------------- dispatch
+
+def _auto(text: str) -> str | None:
+    for fn in (
+        extract_answer_tags,
+        extract_json_answer,
+        extract_boxed,
+        extract_final_answer_line,
+        extract_answer_line,
+        extract_conclusion,
+        _last_line_raw,
+    ):
+        ans = fn(text)
+        if ans:
+            return ans
+    return None
+
+
+_PRIMARY = {
+    "boxed": extract_boxed,
+    "final_answer_line": extract_final_answer_line,
+    "answer_line": extract_answer_line,
+    "json_answer_field": extract_json_answer,
+    "think_answer_tags": extract_answer_tags,
+    "program_output": extract_program_output,
+}
+
+
+def extract_final_answer(response: str, answer_format: str = "auto") -> str | None:
+    """Extract the final answer text from ``response`` (``None`` when there is none)."""
+    check_format(answer_format)
+    if response is None:
+        return None
+    if answer_format == "raw":
+        ans = response.strip()
+        return ans[:MAX_ANSWER_CHARS + 1] or None
+    text = strip_thinking(response)
+    if not text.strip():
+        return None
+    ans = None
+    primary = _PRIMARY.get(answer_format)
+    if primary is not None:
+        ans = primary(text)
+    if not ans:
+        ans = _auto(text)
+    if ans is None:
+        return None
+    ans = ans.strip()
+    if len(ans) > MAX_ANSWER_CHARS:
+        ans = ans[:MAX_ANSWER_CHARS + 1]
+    return ans or None

@@ -1,0 +1,28 @@
+"""Model backends behind one async protocol, with adaptive concurrency, retries and a response cache."""
+
+from ._cache import CachedBackend, ResponseCache, cache_key
+from ._limiter import AdaptiveLimiter
+from ._openai import DEFAULT_BASE_URL, OpenAICompatibleBackend
+from ._protocol import (
+    ChatRequest,
+    ChatResponse,
+    DeltaCallback,
+    FatalEndpointError,
+    ModelBackend,
+    ModelCallError,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "AdaptiveLimiter",
+    "CachedBackend",
+    "ChatRequest",
+    "ChatResponse",
+    "DeltaCallback",
+    "FatalEndpointError",
+    "ModelBackend",
+    "ModelCallError",
+    "OpenAICompatibleBackend",
+    "ResponseCache",
+    "cache_key",
+]

@@ -1,0 +1,83 @@
+"""A response cache in front of any backend, so reruns and resumed runs never pay twice for one request."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from concurrent.futures import Executor
+from typing import Any, Protocol
+
+from ._protocol import ChatRequest, ChatResponse, DeltaCallback, ModelBackend
+
+
+class ResponseCache(Protocol):
+    """Where cached responses live (the SQLite store implements it)."""
+
+    def get_response(self, key: str) -> dict[str, Any] | None: ...
+
+    def put_response(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+def cache_key(backend: ModelBackend, request: ChatRequest) -> str:
+    """SHA-256 of (backend identity, the exact request body, the sample index)."""
+    doc = {
+        "identity": backend.cache_identity(),
+        "body": backend.request_body(request),
+        "sample_index": request.sample_index,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+class CachedBackend:
+    """Wraps a backend: answers repeated requests from ``cache``, stores successful new ones.
+
+    Responses stopped by a stream callback are not cached: they are not what the request would produce.
+
+    Args:
+        backend: the backend to call on a miss.
+        cache: where responses are kept.
+        executor: run cache reads and writes there (e.g. the store's single writer thread) instead of on the
+            event loop.
+    """
+
+    def __init__(self, backend: ModelBackend, cache: ResponseCache, executor: Executor | None = None) -> None:
+        self.inner = backend
+        self.cache = cache
+        self.executor = executor
+        self.hits = 0
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        if self.executor is None:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    def cache_identity(self) -> dict[str, Any]:
+        return self.inner.cache_identity()
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        return self.inner.request_body(request)
+
+    async def check(self) -> list[str]:
+        return await self.inner.check()
+
+    async def complete(self, request: ChatRequest, on_delta: DeltaCallback | None = None) -> ChatResponse:
+        key = cache_key(self.inner, request)
+        hit = await self._call(self.cache.get_response, key)
+        if hit is not None:
+            self.hits += 1
+            response = ChatResponse(**{**hit, "cached": True, "latency_s": 0.0, "total_s": 0.0, "retries": 0})
+            if on_delta is not None:
+                on_delta(response.text)
+            return response
+        response = await self.inner.complete(request, on_delta)
+        if response.finish_reason != "stopped_by_client":
+            await self._call(self.cache.put_response, key, response.to_dict())
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

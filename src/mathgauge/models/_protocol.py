@@ -1,0 +1,110 @@
+"""The backend protocol every model implementation follows, and the records it exchanges."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import EndpointError
+
+#: Called with each streamed text delta; returning ``False`` stops the generation early.
+DeltaCallback = Callable[[str], "bool | None"]
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat-completion request.
+
+    Args:
+        messages: OpenAI-style chat messages.
+        temperature, top_p, max_tokens, seed, stop: sampling settings; ``None`` leaves the server's default
+            (``max_tokens=None`` lets the server use the model's whole remaining context, so nothing is cut short).
+        sample_index: which of the n samples of a problem this is; not sent, but part of the cache key so that
+            sampled repeats are not answered from the cache with the same text.
+        extra_body: extra JSON fields passed through to the server (e.g. ``{"top_k": 20}`` for vLLM).
+    """
+
+    messages: list[dict[str, str]]
+    temperature: float | None = 0.0
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    sample_index: int = 0
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ChatResponse:
+    """What one model call produced.
+
+    Args:
+        text: the assistant message content ("" when the model returned none).
+        finish_reason: ``stop``, ``length`` (cut by max_tokens), ``stopped_by_client`` (a stream callback stopped it).
+        prompt_tokens, completion_tokens: from the server's ``usage`` (``None`` when it reports none).
+        latency_s: seconds of the successful HTTP exchange.
+        total_s: seconds including retries and back-off waits.
+        retries: how many failed tries preceded the successful one.
+        reasoning: a separate reasoning trace when the server returns one (``reasoning_content``).
+        cached: answered from the response cache.
+    """
+
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float = 0.0
+    total_s: float = 0.0
+    retries: int = 0
+    reasoning: str | None = None
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ModelCallError(Exception):
+    """A call that failed for good (retries exhausted, or a request the server will never accept).
+
+    Args:
+        reason: one line naming the failure (``HTTP 400: context length exceeded``, ``timeout after 3 retries``).
+        status: the last HTTP status, if any.
+        retries: how many tries were made before giving up.
+    """
+
+    def __init__(self, reason: str, *, status: int | None = None, retries: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.retries = retries
+
+
+class FatalEndpointError(EndpointError):
+    """The endpoint cannot serve this run at all (bad key, unknown model, unreachable): stop everything."""
+
+
+@runtime_checkable
+class ModelBackend(Protocol):
+    """An async chat model."""
+
+    @property
+    def model(self) -> str: ...
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What, besides the request, decides the answer (model name, endpoint): part of the cache key."""
+        ...
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The exact payload the backend would send for ``request`` (stored with every attempt)."""
+        ...
+
+    async def check(self) -> list[str]:
+        """Fail fast with `FatalEndpointError` when the endpoint is unusable; return warnings."""
+        ...
+
+    async def complete(self, request: ChatRequest, on_delta: DeltaCallback | None = None) -> ChatResponse:
+        """Generate one response; with ``on_delta`` the response is streamed through it."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,151 @@
+"""Summarise a stored run: accuracy with confidence intervals, breakdowns, failures, tokens and timing."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..datasets import MATH_SUBJECTS
+from ..store import RunRecord, SampleResult
+from ._stats import wilson_interval
+
+
+@dataclass
+class Cell:
+    """Graded samples and how many were correct."""
+
+    n: int = 0
+    correct: int = 0
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.n if self.n else None
+
+    def to_dict(self) -> dict[str, int]:
+        return {"n": self.n, "correct": self.correct}
+
+
+@dataclass
+class RunSummary:
+    """Everything the terminal report and ``--summary-json`` show.
+
+    Accuracy is over graded samples (avg@k when there are several samples per problem); samples whose requests
+    failed are counted in ``failed`` and left out of the denominator, never silently scored as wrong.
+    """
+
+    run_id: str
+    run_name: str
+    benchmark: str
+    model: str
+    status: str
+    samples_per_problem: int
+    problems: int
+    n: int
+    correct: int
+    accuracy: float | None
+    ci95: tuple[float, float]
+    no_answer: int
+    failed: int
+    pending: int
+    truncated: int
+    by_subject: dict[str, Cell]
+    by_level: dict[str, Cell]
+    grid: dict[tuple[str, str], Cell]
+    prompt_tokens: int
+    completion_tokens: int
+    requests: int
+    cached: int
+    retries: int
+    wall_s: float
+    failures: list[tuple[str, int, str]] = field(default_factory=list)
+
+    @property
+    def requests_per_s(self) -> float | None:
+        return self.requests / self.wall_s if self.wall_s > 0 else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable summary written by ``--summary-json``."""
+        return {
+            "run_id": self.run_id,
+            "run_name": self.run_name,
+            "benchmark": self.benchmark,
+            "model": self.model,
+            "status": self.status,
+            "n": self.n,
+            "correct": self.correct,
+            "accuracy": self.accuracy,
+            "ci95": list(self.ci95),
+            "no_answer": self.no_answer,
+            "failed": self.failed,
+            "pending": self.pending,
+            "truncated": self.truncated,
+            "problems": self.problems,
+            "samples_per_problem": self.samples_per_problem,
+            "by_subject": {k: v.to_dict() for k, v in self.by_subject.items()},
+            "by_level": {k: v.to_dict() for k, v in self.by_level.items()},
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "requests": self.requests,
+            "cached": self.cached,
+            "retries": self.retries,
+            "wall_s": round(self.wall_s, 3),
+            "failures": [{"problem_id": p, "sample_index": k, "error": e} for p, k, e in self.failures],
+        }
+
+
+def _subject_order(name: str) -> tuple[int, str]:
+    return (MATH_SUBJECTS.index(name) if name in MATH_SUBJECTS else len(MATH_SUBJECTS), name)
+
+
+def summarize(run: RunRecord, results: Sequence[SampleResult]) -> RunSummary:
+    """Build the `RunSummary` of ``run`` from its stored sample results."""
+    by_subject: dict[str, Cell] = defaultdict(Cell)
+    by_level: dict[str, Cell] = defaultdict(Cell)
+    grid: dict[tuple[str, str], Cell] = defaultdict(Cell)
+    correct = no_answer = failed = pending = truncated = 0
+    failures = []
+    for r in results:
+        if r.status == "failed":
+            failed += 1
+            failures.append((r.problem_id, r.sample_index, r.error or "unknown error"))
+            continue
+        if r.grade_status is None:
+            pending += 1
+            continue
+        level = str(r.level) if r.level is not None else "?"
+        for cell in (by_subject[r.subject], by_level[level], grid[(r.subject, level)]):
+            cell.n += 1
+            cell.correct += r.correct
+        correct += r.correct
+        no_answer += r.grade_status == "no_answer"
+        truncated += r.truncated
+    n = sum(c.n for c in by_subject.values())
+    return RunSummary(
+        run_id=run.run_id,
+        run_name=run.name,
+        benchmark=run.benchmark,
+        model=run.model,
+        status=run.status,
+        samples_per_problem=int(run.config.get("sampling", {}).get("samples", 1)),
+        problems=len({r.problem_id for r in results}),
+        n=n,
+        correct=correct,
+        accuracy=correct / n if n else None,
+        ci95=wilson_interval(correct, n),
+        no_answer=no_answer,
+        failed=failed,
+        pending=pending,
+        truncated=truncated,
+        by_subject=dict(sorted(by_subject.items(), key=lambda kv: _subject_order(kv[0]))),
+        by_level=dict(sorted(by_level.items())),
+        grid=dict(grid),
+        prompt_tokens=sum(r.prompt_tokens for r in results),
+        completion_tokens=sum(r.completion_tokens for r in results),
+        requests=sum(r.attempts for r in results),
+        cached=sum(r.cached for r in results),
+        retries=sum(r.retries for r in results),
+        wall_s=run.wall_s,
+        failures=failures,
+    )

@@ -1,0 +1,95 @@
+"""The terminal report of a run, rendered with rich."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._stats import wilson_interval
+from ._summary import RunSummary
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _ci(correct: int, n: int) -> str:
+    if n == 0:
+        return "-"
+    lo, hi = wilson_interval(correct, n)
+    return f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def make_console(stderr: bool = False) -> Any:
+    """A rich console; when output is piped it is wide (160 columns) so tables are not wrapped or cut."""
+    import sys
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 160)
+
+
+def render_summary(summary: RunSummary, console: Any = None) -> None:
+    """Print the report: headline with 95% CI, by subject, by level, subject x level grid, counts and timing."""
+    from rich.table import Table
+
+    console = console or make_console()
+    s = summary
+    console.print(
+        f"[bold]{s.run_name}[/bold]  ({s.run_id})  model [cyan]{s.model}[/cyan]  benchmark {s.benchmark}  "
+        f"status {s.status}"
+    )
+    if s.accuracy is None:
+        console.print("No graded samples yet.")
+    else:
+        lo, hi = s.ci95
+        k = f" (avg over {s.samples_per_problem} samples/problem)" if s.samples_per_problem > 1 else ""
+        console.print(
+            f"Accuracy [bold green]{_pct(s.accuracy)}[/bold green]  {s.correct}/{s.n}{k}  "
+            f"95% CI (Wilson) [{100 * lo:.1f}, {100 * hi:.1f}]"
+        )
+
+    if s.by_subject:
+        table = Table(title="By subject", title_justify="left")
+        for col in ("subject", "n", "correct", "accuracy", "95% CI"):
+            table.add_column(col, justify="left" if col == "subject" else "right")
+        for name, cell in s.by_subject.items():
+            table.add_row(name, str(cell.n), str(cell.correct), _pct(cell.accuracy), _ci(cell.correct, cell.n))
+        console.print(table)
+
+        table = Table(title="By level", title_justify="left")
+        for col in ("level", "n", "correct", "accuracy", "95% CI"):
+            table.add_column(col, justify="right")
+        for name, cell in s.by_level.items():
+            table.add_row(name, str(cell.n), str(cell.correct), _pct(cell.accuracy), _ci(cell.correct, cell.n))
+        console.print(table)
+
+        levels = list(s.by_level)
+        table = Table(title="Subject x level: accuracy (correct/n)", title_justify="left")
+        table.add_column("subject")
+        for lv in levels:
+            table.add_column(f"L{lv}", justify="right")
+        for name in s.by_subject:
+            cells = []
+            for lv in levels:
+                cell = s.grid.get((name, lv))
+                cells.append(f"{_pct(cell.accuracy)} ({cell.correct}/{cell.n})" if cell and cell.n else "")
+            table.add_row(name, *cells)
+        console.print(table)
+
+    rate = s.requests_per_s
+    console.print(
+        f"No answer {s.no_answer}   truncated (hit max_tokens) {s.truncated}   failed {s.failed}   "
+        f"pending {s.pending}"
+    )
+    console.print(
+        f"Tokens: prompt {s.prompt_tokens:,}  completion {s.completion_tokens:,}   "
+        f"requests {s.requests} ({s.cached} from cache, {s.retries} retries)   wall {s.wall_s:.1f}s"
+        + (f"   {rate:.1f} req/s" if rate else "")
+    )
+    if s.failures:
+        console.print(f"[bold red]{len(s.failures)} sample(s) failed[/bold red] (resume the run to retry them):")
+        for pid, k, err in s.failures[:10]:
+            console.print(f"  {pid} #{k}: {err}")
+        if len(s.failures) > 10:
+            console.print(f"  ... and {len(s.failures) - 10} more (see `mathgauge export`)")

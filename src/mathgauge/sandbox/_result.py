@@ -1,0 +1,33 @@
+"""Result type and errors of the sandbox."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+STATUSES = ("ok", "error", "timeout", "memory", "killed", "blocked")
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """Outcome of one snippet.
+
+    status: ``ok`` (exit 0), ``error`` (exception, non-zero exit, crash), ``timeout`` (wall clock or CPU
+    limit), ``memory`` (memory cap hit), ``killed`` (killed by the sandbox for flooding output, or by
+    SIGKILL from elsewhere), ``blocked`` (failed after attempting an operation the sandbox denies).
+    """
+
+    status: str
+    stdout: str
+    stderr: str
+    exit_code: int | None
+    duration_ms: float
+    unsafe: bool = False
+    unsafe_static: list[str] = field(default_factory=list)
+    unsafe_runtime: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SandboxUnavailable(RuntimeError):
+    """The isolation layers the sandbox needs are missing on this machine."""

@@ -1,0 +1,90 @@
+"""The store's schema, as an ordered list of migrations; ``meta.schema_version`` says how many have run."""
+
+from __future__ import annotations
+
+#: Each entry upgrades the schema by one version. Append new migrations; never edit a released one.
+MIGRATIONS: list[str] = [
+    # 1: runs, their problems and samples, one attempt row per model call, grades, and the response cache.
+    """
+    CREATE TABLE runs (
+        run_id       TEXT PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        benchmark    TEXT NOT NULL,
+        model        TEXT NOT NULL,
+        status       TEXT NOT NULL,             -- running | finished | failed | interrupted
+        error        TEXT,
+        config_json  TEXT NOT NULL,
+        versions_json TEXT NOT NULL,
+        created_at   REAL NOT NULL,
+        started_at   REAL,
+        finished_at  REAL,
+        wall_s       REAL NOT NULL DEFAULT 0    -- summed over every session of the run (resumes add to it)
+    );
+    CREATE TABLE problems (
+        run_id     TEXT NOT NULL REFERENCES runs(run_id),
+        problem_id TEXT NOT NULL,
+        position   INTEGER NOT NULL,
+        problem    TEXT NOT NULL,
+        answer     TEXT NOT NULL,
+        solution   TEXT NOT NULL,
+        subject    TEXT NOT NULL,
+        level      INTEGER,
+        PRIMARY KEY (run_id, problem_id)
+    );
+    CREATE TABLE samples (
+        run_id       TEXT NOT NULL,
+        problem_id   TEXT NOT NULL,
+        sample_index INTEGER NOT NULL,
+        status       TEXT NOT NULL,             -- pending | done | failed
+        prompt_json  TEXT NOT NULL,
+        error        TEXT,
+        PRIMARY KEY (run_id, problem_id, sample_index),
+        FOREIGN KEY (run_id, problem_id) REFERENCES problems(run_id, problem_id)
+    );
+    CREATE TABLE attempts (
+        attempt_id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id            TEXT NOT NULL,
+        problem_id        TEXT NOT NULL,
+        sample_index      INTEGER NOT NULL,
+        attempt_index     INTEGER NOT NULL,
+        kind              TEXT NOT NULL,
+        request_json      TEXT NOT NULL,
+        response          TEXT,
+        reasoning         TEXT,
+        finish_reason     TEXT,
+        prompt_tokens     INTEGER,
+        completion_tokens INTEGER,
+        latency_s         REAL,
+        total_s           REAL,
+        retries           INTEGER NOT NULL DEFAULT 0,
+        cached            INTEGER NOT NULL DEFAULT 0,
+        error             TEXT,
+        started_at        REAL NOT NULL,
+        extra_json        TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (run_id, problem_id, sample_index, attempt_index)
+    );
+    CREATE TABLE grades (
+        run_id          TEXT NOT NULL,
+        problem_id      TEXT NOT NULL,
+        sample_index    INTEGER NOT NULL,
+        grader          TEXT NOT NULL,          -- which grader produced it (rules, judge, ...)
+        attempt_id      INTEGER NOT NULL REFERENCES attempts(attempt_id),
+        status          TEXT NOT NULL,          -- correct | incorrect | no_answer
+        correct         INTEGER NOT NULL,
+        extracted       TEXT,
+        normalized      TEXT,
+        method          TEXT,
+        reason          TEXT,
+        graded_at       REAL NOT NULL,
+        PRIMARY KEY (run_id, problem_id, sample_index, grader)
+    );
+    CREATE TABLE response_cache (
+        key        TEXT PRIMARY KEY,
+        response_json TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX attempts_by_sample ON attempts(run_id, problem_id, sample_index);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,339 @@
+"""The SQLite results store: every run, problem, sample, attempt and grade, committed as soon as it exists."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreError
+from ._records import RunRecord, SampleResult
+from ._schema import MIGRATIONS, SCHEMA_VERSION
+
+DEFAULT_STORE = "mathgauge.db"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+class Store:
+    """An embedded SQLite file in WAL mode.
+
+    Writes go through one connection; each write method commits before it returns, so a killed process loses at
+    most the call in flight. Safe to use from one thread at a time (the pipeline writes from its event loop).
+
+    Args:
+        path: the database file (created with its folder when missing).
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable against a killed process (only an OS crash can lose the last commits in WAL mode).
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open the results store ({exc})") from None
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create the results store ({exc.strerror})") from None
+
+    # -- schema ------------------------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        current = int(row[0]) if row else 0
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: written by a newer mathgauge (schema {current}, this one knows {SCHEMA_VERSION})"
+            )
+        for version in range(current, SCHEMA_VERSION):
+            # One script per migration, its schema change and version bump in a single transaction.
+            self._db.executescript(
+                "BEGIN IMMEDIATE;"
+                + MIGRATIONS[version]
+                + f";INSERT INTO meta(key, value) VALUES ('schema_version', '{version + 1}')"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value; COMMIT;"
+            )
+
+    def _transaction(self) -> Any:
+        return _Transaction(self._db)
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- runs --------------------------------------------------------------------------------------------------
+    def create_run(
+        self, *, name: str, benchmark: str, model: str, config: dict[str, Any], versions: dict[str, Any]
+    ) -> RunRecord:
+        """Create a run; a name already taken raises `StoreError`."""
+        run_id = uuid.uuid4().hex[:12]
+        now = time.time()
+        try:
+            self._db.execute(
+                "INSERT INTO runs(run_id, name, benchmark, model, status, config_json, versions_json, created_at)"
+                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
+                (run_id, name, benchmark, model, _dumps(config), _dumps(versions), now),
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(
+                f"a run named {name!r} already exists in {self.path}; pass --resume to continue it "
+                f"or choose another --run-name"
+            ) from None
+        return self.get_run(run_id)
+
+    def find_run(self, ref: str) -> RunRecord | None:
+        """A run by id, by name, or by a unique id prefix; ``None`` when there is none."""
+        row = self._db.execute("SELECT * FROM runs WHERE run_id = ? OR name = ?", (ref, ref)).fetchone()
+        if row is None and len(ref) >= 4:
+            rows = self._db.execute("SELECT * FROM runs WHERE run_id LIKE ?", (ref + "%",)).fetchall()
+            row = rows[0] if len(rows) == 1 else None
+        return _run_record(row) if row else None
+
+    def get_run(self, ref: str) -> RunRecord:
+        """Like `find_run`, but a missing run raises `StoreError` naming the store."""
+        run = self.find_run(ref)
+        if run is None:
+            raise StoreError(f"no run {ref!r} in {self.path}; `mathgauge runs` lists the stored runs")
+        return run
+
+    def list_runs(self) -> list[RunRecord]:
+        return [_run_record(r) for r in self._db.execute("SELECT * FROM runs ORDER BY created_at").fetchall()]
+
+    def mark_run_started(self, run_id: str) -> None:
+        self._db.execute(
+            "UPDATE runs SET status = 'running', error = NULL, started_at = ?, finished_at = NULL WHERE run_id = ?",
+            (time.time(), run_id),
+        )
+
+    def mark_run_ended(self, run_id: str, status: str, *, wall_s: float, error: str | None = None) -> None:
+        self._db.execute(
+            "UPDATE runs SET status = ?, error = ?, finished_at = ?, wall_s = wall_s + ? WHERE run_id = ?",
+            (status, error, time.time(), wall_s, run_id),
+        )
+
+    # -- problems and samples ----------------------------------------------------------------------------------
+    def add_problems(
+        self, run_id: str, problems: Sequence[Any], prompts: Sequence[list[dict[str, str]]], samples: int
+    ) -> None:
+        """Record the run's problems and create its pending samples, all in one transaction."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO problems(run_id, problem_id, position, problem, answer, solution, subject, level)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, p.id, i, p.problem, p.answer, p.solution, p.subject, p.level)
+                    for i, p in enumerate(problems)
+                ],
+            )
+            self._db.executemany(
+                "INSERT INTO samples(run_id, problem_id, sample_index, status, prompt_json)"
+                " VALUES (?, ?, ?, 'pending', ?)",
+                [
+                    (run_id, p.id, k, _dumps(messages))
+                    for p, messages in zip(problems, prompts, strict=True)
+                    for k in range(samples)
+                ],
+            )
+
+    def gold_answers(self, run_id: str) -> dict[str, str]:
+        """Reference answer of every problem of a run, by problem id."""
+        rows = self._db.execute("SELECT problem_id, answer FROM problems WHERE run_id = ?", (run_id,))
+        return dict(rows.fetchall())
+
+    def problem_ids(self, run_id: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT problem_id FROM problems WHERE run_id = ? ORDER BY position", (run_id,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def unfinished_samples(self, run_id: str) -> list[tuple[str, int, list[dict[str, str]]]]:
+        """(problem id, sample index, prompt messages) of every sample that is not done, in problem order."""
+        rows = self._db.execute(
+            "SELECT s.problem_id, s.sample_index, s.prompt_json FROM samples s"
+            " JOIN problems p USING (run_id, problem_id)"
+            " WHERE s.run_id = ? AND s.status != 'done' ORDER BY p.position, s.sample_index",
+            (run_id,),
+        ).fetchall()
+        return [(pid, k, json.loads(prompt)) for pid, k, prompt in rows]
+
+    def mark_sample(self, run_id: str, problem_id: str, sample_index: int, status: str, error: str | None = None) -> None:
+        self._db.execute(
+            "UPDATE samples SET status = ?, error = ? WHERE run_id = ? AND problem_id = ? AND sample_index = ?",
+            (status, error, run_id, problem_id, sample_index),
+        )
+
+    # -- attempts and grades -----------------------------------------------------------------------------------
+    def add_attempt(self, run_id: str, attempt: Any) -> int:
+        """Store one model call (a `mathgauge.solve.Attempt`); returns its attempt id."""
+        a = attempt
+        cur = self._db.execute(
+            "INSERT INTO attempts(run_id, problem_id, sample_index, attempt_index, kind, request_json, response,"
+            " reasoning, finish_reason, prompt_tokens, completion_tokens, latency_s, total_s, retries, cached,"
+            " error, started_at, extra_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id, a.problem_id, a.sample_index, a.attempt_index, a.kind, _dumps(a.request), a.response,
+                a.reasoning, a.finish_reason, a.prompt_tokens, a.completion_tokens, a.latency_s, a.total_s,
+                a.retries, int(a.cached), a.error, a.started_at, _dumps(a.extra),
+            ),
+        )
+        return int(cur.lastrowid)
+
+    def attempts_for(self, run_id: str, problem_id: str, sample_index: int) -> list[dict[str, Any]]:
+        """The stored calls of one sample, oldest first."""
+        cur = self._db.execute(
+            "SELECT * FROM attempts WHERE run_id = ? AND problem_id = ? AND sample_index = ? ORDER BY attempt_index",
+            (run_id, problem_id, sample_index),
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def attempts_of_unfinished(self, run_id: str) -> dict[tuple[str, int], list[dict[str, Any]]]:
+        """The stored calls (id, response, error) of every sample not done yet, oldest first, in one query."""
+        found: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for pid, k, attempt_id, response, error in self._db.execute(
+            "SELECT a.problem_id, a.sample_index, a.attempt_id, a.response, a.error FROM attempts a"
+            " JOIN samples s USING (run_id, problem_id, sample_index)"
+            " WHERE a.run_id = ? AND s.status != 'done' ORDER BY a.attempt_index",
+            (run_id,),
+        ):
+            found.setdefault((pid, k), []).append({"attempt_id": attempt_id, "response": response, "error": error})
+        return found
+
+    def add_grade(
+        self, run_id: str, problem_id: str, sample_index: int, attempt_id: int, verdict: Any, grader: str = "rules"
+    ) -> None:
+        """Store a grade (a `mathgauge.grading.Verdict`) and mark its sample done, in one transaction."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO grades(run_id, problem_id, sample_index, grader, attempt_id, status, correct, extracted,"
+                " normalized, method, reason, graded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(run_id, problem_id, sample_index, grader) DO UPDATE SET"
+                " attempt_id = excluded.attempt_id, status = excluded.status, correct = excluded.correct,"
+                " extracted = excluded.extracted, normalized = excluded.normalized, method = excluded.method,"
+                " reason = excluded.reason, graded_at = excluded.graded_at",
+                (
+                    run_id, problem_id, sample_index, grader, attempt_id, verdict.status, int(verdict.correct),
+                    verdict.extracted, verdict.normalized, verdict.method, verdict.reason, time.time(),
+                ),
+            )
+            self._db.execute(
+                "UPDATE samples SET status = 'done', error = NULL"
+                " WHERE run_id = ? AND problem_id = ? AND sample_index = ?",
+                (run_id, problem_id, sample_index),
+            )
+
+    # -- results -----------------------------------------------------------------------------------------------
+    def sample_results(self, run_id: str, grader: str = "rules") -> list[SampleResult]:
+        """Every sample of a run with its problem, summed calls, final call and grade, in problem order."""
+        calls: dict[tuple[str, int], dict[str, Any]] = {}
+        for row in self._db.execute(
+            "SELECT problem_id, sample_index, response, finish_reason, latency_s, prompt_tokens,"
+            " completion_tokens, retries, cached FROM attempts WHERE run_id = ? ORDER BY attempt_index",
+            (run_id,),
+        ):
+            pid, k, response, finish, latency, ptok, ctok, retries, cached = row
+            agg = calls.setdefault((pid, k), {"attempts": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0})
+            agg["attempts"] += 1
+            agg["prompt_tokens"] += ptok or 0
+            agg["completion_tokens"] += ctok or 0
+            agg["retries"] += retries or 0
+            agg.update(response=response, finish_reason=finish, latency_s=latency, cached=bool(cached))
+        results = []
+        for row in self._db.execute(
+            "SELECT s.problem_id, s.sample_index, p.position, p.subject, p.level, p.answer, s.status, s.error,"
+            " g.status, g.extracted, g.method, g.reason FROM samples s JOIN problems p USING (run_id, problem_id)"
+            " LEFT JOIN grades g ON g.run_id = s.run_id AND g.problem_id = s.problem_id"
+            " AND g.sample_index = s.sample_index AND g.grader = ?"
+            " WHERE s.run_id = ? ORDER BY p.position, s.sample_index",
+            (grader, run_id),
+        ):
+            pid, k, position, subject, level, gold, status, error, gstatus, extracted, method, reason = row
+            agg = calls.get((pid, k), {})
+            results.append(
+                SampleResult(
+                    problem_id=pid, sample_index=k, position=position, subject=subject, level=level, gold=gold,
+                    status=status, error=error, grade_status=gstatus, extracted=extracted, grade_method=method,
+                    grade_reason=reason, response=agg.get("response"), finish_reason=agg.get("finish_reason"),
+                    attempts=agg.get("attempts", 0), prompt_tokens=agg.get("prompt_tokens", 0),
+                    completion_tokens=agg.get("completion_tokens", 0), latency_s=agg.get("latency_s"),
+                    retries=agg.get("retries", 0), cached=agg.get("cached", False),
+                )
+            )
+        return results
+
+    def export_rows(self, run_id: str) -> Iterable[dict[str, Any]]:
+        """One flat dict per sample for exports: the problem, the prompt, the final response and the grade."""
+        cur = self._db.execute(
+            "SELECT p.problem_id, s.sample_index, p.subject, p.level, p.problem, p.answer AS gold_answer,"
+            " s.prompt_json, s.status AS sample_status, s.error, a.response, a.finish_reason, a.prompt_tokens,"
+            " a.completion_tokens, a.latency_s, a.cached, g.status AS grade, g.correct, g.extracted, g.method,"
+            " g.reason FROM samples s JOIN problems p USING (run_id, problem_id)"
+            " LEFT JOIN grades g ON g.run_id = s.run_id AND g.problem_id = s.problem_id"
+            " AND g.sample_index = s.sample_index AND g.grader = 'rules'"
+            " LEFT JOIN attempts a ON a.attempt_id = COALESCE(g.attempt_id, (SELECT MAX(attempt_id) FROM attempts x"
+            " WHERE x.run_id = s.run_id AND x.problem_id = s.problem_id AND x.sample_index = s.sample_index))"
+            " WHERE s.run_id = ? ORDER BY p.position, s.sample_index",
+            (run_id,),
+        )
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            item = dict(zip(names, row))
+            item["prompt"] = json.loads(item.pop("prompt_json"))
+            item["correct"] = None if item["correct"] is None else bool(item["correct"])
+            item["cached"] = None if item["cached"] is None else bool(item["cached"])
+            yield item
+
+    def count_rows(self, table: str, run_id: str) -> int:
+        if table not in ("problems", "samples", "attempts", "grades"):
+            raise ValueError(table)
+        return int(self._db.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()[0])
+
+    # -- response cache (implements mathgauge.models.ResponseCache) ---------------------------------------------
+    def get_response(self, key: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT response_json FROM response_cache WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_response(self, key: str, value: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO response_cache(key, response_json, created_at) VALUES (?, ?, ?)",
+            (key, _dumps(value), time.time()),
+        )
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _run_record(row: tuple) -> RunRecord:
+    (run_id, name, benchmark, model, status, error, config, versions, created, started, finished, wall) = row
+    return RunRecord(
+        run_id=run_id, name=name, benchmark=benchmark, model=model, status=status, error=error,
+        config=json.loads(config), versions=json.loads(versions), created_at=created, started_at=started,
+        finished_at=finished, wall_s=wall,
+    )

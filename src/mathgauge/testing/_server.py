@@ -1,0 +1,188 @@
+"""A scripted OpenAI-compatible chat server for tests and benchmarks (``python -m mathgauge.testing.server``).
+
+It answers ``/v1/chat/completions`` (plain and streaming) from a data file with the deterministic script of
+`scripted_response`, after a configurable latency, and can reject requests with 429 (Retry-After) or 5xx.
+It prints ``LISTENING <port>`` on stdout once it accepts connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ._script import ScriptRates, scripted_response
+
+
+class _Answers:
+    """Finds the problem a prompt is about and the gold answer to script around."""
+
+    def __init__(self, data_file: Path | None) -> None:
+        self.by_prefix: dict[str, list[tuple[str, str]]] = {}
+        if data_file is None:
+            return
+        from ..datasets import load_problems
+
+        benchmark = "math500" if "500" in data_file.name else "math"
+        for p in load_problems(benchmark, data_file=data_file):
+            self.by_prefix.setdefault(p.problem[:40], []).append((p.problem, p.answer))
+
+    def lookup(self, content: str) -> tuple[str, str]:
+        for problem, answer in self.by_prefix.get(content[:40], []):
+            if content.startswith(problem):
+                return problem, answer
+        for candidates in self.by_prefix.values():
+            for problem, answer in candidates:
+                if problem in content:
+                    return problem, answer
+        return content, "42"
+
+
+class ScriptedServer:
+    """The server's behaviour; see ``--help`` for the knobs."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.answers = _Answers(Path(args.data) if args.data else None)
+        self.rates = ScriptRates(args.correct_rate, args.no_answer_rate, args.truncate_rate)
+        self.chat_requests = 0
+        self.rejected = 0
+        self.completed = 0
+        self.first_request_at: float | None = None
+        self.max_in_flight = 0
+        self.in_flight = 0
+
+    async def chat(self, request: Any) -> Any:
+        from aiohttp import web
+
+        self.chat_requests += 1
+        number = self.chat_requests
+        if self.first_request_at is None:
+            self.first_request_at = time.time()
+        a = self.args
+        if a.api_key and request.headers.get("Authorization") != f"Bearer {a.api_key}":
+            return web.json_response({"error": {"message": "Incorrect API key provided", "type": "auth"}}, status=401)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": {"message": "body is not JSON"}}, status=400)
+        if a.model and body.get("model") != a.model:
+            return web.json_response(
+                {"error": {"message": f"The model `{body.get('model')}` does not exist", "code": "model_not_found"}},
+                status=404,
+            )
+        if a.reject_all or (a.reject_every and number % a.reject_every == 0):
+            self.rejected += 1
+            headers = {"Retry-After": str(a.retry_after)} if a.error_status in (429, 503) else {}
+            return web.json_response({"error": {"message": "Rate limit reached (scripted)"}}, status=a.error_status,
+                                     headers=headers)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if a.latency:
+                await asyncio.sleep(a.latency)
+            content = next((m["content"] for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
+            problem, gold = self.answers.lookup(content)
+            text, finish = scripted_response(problem, gold, self.rates)
+            usage = {"prompt_tokens": len(content) // 4 + 1, "completion_tokens": len(text) // 4 + 1}
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            if body.get("stream"):
+                return await self._stream(request, body, text, finish, usage)
+            self.completed += 1
+            return web.json_response({
+                "id": f"chatcmpl-{number}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+                "usage": usage,
+            })
+        finally:
+            self.in_flight -= 1
+
+    async def _stream(self, request: Any, body: dict, text: str, finish: str, usage: dict) -> Any:
+        from aiohttp import web
+
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        words = text.split(" ")
+        for i, word in enumerate(words):
+            delta = word if i == 0 else " " + word
+            chunk = {"choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            if self.args.stream_delay:
+                await asyncio.sleep(self.args.stream_delay)
+        final = {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+        await response.write(f"data: {json.dumps(final)}\n\n".encode())
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await response.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        self.completed += 1
+        return response
+
+    async def models(self, request: Any) -> Any:
+        from aiohttp import web
+
+        if self.args.api_key and request.headers.get("Authorization") != f"Bearer {self.args.api_key}":
+            return web.json_response({"error": {"message": "Incorrect API key provided"}}, status=401)
+        return web.json_response({"object": "list", "data": [{"id": self.args.model or "scripted", "object": "model"}]})
+
+    async def stats(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response({
+            "chat_requests": self.chat_requests, "rejected": self.rejected, "completed": self.completed,
+            "first_request_at": self.first_request_at, "max_in_flight": self.max_in_flight,
+        })
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m mathgauge.testing.server", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--data", help="benchmark JSONL whose gold answers the script uses")
+    p.add_argument("--model", help="the only model name served (others get 404)")
+    p.add_argument("--api-key", help="require this bearer token (others get 401)")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    p.add_argument("--stream-delay", type=float, default=0.0, help="seconds between streamed chunks")
+    p.add_argument("--correct-rate", type=float, default=0.7)
+    p.add_argument("--no-answer-rate", type=float, default=0.05)
+    p.add_argument("--truncate-rate", type=float, default=0.0)
+    p.add_argument("--reject-every", type=int, default=0, help="reject every Nth chat request")
+    p.add_argument("--reject-all", action="store_true", help="reject every chat request")
+    p.add_argument("--error-status", type=int, default=429, help="status of rejections (429, 503, 500, ...)")
+    p.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds sent with 429/503")
+    return p.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from aiohttp import web
+
+    server = ScriptedServer(args)
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/chat/completions", server.chat)
+    app.router.add_get("/v1/models", server.models)
+    app.router.add_get("/stats", server.stats)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port, backlog=1024)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    print(f"LISTENING {port}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        asyncio.run(serve(parse_args(argv)))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

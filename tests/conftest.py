@@ -1,0 +1,71 @@
+"""Shared fixtures: the shared data files, the scripted server as a real process, a CLI runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mathgauge.cli import main as cli_main
+from mathgauge.testing import RunningServer, scripted_server
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+MATH500 = SHARED / "data" / "math500.jsonl"
+MATH_TEST = SHARED / "data" / "math_test.jsonl"
+
+
+@pytest.fixture(scope="session")
+def math500_path() -> Path:
+    if not MATH500.exists():
+        pytest.fail(f"missing {MATH500}: tests read ../shared/data beside the repository")
+    return MATH500
+
+
+@pytest.fixture(scope="session")
+def math_test_path() -> Path:
+    if not MATH_TEST.exists():
+        pytest.fail(f"missing {MATH_TEST}")
+    return MATH_TEST
+
+
+@pytest.fixture(scope="session")
+def server(math500_path: Path) -> Iterator[RunningServer]:
+    """A scripted server with a small latency, shared by the tests that only need normal answers."""
+    with scripted_server("--data", str(math500_path), "--latency", "0.01") as running:
+        yield running
+
+
+@pytest.fixture
+def small_data(tmp_path: Path, math500_path: Path) -> Path:
+    """The first 40 MATH-500 rows as a local file (fast end-to-end runs)."""
+    lines = math500_path.read_text(encoding="utf-8").splitlines()[:40]
+    path = tmp_path / "math500_small.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+class CLIResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]):
+    """Call the CLI in-process; returns exit code, stdout and stderr."""
+
+    def call(*args: str) -> CLIResult:
+        capsys.readouterr()
+        try:
+            code = cli_main(list(args))
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return CLIResult(code, captured.out, captured.err)
+
+    return call
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,214 @@
+"""The OpenAI-compatible backend against the scripted server running as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mathgauge.models import (
+    AdaptiveLimiter,
+    CachedBackend,
+    ChatRequest,
+    FatalEndpointError,
+    ModelCallError,
+    OpenAICompatibleBackend,
+)
+from mathgauge.models._openai import _parse_retry_after
+from mathgauge.testing import scripted_server
+
+PROBLEM = "How many positive whole-number divisors does 196 have?"
+
+
+def _request(**kw: Any) -> ChatRequest:
+    return ChatRequest(messages=[{"role": "user", "content": PROBLEM}], **kw)
+
+
+async def _complete(backend: OpenAICompatibleBackend, request: ChatRequest, **kw: Any) -> Any:
+    try:
+        return await backend.complete(request, **kw)
+    finally:
+        await backend.aclose()
+
+
+def test_completion_returns_text_usage_and_finish_reason(server: Any) -> None:
+    backend = OpenAICompatibleBackend("m", base_url=server.base_url)
+    response = asyncio.run(_complete(backend, _request()))
+    assert "\\boxed{9}" in response.text or "\\boxed{999999}" in response.text or "not able" in response.text
+    assert response.finish_reason == "stop"
+    assert response.prompt_tokens and response.completion_tokens
+    assert response.retries == 0 and response.latency_s > 0
+
+
+def test_request_body_carries_sampling_settings_and_omits_unset() -> None:
+    backend = OpenAICompatibleBackend("m", base_url="http://127.0.0.1:1/v1")
+    body = backend.request_body(_request(temperature=0.6, top_p=0.95, max_tokens=100, seed=3))
+    assert body == {"model": "m", "messages": [{"role": "user", "content": PROBLEM}], "temperature": 0.6,
+                    "top_p": 0.95, "max_tokens": 100, "seed": 3}
+    assert "max_tokens" not in backend.request_body(_request())
+
+
+def test_rate_limits_are_retried_honouring_retry_after(math500_path: Path) -> None:
+    with scripted_server("--data", str(math500_path), "--reject-every", "2", "--retry-after", "0.3") as srv:
+        backend = OpenAICompatibleBackend("m", base_url=srv.base_url)
+
+        async def two() -> list[Any]:
+            try:
+                return [await backend.complete(_request()), await backend.complete(_request())]
+            finally:
+                await backend.aclose()
+
+        start = time.monotonic()
+        first, second = asyncio.run(two())
+        elapsed = time.monotonic() - start
+        assert first.retries == 0 and second.retries == 1
+        assert elapsed >= 0.3  # waited the Retry-After before the retry
+        assert second.total_s >= 0.3 > second.latency_s
+        assert srv.stats()["rejected"] == 1
+
+
+def test_all_rejected_fails_with_reason_after_bounded_retries(math500_path: Path) -> None:
+    with scripted_server("--reject-all", "--retry-after", "0.01") as srv:
+        backend = OpenAICompatibleBackend("m", base_url=srv.base_url, max_rate_limit_retries=3)
+        with pytest.raises(ModelCallError) as err:
+            asyncio.run(_complete(backend, _request()))
+        assert "rate limited" in err.value.reason and "4 tries" in err.value.reason
+        assert err.value.status == 429
+        assert srv.stats()["chat_requests"] == 4
+
+
+def test_server_errors_are_retried_with_backoff_then_fail() -> None:
+    with scripted_server("--reject-all", "--error-status", "500") as srv:
+        backend = OpenAICompatibleBackend("m", base_url=srv.base_url, max_retries=2, backoff_base_s=0.01)
+        with pytest.raises(ModelCallError, match="HTTP 500.*gave up after 3 tries"):
+            asyncio.run(_complete(backend, _request()))
+        assert srv.stats()["chat_requests"] == 3
+
+
+def test_bad_key_and_unknown_model_are_fatal() -> None:
+    with scripted_server("--api-key", "sk-right", "--model", "served") as srv:
+        wrong_key = OpenAICompatibleBackend("served", base_url=srv.base_url, api_key="sk-wrong")
+        with pytest.raises(FatalEndpointError, match="HTTP 401.*OPENAI_API_KEY"):
+            asyncio.run(_complete(wrong_key, _request()))
+
+        async def check(b: OpenAICompatibleBackend) -> list[str]:
+            try:
+                return await b.check()
+            finally:
+                await b.aclose()
+
+        with pytest.raises(FatalEndpointError, match="401"):
+            asyncio.run(check(OpenAICompatibleBackend("served", base_url=srv.base_url)))
+        wrong_model = OpenAICompatibleBackend("nope", base_url=srv.base_url, api_key="sk-right")
+        with pytest.raises(FatalEndpointError, match="404 for model 'nope'"):
+            asyncio.run(_complete(wrong_model, _request()))
+        warnings = asyncio.run(check(OpenAICompatibleBackend("nope", base_url=srv.base_url, api_key="sk-right")))
+        assert warnings and "not in the endpoint's /models list" in warnings[0]
+
+
+def test_unreachable_or_malformed_base_url_is_fatal() -> None:
+    backend = OpenAICompatibleBackend("m", base_url="http://127.0.0.1:9/v1")
+
+    async def check() -> None:
+        try:
+            await backend.check()
+        finally:
+            await backend.aclose()
+
+    with pytest.raises(FatalEndpointError, match="cannot reach the model endpoint http://127.0.0.1:9/v1"):
+        asyncio.run(check())
+    with pytest.raises(FatalEndpointError, match="invalid base URL"):
+        OpenAICompatibleBackend("m", base_url="127.0.0.1:8000")
+
+
+def test_streaming_delivers_deltas_and_can_stop_early(server: Any) -> None:
+    deltas: list[str] = []
+    backend = OpenAICompatibleBackend("m", base_url=server.base_url)
+    response = asyncio.run(_complete(backend, _request(), on_delta=deltas.append))
+    assert "".join(deltas) == response.text and len(deltas) > 5
+    assert response.finish_reason == "stop" and response.completion_tokens
+
+    seen: list[str] = []
+
+    def stop_after_three(delta: str) -> bool:
+        seen.append(delta)
+        return len(seen) < 3
+
+    backend = OpenAICompatibleBackend("m", base_url=server.base_url)
+    stopped = asyncio.run(_complete(backend, _request(), on_delta=stop_after_three))
+    assert stopped.finish_reason == "stopped_by_client" and stopped.text == "".join(seen)
+
+
+class DictCache:
+    def __init__(self) -> None:
+        self.data: dict[str, dict] = {}
+
+    def get_response(self, key: str) -> dict | None:
+        return self.data.get(key)
+
+    def put_response(self, key: str, value: dict) -> None:
+        self.data[key] = value
+
+
+def test_cache_answers_repeats_but_not_other_samples(math500_path: Path) -> None:
+    with scripted_server("--data", str(math500_path)) as srv:
+        cache = DictCache()
+
+        async def calls() -> list[Any]:
+            backend = CachedBackend(OpenAICompatibleBackend("m", base_url=srv.base_url), cache)
+            try:
+                return [await backend.complete(_request()), await backend.complete(_request()),
+                        await backend.complete(_request(sample_index=1))]
+            finally:
+                await backend.aclose()
+
+        first, repeat, other_sample = asyncio.run(calls())
+        assert not first.cached and repeat.cached and repeat.text == first.text
+        assert not other_sample.cached
+        assert srv.stats()["chat_requests"] == 2
+
+
+def test_concurrency_is_bounded(math500_path: Path) -> None:
+    with scripted_server("--data", str(math500_path), "--latency", "0.05") as srv:
+        backend = OpenAICompatibleBackend("m", base_url=srv.base_url, concurrency=5)
+
+        async def many() -> None:
+            try:
+                await asyncio.gather(*[backend.complete(_request(sample_index=i)) for i in range(30)])
+            finally:
+                await backend.aclose()
+
+        asyncio.run(many())
+        stats = srv.stats()
+        assert stats["chat_requests"] == 30 and 1 < stats["max_in_flight"] <= 5
+
+
+def test_limiter_shrinks_on_rate_limits_and_recovers(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("mathgauge.models._limiter.time.monotonic", lambda: clock[0])
+    limiter = AdaptiveLimiter(64)
+    limiter.on_rate_limited()
+    assert limiter.limit == 51
+    limiter.on_rate_limited()  # same second: no second cut
+    assert limiter.limit == 51
+    for _ in range(20):
+        clock[0] += 1.0
+        limiter.on_rate_limited()
+    assert limiter.limit == 8  # floor: an eighth of the requested concurrency
+    clock[0] += 3.0
+    for _ in range(100):
+        limiter.on_success()
+    assert limiter.limit == 64
+
+
+def test_retry_after_parsing() -> None:
+    assert _parse_retry_after("2") == 2.0
+    assert _parse_retry_after("0.5") == 0.5
+    assert _parse_retry_after(None) is None
+    assert _parse_retry_after("99999") == 300.0
+    from email.utils import formatdate
+
+    assert 5 <= _parse_retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10  # type: ignore[operator]
