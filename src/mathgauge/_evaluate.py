@@ -55,7 +55,10 @@ def evaluate(config: EvalConfig, *, progress: ProgressCallback | None = None,
         MathgaugeError: a user mistake (bad data file, endpoint unusable, config differs on resume, ...),
             with nothing already stored lost.
     """
-    return asyncio.run(aevaluate(config, progress=progress, notify=notify))
+    try:
+        return asyncio.run(aevaluate(config, progress=progress, notify=notify))
+    except asyncio.CancelledError:  # SIGTERM: the run is stored as interrupted, like Ctrl-C
+        raise KeyboardInterrupt from None
 
 
 def resume(run_ref: str, *, store: str = "mathgauge.db", concurrency: int | None = None,
@@ -80,8 +83,11 @@ def resume(run_ref: str, *, store: str = "mathgauge.db", concurrency: int | None
         max_retries=execution.get("max_retries", 5),
         request_timeout_s=execution.get("request_timeout_s", 600.0),
     )
-    return asyncio.run(_execute(config, run, _make_backend(config), progress=progress,
-                                notify=notify or (lambda _: None), notes=[]))
+    try:
+        return asyncio.run(_execute(config, run, _make_backend(config), progress=progress,
+                                    notify=notify or (lambda _: None), notes=[]))
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
 
 
 def _versions() -> dict[str, str]:

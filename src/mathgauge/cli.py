@@ -114,16 +114,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_args(p)
     p.set_defaults(func=_cmd_export)
 
+    p = sub.add_parser("regrade", help="re-grade a stored run with the current grader; show changed verdicts")
+    p.add_argument("run", help="run id or name")
+    p.add_argument("--dry-run", action="store_true", help="show the changes without storing them")
+    _add_store_args(p)
+    p.set_defaults(func=_cmd_regrade)
+
     p = sub.add_parser("benchmarks", help="list known benchmarks")
     p.set_defaults(func=_cmd_benchmarks)
 
-    for module, adder in (("grading._cli", "add_grading_commands"), ("sandbox._cli", "add_sandbox_commands")):
-        try:
-            import importlib
+    import importlib
 
-            getattr(importlib.import_module(f".{module}", __package__), adder)(sub)
-        except (ImportError, AttributeError):
-            pass
+    for module, adder in (("grading", "add_grading_commands"), ("sandbox", "add_sandbox_commands"),
+                          ("report", "add_report_commands")):
+        try:
+            cli_module = importlib.import_module(f".{module}._cli", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{module}._cli":
+                raise
+            continue
+        getattr(cli_module, adder)(sub)
     return parser
 
 
@@ -263,6 +273,29 @@ def _cmd_export(args: argparse.Namespace) -> int:
         count = export_run(store, args.run, args.format, args.output)
     if args.output != "-":
         _say(f"wrote {count} samples to {args.output}")
+    return 0
+
+
+def _cmd_regrade(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ._regrade import regrade_run
+    from .report import make_console
+    from .store import Store
+
+    with Store(args.store) as store:
+        count, changes = regrade_run(store, args.run, dry_run=args.dry_run)
+    console = make_console()
+    console.print(f"re-graded {count} responses: {len(changes)} verdict(s) changed"
+                  + (" (dry run: nothing stored)" if args.dry_run else ""))
+    if changes:
+        table = Table()
+        for col in ("problem", "sample", "gold", "old", "old answer", "new", "new answer"):
+            table.add_column(col)
+        for c in changes:
+            table.add_row(c.problem_id, str(c.sample_index), c.gold, c.old_status or "-", c.old_extracted or "-",
+                          c.new_status, c.new_extracted or "-")
+        console.print(table)
     return 0
 
 

@@ -241,6 +241,22 @@ class Store:
                 (run_id, problem_id, sample_index),
             )
 
+    def gradable_responses(self, run_id: str, grader: str = "rules") -> list[dict[str, Any]]:
+        """For every sample with a successful call: its last response, gold answer and current grade."""
+        cur = self._db.execute(
+            "SELECT a.problem_id, a.sample_index, a.attempt_id, a.response, p.answer, g.status, g.extracted"
+            " FROM attempts a JOIN problems p USING (run_id, problem_id)"
+            " LEFT JOIN grades g ON g.run_id = a.run_id AND g.problem_id = a.problem_id"
+            " AND g.sample_index = a.sample_index AND g.grader = ?"
+            " WHERE a.run_id = ? AND a.response IS NOT NULL AND a.error IS NULL AND a.attempt_id = ("
+            "   SELECT MAX(x.attempt_id) FROM attempts x WHERE x.run_id = a.run_id AND x.problem_id = a.problem_id"
+            "   AND x.sample_index = a.sample_index AND x.response IS NOT NULL AND x.error IS NULL)"
+            " ORDER BY p.position, a.sample_index",
+            (grader, run_id),
+        )
+        names = ["problem_id", "sample_index", "attempt_id", "response", "gold", "status", "extracted"]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
     # -- results -----------------------------------------------------------------------------------------------
     def sample_results(self, run_id: str, grader: str = "rules") -> list[SampleResult]:
         """Every sample of a run with its problem, summed calls, final call and grade, in problem order."""

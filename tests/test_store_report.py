@@ -1,0 +1,101 @@
+"""The SQLite store (schema, errors, lookups), summaries with confidence intervals, and re-grading."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mathgauge.datasets import Problem
+from mathgauge.errors import StoreError
+from mathgauge.report import summarize, wilson_interval
+from mathgauge.solve import Attempt
+from mathgauge.store import SCHEMA_VERSION, Store
+
+
+def test_wilson_interval_known_values() -> None:
+    lo, hi = wilson_interval(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError):
+        wilson_interval(11, 10)
+
+
+def test_schema_is_versioned_and_reopening_migrates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="newer mathgauge"):
+        Store(path)
+
+
+def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database" * 100)
+    with pytest.raises(StoreError, match="notes.db: cannot open the results store"):
+        Store(path)
+    assert path.read_text().startswith("these are my notes")  # untouched
+
+
+def _problem(i: int, subject: str = "Algebra", level: int = 1) -> Problem:
+    return Problem(id=f"p{i}", problem=f"What is {i}+0?", answer=str(i), solution="", subject=subject, level=level)
+
+
+def _store_with_run(tmp_path: Path) -> tuple[Store, str]:
+    store = Store(tmp_path / "r.db")
+    run = store.create_run(name="unit", benchmark="math500", model="m", config={"sampling": {"samples": 1}},
+                           versions={})
+    problems = [_problem(1), _problem(2, "Geometry", 3), _problem(3, "Geometry", 3)]
+    store.add_problems(run.run_id, problems, [[{"role": "user", "content": p.problem}] for p in problems], 1)
+    return store, run.run_id
+
+
+def _attempt(pid: str, response: str | None, error: str | None = None, finish: str = "stop") -> Attempt:
+    return Attempt(problem_id=pid, sample_index=0, attempt_index=0, kind="chat", request={"model": "m"},
+                   response=response, error=error, finish_reason=finish, prompt_tokens=10, completion_tokens=20)
+
+
+def test_runs_are_found_by_id_name_or_prefix_and_names_are_unique(tmp_path: Path) -> None:
+    store, run_id = _store_with_run(tmp_path)
+    assert store.get_run("unit").run_id == run_id
+    assert store.get_run(run_id[:6]).name == "unit"
+    with pytest.raises(StoreError, match="no run 'other'"):
+        store.get_run("other")
+    with pytest.raises(StoreError, match="already exists"):
+        store.create_run(name="unit", benchmark="math500", model="m", config={}, versions={})
+
+
+def test_summary_counts_failed_apart_and_regrade_reports_changes(tmp_path: Path) -> None:
+    from mathgauge._regrade import regrade_run
+    from mathgauge.grading import grade
+
+    store, run_id = _store_with_run(tmp_path)
+    a1 = store.add_attempt(run_id, _attempt("p1", "so \\boxed{1}"))
+    store.add_grade(run_id, "p1", 0, a1, grade("so \\boxed{1}", "1"))
+    a2 = store.add_attempt(run_id, _attempt("p2", "it is \\boxed{2.0}", finish="length"))
+    # A stale wrong grade, as an older grader might have stored it.
+    stale = grade("it is \\boxed{7}", "2")
+    store.add_grade(run_id, "p2", 0, a2, stale)
+    store.add_attempt(run_id, _attempt("p3", None, error="HTTP 400: context length exceeded"))
+    store.mark_sample(run_id, "p3", 0, "failed", "HTTP 400: context length exceeded")
+
+    s = summarize(store.get_run(run_id), store.sample_results(run_id))
+    assert (s.n, s.correct, s.failed, s.truncated) == (2, 1, 1, 1)
+    assert s.by_subject["Geometry"].n == 1 and s.by_level["3"].n == 1
+    assert s.failures == [("p3", 0, "HTTP 400: context length exceeded")]
+    assert (s.prompt_tokens, s.completion_tokens, s.requests) == (30, 60, 3)
+
+    count, changes = regrade_run(store, "unit")
+    assert count == 2
+    assert [(c.problem_id, c.old_status, c.new_status) for c in changes] == [("p2", "incorrect", "correct")]
+    s = summarize(store.get_run(run_id), store.sample_results(run_id))
+    assert (s.n, s.correct) == (2, 2)
+    assert store.count_rows("grades", run_id) == 2  # replaced, not duplicated
