@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .solve import SamplingConfig
 
 #: Config fields that decide the results; a resumed run must match on all of them.
-RESULT_FIELDS = ("benchmark", "problems_sha256", "problem_count", "model", "base_url", "prompt_template",
-                 "sampling", "answer_format", "grader", "mode")
+RESULT_FIELDS = ("benchmark", "problems_sha256", "problem_count", "backend", "backend_options", "model", "base_url",
+                 "prompt_template", "sampling", "answer_format", "grader", "mode")
 
 
 @dataclass
@@ -20,6 +21,8 @@ class EvalConfig:
     Args:
         model: model name at the endpoint.
         benchmark: registry name (``math500``, ``math``).
+        backend: ``openai`` (any OpenAI-compatible endpoint), ``hf`` or ``vllm`` (in-process).
+        backend_options: constructor options of an in-process backend (``dtype``, ``device``, ...).
         base_url: OpenAI-compatible endpoint; default ``OPENAI_BASE_URL`` or OpenAI's.
         api_key_env: environment variable holding the API key (the key itself is never stored).
         data_file: local JSONL/Parquet copy of the benchmark (no hub access).
@@ -40,6 +43,8 @@ class EvalConfig:
 
     model: str
     benchmark: str = "math500"
+    backend: str = "openai"
+    backend_options: dict[str, Any] = field(default_factory=dict)
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     data_file: str | None = None
@@ -63,9 +68,11 @@ class EvalConfig:
     max_retries: int = 5
     request_timeout_s: float = 600.0
 
-    def resolved_base_url(self) -> str:
+    def resolved_base_url(self) -> str | None:
         from .models import DEFAULT_BASE_URL
 
+        if self.backend != "openai":
+            return None
         return (self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
 
     def data_source(self) -> dict[str, str]:

@@ -24,7 +24,7 @@ from . import __version__
 from ._config import EvalConfig, config_differences
 from .datasets import load_manifest, load_problems, save_manifest, select_problems
 from .errors import EXIT_OK, EXIT_SAMPLES_FAILED, ConfigError, EndpointError, StoreError
-from .models import CachedBackend, ModelBackend, OpenAICompatibleBackend
+from .models import CachedBackend, ModelBackend, OpenAICompatibleBackend, create_backend
 from .prompts import load_template
 from .report import RunSummary, summarize
 from .solve import Attempt, ChainOfThoughtSolver, SamplingConfig
@@ -72,6 +72,8 @@ def resume(run_ref: str, *, store: str = "mathgauge.db", concurrency: int | None
     config = EvalConfig(
         model=run.model,
         benchmark=run.benchmark,
+        backend=run.config.get("backend", "openai"),
+        backend_options=run.config.get("backend_options", {}),
         base_url=run.config["base_url"],
         api_key_env=execution.get("api_key_env", "OPENAI_API_KEY"),
         sampling=sampling,
@@ -140,6 +142,8 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
         "data_source": config.data_source(),
         "problems_sha256": _problems_digest(chosen),
         "problem_count": len(chosen),
+        "backend": config.backend,
+        "backend_options": config.backend_options,
         "model": config.model,
         "base_url": config.resolved_base_url(),
         "prompt_template": template.to_dict(),
@@ -195,7 +199,9 @@ def _check_answer_format(answer_format: str) -> None:
 
 
 def _make_backend(config: EvalConfig) -> ModelBackend:
-    base_url = config.resolved_base_url()
+    if config.backend != "openai":
+        return create_backend(config.backend, config.model, **config.backend_options)
+    base_url = config.resolved_base_url() or ""
     api_key = os.environ.get(config.api_key_env) or None
     if api_key is None and "api.openai.com" in base_url:
         raise EndpointError(

@@ -33,10 +33,25 @@ def _columns(value: str) -> dict[str, str]:
     return mapping
 
 
+def _option(value: str) -> tuple[str, object]:
+    key, sep, raw = value.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {value!r}")
+    try:
+        parsed: object = json.loads(raw)  # numbers, true/false, null, lists
+    except ValueError:
+        parsed = raw
+    return key.strip(), parsed
+
+
 def _add_run_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="evaluate a model on a benchmark", description="Evaluate a model on a benchmark.")
     p.add_argument("--model", required=True, help="model name at the endpoint")
     p.add_argument("--benchmark", default="math500", help="math500 (default) or math")
+    p.add_argument("--backend", default="openai", choices=["openai", "hf", "vllm"],
+                   help="openai: any OpenAI-compatible endpoint (default); hf / vllm: in-process")
+    p.add_argument("--backend-option", action="append", type=_option, default=[], metavar="KEY=VALUE",
+                   help="option of an in-process backend (repeatable), e.g. dtype=bfloat16, device=cuda")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
                    "(default: $OPENAI_BASE_URL or OpenAI)")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME",
@@ -126,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     for module, adder in (("grading", "add_grading_commands"), ("sandbox", "add_sandbox_commands"),
-                          ("report", "add_report_commands")):
+                          ("report", "add_report_commands"),
+                          ("integrations", "add_integration_commands")):
         try:
             cli_module = importlib.import_module(f".{module}._cli", __package__)
         except ModuleNotFoundError as exc:
@@ -197,7 +213,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .solve import SamplingConfig
 
     config = EvalConfig(
-        model=args.model, benchmark=args.benchmark, base_url=args.base_url, api_key_env=args.api_key_env,
+        model=args.model, benchmark=args.benchmark, backend=args.backend,
+        backend_options=dict(args.backend_option), base_url=args.base_url, api_key_env=args.api_key_env,
         data_file=args.data_file, hub_repo=args.hub_repo, columns=args.columns, subjects=args.subjects,
         levels=args.levels, per_cell=args.per_cell, selection_seed=args.seed, limit=args.limit,
         manifest=args.manifest, save_manifest=args.save_manifest, prompt_template=args.prompt_template,

@@ -1,6 +1,7 @@
 """Model backends behind one async protocol, with adaptive concurrency, retries and a response cache."""
 
 from ._cache import CachedBackend, ResponseCache, cache_key
+from ._factory import BACKENDS, create_backend
 from ._limiter import AdaptiveLimiter
 from ._openai import DEFAULT_BASE_URL, OpenAICompatibleBackend
 from ._protocol import (
@@ -13,6 +14,8 @@ from ._protocol import (
 )
 
 __all__ = [
+    "BACKENDS",
+    "create_backend",
     "DEFAULT_BASE_URL",
     "AdaptiveLimiter",
     "CachedBackend",

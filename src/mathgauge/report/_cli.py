@@ -1,10 +1,157 @@
-"""CLI commands of the report package (scores, compare, report): being written; registers nothing yet."""
+"""CLI commands of the report package: ``scores``, ``compare`` and ``report``."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from typing import Any
+
+from ..errors import ConfigError
+
+
+def _add_store(p: Any) -> None:
+    p.add_argument("--store", default="mathgauge.db", help="SQLite results file (default ./mathgauge.db)")
 
 
 def add_report_commands(subparsers: Any) -> None:
-    """Add the report commands to the ``mathgauge`` parser."""
-    return None
+    """Add the report commands (``scores``, ``compare``, ``report``) to the ``mathgauge`` parser."""
+    p = subparsers.add_parser(
+        "scores", help="published MATH-500 / MATH scores with their sources",
+        description="List the published MATH-500 and MATH scores mathgauge ships, one row per source, with the "
+                    "metric, shots, mode, decoding settings, grader, URL and date. MATH and MATH-500 are "
+                    "different benchmarks and are listed separately.")
+    p.add_argument("model", nargs="?", help="model name (e.g. Qwen/Qwen2.5-7B-Instruct, gpt-4o-2024-08-06) or part "
+                   "of one; default: all")
+    p.add_argument("--benchmark", help="only this benchmark: math500 (MATH-500) or math (MATH)")
+    p.add_argument("--json", action="store_true", help="print the entries as JSON")
+    p.set_defaults(func=cmd_scores)
+
+    p = subparsers.add_parser(
+        "compare", help="paired comparison of runs on the problems they share",
+        description="Compare runs on the problems they share: accuracy with 95%% CI, pairwise difference with a "
+                    "paired bootstrap CI and an exact McNemar test, per-subject and per-level differences, and "
+                    "the problems one run solved and the other did not. Warns when settings make it unfair.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more run ids or names")
+    p.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--list", type=int, default=10, metavar="N",
+                   help="problems solved by only one run to list per pair (default 10; --json has all)")
+    p.add_argument("--json", metavar="PATH", help="also write the comparison as JSON here ('-' for stdout only)")
+    _add_store(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = subparsers.add_parser(
+        "report", help="self-contained HTML report of runs (plots, published scores, gap analysis, samples)",
+        description="Write one self-contained HTML file (inline SVG, no network) for one or more runs: headline "
+                    "accuracy with CI and the published figures, the gap analysis (settings that differ, scores "
+                    "under peers' grading policies), subject x level heatmap, accuracy by level and subject, "
+                    "token/latency distributions, failures and a filterable sample browser.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run ids or names")
+    p.add_argument("--output", "-o", default="report.html", help="HTML file to write (default report.html)")
+    p.add_argument("--max-samples", type=int, default=5000, metavar="N",
+                   help="samples per run embedded in the sample browser (default 5000)")
+    p.add_argument("--no-regrade", action="store_true", help="skip re-grading under peers' policies")
+    p.add_argument("--gap-json", metavar="PATH", help="also write the gap analysis as JSON here")
+    _add_store(p)
+    p.set_defaults(func=cmd_report)
+
+
+# -- scores ------------------------------------------------------------------------------------------------------
+def cmd_scores(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ._published import search_published, spread
+    from ._terminal import make_console
+
+    benchmark = args.benchmark
+    if benchmark and benchmark.lower().replace("-", "") not in ("math500", "math", "math945"):
+        raise ConfigError(f"unknown benchmark {benchmark!r}; expected math500 (MATH-500) or math (MATH)")
+    entries = search_published(args.model, benchmark)
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False))
+        return 0
+    console = make_console()
+    if not entries:
+        what = f" for {args.model!r}" if args.model else ""
+        console.print(f"No published scores{what} in mathgauge's registry"
+                      + (f" on {benchmark}" if benchmark else "") + ".")
+        return 0
+    for bench in sorted({e.benchmark for e in entries}, key=lambda b: (b != "MATH-500", b != "MATH", b)):
+        rows = [e for e in entries if e.benchmark == bench]
+        table = Table(title=f"{bench}: {len(rows)} published row(s)", title_justify="left", show_lines=False)
+        for col in ("model", "score", "metric", "shots", "mode", "decoding", "grader", "source", "date", "notes"):
+            table.add_column(col, overflow="fold", justify="right" if col in ("score", "shots") else "left")
+        for e in rows:
+            table.add_row(
+                e.model, "-" if e.score is None else f"{e.score:g}", e.metric, "" if e.shots is None else str(e.shots),
+                e.mode, _decoding(e), e.grader or "not stated", e.source, e.source_date,
+                ("no published number. " if e.score is None else "") + e.notes,
+            )
+        console.print(table)
+    if args.model:
+        for bench, (lo, hi, n) in spread(entries).items():
+            console.print(f"{bench}: {n} published figure(s), spread {lo:g} - {hi:g}"
+                          + (" (sources disagree: compare protocols before comparing numbers)" if hi - lo >= 2 else ""))
+        missing = [e for e in entries if e.score is None]
+        for e in missing:
+            console.print(f"{e.model} on {e.benchmark_label}: no published number.")
+    return 0
+
+
+def _decoding(e: Any) -> str:
+    parts = []
+    if e.temperature is not None:
+        parts.append(f"T={e.temperature:g}")
+    if e.top_p is not None:
+        parts.append(f"top_p={e.top_p:g}")
+    if e.max_tokens is not None:
+        parts.append(f"max={e.max_tokens}")
+    if e.samples is not None:
+        parts.append(f"k={e.samples}")
+    return ", ".join(parts) or "not stated"
+
+
+# -- compare -----------------------------------------------------------------------------------------------------
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ..store import Store
+    from ._compare import compare_runs, render_comparison
+    from ._terminal import make_console
+
+    if len(args.runs) < 2:
+        raise ConfigError("compare needs at least two runs")
+    if args.bootstrap < 100:
+        raise ConfigError(f"--bootstrap must be at least 100, got {args.bootstrap}")
+    with Store(args.store) as store:
+        comparison = compare_runs(store, args.runs, n_boot=args.bootstrap, seed=args.seed)
+    if args.json == "-":
+        print(json.dumps(comparison.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    render_comparison(comparison, make_console(), list_limit=args.list)
+    if args.json:
+        _write_text(args.json, json.dumps(comparison.to_json(), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+# -- report ------------------------------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..store import Store
+    from ._html import build_report
+
+    if args.max_samples < 0:
+        raise ConfigError(f"--max-samples must be >= 0, got {args.max_samples}")
+    with Store(args.store) as store:
+        html, gaps = build_report(store, args.runs, max_samples=args.max_samples, regrade=not args.no_regrade)
+    _write_text(args.output, html)
+    print(f"wrote {args.output} ({len(html.encode('utf-8')) / 1024:.0f} KiB)", file=sys.stderr)
+    if args.gap_json:
+        _write_text(args.gap_json, json.dumps(gaps, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _write_text(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write ({exc.strerror})") from None
