@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,7 +64,3 @@ def run_cli(capsys: pytest.CaptureFixture[str]):
         return CLIResult(code, captured.out, captured.err)
 
     return call
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))

@@ -20,7 +20,10 @@ from mathgauge.datasets import load_problems
 from mathgauge.prompts import load_template
 from mathgauge.testing import ScriptRates, scripted_outcome, scripted_server
 
-from .conftest import read_json
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def expected_counts(data: Path, rates: ScriptRates = ScriptRates()) -> Counter:

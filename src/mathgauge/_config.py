@@ -11,7 +11,7 @@ from .solve import SamplingConfig
 
 #: Config fields that decide the results; a resumed run must match on all of them.
 RESULT_FIELDS = ("benchmark", "problems_sha256", "problem_count", "backend", "backend_options", "model", "base_url",
-                 "prompt_template", "sampling", "answer_format", "grader", "mode")
+                 "prompt_template", "sampling", "answer_format", "grader", "mode", "solver")
 
 
 @dataclass
@@ -30,7 +30,12 @@ class EvalConfig:
         columns: field -> source column overrides for unusual files.
         subjects, levels, per_cell, selection_seed, limit, manifest: which problems (see `select_problems`).
         save_manifest: write the chosen ids here.
-        prompt_template: built-in name or file; ``None`` for the default chain-of-thought template.
+        mode: ``cot`` (chain-of-thought), ``pot`` (program-of-thought), ``tir`` (tool-integrated reasoning).
+        attempts: most tries per sample; another try only when a try gave no answer or its code failed.
+        max_rounds: most code executions per try in ``tir`` mode.
+        exec_timeout_s, exec_memory_mb: sandbox limits per code execution.
+        unsafe_no_sandbox: run model code without isolation when the sandbox's layers are missing.
+        prompt_template: built-in name or file; ``None`` for the mode's default template.
         answer_format: extraction format; ``None`` takes the template's.
         sampling: temperature, top_p, max_tokens, seed, samples per problem.
         concurrency: most requests in flight.
@@ -57,6 +62,12 @@ class EvalConfig:
     limit: int | None = None
     manifest: str | None = None
     save_manifest: str | None = None
+    mode: str = "cot"
+    attempts: int = 1
+    max_rounds: int = 4
+    exec_timeout_s: float = 10.0
+    exec_memory_mb: int = 1024
+    unsafe_no_sandbox: bool = False
     prompt_template: str | None = None
     answer_format: str | None = None
     sampling: SamplingConfig = field(default_factory=SamplingConfig)

@@ -27,7 +27,15 @@ from .errors import EXIT_OK, EXIT_SAMPLES_FAILED, ConfigError, EndpointError, St
 from .models import CachedBackend, ModelBackend, OpenAICompatibleBackend, create_backend
 from .prompts import load_template
 from .report import RunSummary, summarize
-from .solve import Attempt, ChainOfThoughtSolver, SamplingConfig
+from .solve import (
+    MODES,
+    Attempt,
+    ChainOfThoughtSolver,
+    ProgramOfThoughtSolver,
+    SamplingConfig,
+    Solver,
+    ToolIntegratedSolver,
+)
 from .store import RunRecord, Store
 
 #: Called after every finished sample with (done, total, correct so far, graded so far).
@@ -77,6 +85,8 @@ def resume(run_ref: str, *, store: str = "mathgauge.db", concurrency: int | None
         base_url=run.config["base_url"],
         api_key_env=execution.get("api_key_env", "OPENAI_API_KEY"),
         sampling=sampling,
+        mode=run.config.get("mode", "cot"),
+        unsafe_no_sandbox=not run.config.get("solver", {}).get("sandboxed", True),
         concurrency=concurrency or execution.get("concurrency", 32),
         store=store,
         run_name=run.name,
@@ -113,7 +123,11 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
                     notify: Callable[[str], None] | None = None) -> EvalResult:
     """The async form of `evaluate`, for callers that already run an event loop."""
     say = notify or (lambda _: None)
-    template = load_template(config.prompt_template)
+    if config.mode not in MODES:
+        raise ConfigError(f"unknown mode {config.mode!r}; expected one of {', '.join(MODES)}")
+    if config.attempts < 1 or config.max_rounds < 0:
+        raise ConfigError("--attempts must be at least 1 and --max-rounds at least 0")
+    template = load_template(config.prompt_template or _DEFAULT_TEMPLATES[config.mode])
     answer_format = config.answer_format or template.answer_format
     _check_answer_format(answer_format)
     if config.sampling.samples < 1:
@@ -150,7 +164,8 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
         "sampling": config.sampling.to_dict(),
         "answer_format": answer_format,
         "grader": "rules",
-        "mode": "cot",
+        "mode": config.mode,
+        "solver": _solver_settings(config),
         "selection": {"subjects": config.subjects, "levels": config.levels, "per_cell": config.per_cell,
                       "seed": config.selection_seed, "limit": config.limit, "manifest": config.manifest},
         "execution": {"concurrency": config.concurrency, "api_key_env": config.api_key_env,
@@ -191,6 +206,19 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
     return await _execute(config, run, backend, progress=progress, notify=say, notes=notes)
 
 
+_DEFAULT_TEMPLATES = {"cot": "cot_boxed", "pot": "pot", "tir": "tir"}
+
+
+def _solver_settings(config: EvalConfig) -> dict[str, Any]:
+    settings: dict[str, Any] = {"attempts": config.attempts}
+    if config.mode in ("pot", "tir"):
+        settings.update(exec_timeout_s=config.exec_timeout_s, exec_memory_mb=config.exec_memory_mb,
+                        sandboxed=not config.unsafe_no_sandbox)
+    if config.mode == "tir":
+        settings["max_rounds"] = config.max_rounds
+    return settings
+
+
 def _check_answer_format(answer_format: str) -> None:
     from .grading import ANSWER_FORMATS
 
@@ -221,7 +249,8 @@ async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, *,
     db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mathgauge-store")
     if config.use_cache:
         backend = CachedBackend(backend, store, executor=db_pool)
-    runner = _SampleRunner(store, run, backend, progress, db_pool)
+    sandbox = await _open_sandbox(run) if run.config.get("mode", "cot") in ("pot", "tir") else None
+    runner = _SampleRunner(store, run, backend, progress, db_pool, sandbox)
     started = time.monotonic()
     store.mark_run_started(run.run_id)
     status, error = "interrupted", None
@@ -244,26 +273,63 @@ async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, *,
         except (NotImplementedError, RuntimeError):
             pass
         runner.close()
+        if sandbox is not None:
+            sandbox.close()
         await backend.aclose()
         store.mark_run_ended(run.run_id, status, wall_s=time.monotonic() - started, error=error)
         final = store.get_run(run.run_id)
-        summary = summarize(final, store.sample_results(run.run_id))
+        summary = summarize(final, store.sample_results(run.run_id), store.executions(run.run_id))
         store.close()
     return EvalResult(run=final, summary=summary, notes=notes)
+
+
+async def _open_sandbox(run: RunRecord) -> Any:
+    """Start the sandbox and prove it runs code, so a missing isolation layer stops the run before any call."""
+    from .sandbox import Sandbox, SandboxUnavailable
+
+    settings = run.config.get("solver", {})
+    sandbox = Sandbox(timeout_s=settings.get("exec_timeout_s", 10.0), memory_mb=settings.get("exec_memory_mb", 1024),
+                      allow_unsafe_no_sandbox=not settings.get("sandboxed", True))
+    try:
+        probe = await sandbox.arun("print(6 * 7)")
+    except SandboxUnavailable as exc:
+        sandbox.close()
+        raise ConfigError(str(exc)) from None
+    if probe.status != "ok" or probe.stdout.strip() != "42":
+        sandbox.close()
+        raise ConfigError(f"the code sandbox does not work here: {probe.status}: {probe.stderr.strip()[-300:]}")
+    return sandbox
+
+
+def _make_solver(mode: str, settings: dict[str, Any], backend: ModelBackend, sampling: SamplingConfig,
+                 sandbox: Any, has_answer: Callable[[str], bool]) -> Solver:
+    tries = int(settings.get("attempts", 1))
+    if mode == "cot":
+        return ChainOfThoughtSolver(backend, sampling, tries=tries, has_answer=has_answer)
+    program_options = {"tries": tries, "has_answer": has_answer,
+                       "exec_timeout_s": settings.get("exec_timeout_s", 10.0),
+                       "exec_memory_mb": settings.get("exec_memory_mb", 1024)}
+    if mode == "pot":
+        return ProgramOfThoughtSolver(backend, sampling, sandbox, **program_options)
+    return ToolIntegratedSolver(backend, sampling, sandbox, max_rounds=int(settings.get("max_rounds", 4)),
+                                **program_options)
 
 
 class _SampleRunner:
     """Solves, stores and grades every unfinished sample of a run, concurrently."""
 
     def __init__(self, store: Store, run: RunRecord, backend: ModelBackend, progress: ProgressCallback | None,
-                 db_pool: ThreadPoolExecutor) -> None:
-        from .grading import Grader
+                 db_pool: ThreadPoolExecutor, sandbox: Any = None) -> None:
+        from .grading import Grader, extract_final_answer
 
         self.store = store
         self.run = run
-        self.solver = ChainOfThoughtSolver(backend, SamplingConfig(**run.config["sampling"]))
         self.answer_format = run.config.get("answer_format", "boxed")
         self.grader = Grader(answer_format=self.answer_format)
+        self.mode = run.config.get("mode", "cot")
+        self.solver = _make_solver(self.mode, run.config.get("solver", {}), backend,
+                                   SamplingConfig(**run.config["sampling"]), sandbox,
+                                   lambda text: extract_final_answer(text, self.answer_format) is not None)
         # Grading is CPU work; a thread keeps the event loop free to send and receive requests meanwhile.
         self.grade_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mathgauge-grade")
         self.db_pool = db_pool
@@ -302,21 +368,29 @@ class _SampleRunner:
         run_id = self.run.run_id
         previous = self.previous.get((problem_id, sample_index), [])
         last_ok = next((a for a in reversed(previous) if a["response"] is not None and a["error"] is None), None)
-        if last_ok is not None:
+        if last_ok is not None and self.mode == "cot" and self.solver.tries == 1:
             # Killed after the call was stored but before its grade: grade the stored response, don't ask again.
-            attempt_id, response = last_ok["attempt_id"], last_ok["response"]
+            attempt_id, gradable = last_ok["attempt_id"], last_ok["response"]
         else:
-            attempt: Attempt = await self.solver.solve(problem_id, sample_index, messages,
-                                                       attempt_index=len(previous))
-            attempt_id = await self._in_thread(self.db_pool, self.store.add_attempt, run_id, attempt)
-            if not attempt.ok:
+            if previous:
+                # A multi-call sample cut short is solved again from the start; the response cache makes the
+                # repeated calls free, and forgetting the partial ones keeps the store free of duplicates.
+                await self._in_thread(self.db_pool, self.store.forget_calls, run_id, problem_id, sample_index)
+            ids: list[int] = []
+
+            async def record(attempt: Attempt) -> int:
+                ids.append(await self._in_thread(self.db_pool, self.store.add_attempt, run_id, attempt))
+                return ids[-1]
+
+            outcome = await self.solver.solve(problem_id, sample_index, messages, record)
+            if outcome.error is not None:
                 await self._in_thread(self.db_pool, self.store.mark_sample, run_id, problem_id, sample_index,
-                                      "failed", attempt.error)
+                                      "failed", outcome.error)
                 self.done += 1
                 self._report()
                 return
-            response = attempt.response or ""
-        verdict = await self._in_thread(self.grade_pool, self.grader.grade, response, self.gold[problem_id])
+            attempt_id, gradable = ids[-1], outcome.gradable or ""
+        verdict = await self._in_thread(self.grade_pool, self.grader.grade, gradable, self.gold[problem_id])
         await self._in_thread(self.db_pool, self.store.add_grade, run_id, problem_id, sample_index, attempt_id,
                               verdict)
         self.done += 1

@@ -68,6 +68,16 @@ def _add_run_parser(sub: Any) -> None:
     data.add_argument("--seed", type=int, default=0, help="seed of the stratified draw (default 0)")
     data.add_argument("--manifest", help="take exactly the ids listed in this manifest file")
     data.add_argument("--save-manifest", metavar="FILE", help="write the chosen ids to FILE")
+    solve = p.add_argument_group("solving")
+    solve.add_argument("--mode", choices=["cot", "pot", "tir"], default="cot",
+                       help="cot: chain-of-thought (default); pot: program-of-thought; tir: tool-integrated reasoning")
+    solve.add_argument("--attempts", type=int, default=1,
+                       help="most tries per sample; a new try only when one gives no answer or its code fails")
+    solve.add_argument("--max-rounds", type=int, default=4, help="most code rounds per try in tir mode (default 4)")
+    solve.add_argument("--exec-timeout", type=float, default=10.0, help="seconds per code execution (default 10)")
+    solve.add_argument("--exec-memory-mb", type=int, default=1024, help="memory cap per code execution (default 1024)")
+    solve.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="run model code without isolation where the sandbox's layers are missing (unsafe)")
     gen = p.add_argument_group("generation")
     gen.add_argument("--prompt-template", metavar="FILE", help="prompt template (.toml or text with {problem})")
     gen.add_argument("--answer-format", help="answer extraction format (default: the template's, boxed)")
@@ -218,6 +228,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data_file=args.data_file, hub_repo=args.hub_repo, columns=args.columns, subjects=args.subjects,
         levels=args.levels, per_cell=args.per_cell, selection_seed=args.seed, limit=args.limit,
         manifest=args.manifest, save_manifest=args.save_manifest, prompt_template=args.prompt_template,
+        mode=args.mode, attempts=args.attempts, max_rounds=args.max_rounds, exec_timeout_s=args.exec_timeout,
+        exec_memory_mb=args.exec_memory_mb, unsafe_no_sandbox=args.unsafe_no_sandbox,
         answer_format=args.answer_format,
         sampling=SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                                 seed=args.sampling_seed, samples=args.samples),
@@ -275,7 +287,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     with Store(args.store) as store:
         run = store.get_run(args.run)
-        summary = summarize(run, store.sample_results(run.run_id))
+        summary = summarize(run, store.sample_results(run.run_id), store.executions(run.run_id))
     render_summary(summary)
     if args.summary_json:
         _write_json(args.summary_json, summary.to_json())

@@ -99,7 +99,9 @@ def _pids() -> set[int]:
 
 def _cmdline(pid: int) -> str:
     try:
-        return Path("/proc/%d/cmdline" % pid).read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+        cmd = Path("/proc/%d/cmdline" % pid).read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+        stat = Path("/proc/%d/stat" % pid).read_text()
+        return cmd + " [" + stat[:80] + "]"
     except OSError:
         return ""
 

@@ -114,7 +114,7 @@ _VAR_PREFIX_RE = re.compile(
 )
 _IN_PREFIX_RE = re.compile(r"^[A-Za-z]\s*\\in\s*")
 _REL_RE = re.compile(r"(\\le(?:q|qslant)?|\\ge(?:q|qslant)?|\\lt|\\gt|<=|>=|<|>|\\neq?)(?![a-z])")
-_BASE_RE = re.compile(r"^([0-9A-Za-z]+)_\{?\(?(\d+)\)?\}?$")
+_BASE_RE = re.compile(r"^([0-9A-Za-z]+)_\{?\(?(\d+|[a-z])\)?\}?$")
 _CHOICE_RE = re.compile(r"^\(?([A-Ea-e])\)?$")
 _CHOICE_ANS_RE = re.compile(r"^\(?([A-E])(?:\)|$|\s|\.|:)")
 
@@ -179,7 +179,7 @@ def structure(s: str, depth: int = 0):
         if a:
             return ("set", (("expr", f"{a}+({b})"), ("expr", f"{a}-({b})")))
         return ("set", (("expr", f"{b}"), ("expr", f"-({b})")))
-    eq = split_top(s, ("=",))
+    eq = split_top(s, ("=", "\\approx"))
     if len(eq) > 1:
         return ("eq", eq[0], eq[-1], len(eq))
     rel = _REL_RE.search(s)
@@ -414,7 +414,7 @@ def compare_struct(c, g, deadline: float, top: bool = False) -> Outcome:
             ok = False
         return Outcome(ok, "structural", None if ok else "mismatch")
     if tc == "base" and tg == "expr":
-        ok = c[1] == g[1].replace(" ", "").upper() and False
+        ok = c[1] == g[1].replace(" ", "").upper()
         return Outcome(ok, "structural", None if ok else "mismatch")
     if tg == "expr" and tc == "expr":
         return compare_expr(c[1], g[1], deadline)

@@ -43,8 +43,13 @@ def check_format(answer_format: str) -> str:
 
 # ---------------------------------------------------------------- thinking
 
+_SPECIAL_TOKEN_RE = re.compile(r"<\|[a-z_]{1,40}\|>")
+
+
 def strip_thinking(response: str) -> str:
     """Drop the thinking trace; an unclosed ``<think>`` leaves nothing."""
+    if "<|" in response:
+        response = _SPECIAL_TOKEN_RE.sub("\n", response)
     idx = response.rfind("</think>")
     if idx >= 0:
         return response[idx + len("</think>"):]
@@ -58,11 +63,14 @@ def strip_thinking(response: str) -> str:
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 
 
+MAX_BOX_CHARS = 4000
+
+
 def _braced(text: str, start: int) -> tuple[str, int] | None:
     """``text[start] == '{'``: return (content, end index) of the balanced group."""
     depth = 0
     i = start
-    n = len(text)
+    n = min(len(text), start + MAX_BOX_CHARS)
     while i < n:
         c = text[i]
         if c == "\\":
@@ -78,43 +86,48 @@ def _braced(text: str, start: int) -> tuple[str, int] | None:
     return None
 
 
-def _boxes(text: str) -> list[tuple[int, str]]:
-    out = []
-    for m in _BOX_RE.finditer(text):
-        i = m.end()
-        while i < len(text) and text[i] in " \t":
-            i += 1
-        if i < len(text) and text[i] == "{":
-            got = _braced(text, i)
-            if got is None:
-                continue
-            content = got[0]
-        else:
-            m2 = re.match(r"[^\s$\\]+|\\[A-Za-z]+", text[i:])
-            if not m2 or i == m.end():
-                continue
-            content = m2.group(0)
-        content = content.strip()
-        if content:
-            out.append((m.start(), content))
-    return out
+def _box_at(text: str, m: re.Match) -> str | None:
+    i = m.end()
+    while i < len(text) and text[i] in " \t":
+        i += 1
+    if i < len(text) and text[i] == "{":
+        got = _braced(text, i)
+        if got is None:
+            return None
+        content = got[0]
+    else:
+        if i == m.end():
+            return None
+        m2 = re.match(r"[^\s$\\]+|\\[A-Za-z]+", text[i:i + 200])
+        if not m2:
+            return None
+        content = m2.group(0)
+    content = content.strip()
+    return content or None
 
 
 def extract_boxed(text: str) -> str | None:
     """Last ``\\boxed{}``/``\\fbox{}``; several different boxes on the last box's line are joined."""
-    boxes = _boxes(text)
-    if not boxes:
+    if "\\boxed" not in text and "\\fbox" not in text:
         return None
-    last_pos, last = boxes[-1]
-    line_start = text.rfind("\n", 0, last_pos) + 1
-    same_line = [c for p, c in boxes if p >= line_start]
-    uniq: list[str] = []
-    for c in same_line:
-        if c not in uniq:
-            uniq.append(c)
-    if len(uniq) > 1:
-        return ", ".join(uniq)
-    return last
+    matches = list(_BOX_RE.finditer(text))[-64:]
+    found: list[str] = []
+    line_start = None
+    for m in reversed(matches):
+        if line_start is not None and m.start() < line_start:
+            break
+        content = _box_at(text, m)
+        if content is None:
+            continue
+        if line_start is None:
+            line_start = text.rfind("\n", 0, m.start()) + 1
+        if content not in found:
+            found.insert(0, content)
+    if not found:
+        return None
+    if len(found) > 1:
+        return ", ".join(found)
+    return found[0]
 
 
 # ---------------------------------------------------------------- final answer line
@@ -134,6 +147,9 @@ def _clean_line_answer(ans: str) -> str | None:
     ans = re.sub(r"[.;,]\s*$", "", ans).strip()
     if ans.startswith("$") and ans.endswith("$") and len(ans) > 1:
         ans = ans.strip("$").strip()
+    plain = _MATH_DELIMS.sub(" ", ans).strip()
+    if plain != ans and not _looks_like_bare_answer(ans):
+        ans = _strip_trailing_words(plain)
     return ans or None
 
 
@@ -254,18 +270,26 @@ def extract_program_output(text: str) -> str | None:
 
 _MATH_DELIMS = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$+")
 _STATEMENT_RES = [
-    re.compile(r"(?:answer|result|solution)\s+(?:is|would be|will be|should be)\s*:?\s*(.+)", re.I),
-    re.compile(r"^(.+?)\s+is\s+(?:the\s+)?(?:correct|final|right)\s+(?:answer|solution)", re.I),
-    re.compile(r"\b(?:is|are|equals|was|be|gives|get|as)\s*:?\s+(.+)", re.I),
-    re.compile(r"(?:=|\\equiv|\\approx|≈)\s*([^=]+)$"),
+    re.compile(r".*(?:answer|result)\s+(?:is|would be|will be|should be)\s*:?\s*(.+)", re.I),
+    re.compile(r".*?(\S+)\s+is\s+(?:indeed\s+)?(?:the\s+)?(?:correct|final|right)\s+(?:answer|solution|result)", re.I),
+    re.compile(r".*(?:=|\\equiv|\\approx|≈)\s*([^=]+)$"),
+    re.compile(r".*\b(?:is|are|equals|was|be|gives|get|as|becomes|has|have)\s*:?\s+(.+)", re.I),
 ]
+_LEADING_WORDS_RE = re.compile(r"^(?:(?:indeed|exactly|just|approximately|about|equal to|definitely|simply|"
+                               r"also|still|then|now|therefore|thus|so|me|us|that|the|a|an|value|of)\b[\s,:]*)+",
+                               re.I)
+_NUM_THEN_WORDS_RE = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?)\s+(?:[A-Za-z][A-Za-z-]{2,})(?:\s|$).*$")
 
 
 def _strip_trailing_words(ans: str) -> str:
-    # keep the head of sentences such as "4 is indeed the correct solution"
-    ans = ans.strip()
+    ans = ans.strip().strip("*").strip()
     ans = re.sub(r"\s*(?:\\pmod\{[^}]*\}|\(\s*mod[^)]*\))\s*$", "", ans)
-    return ans
+    ans = _LEADING_WORDS_RE.sub("", ans).strip()
+    m = _NUM_THEN_WORDS_RE.match(ans)
+    if m and not re.match(r"^\S+\s+(?:" + "|".join(_MATH_WORDS) + r")\b", ans):
+        ans = m.group(1)
+    ans = re.sub(r"[,;:]\s*(?:which|and|so|as|since|because|where)\b.*$", "", ans)
+    return ans.strip()
 
 
 def answer_from_statement(text: str) -> str | None:
@@ -276,30 +300,46 @@ def answer_from_statement(text: str) -> str | None:
     box = extract_boxed(text)
     if box is not None:
         return box
-    # last non-empty line / sentence
+    text = _collapse_display_math(text)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     last = lines[-1] if lines else text
     if len(last) <= 3 and len(lines) > 1:
         last = lines[-2] + " " + last
+    m = _TRAILING_MATH_RE.search(last)
+    if m:
+        return (m.group(1) or m.group(2)).strip()
     plain = _MATH_DELIMS.sub(" ", last).strip()
     plain = re.sub(r"\*\*|__", "", plain)
-    plain = re.sub(r"\.\s*$", "", plain).strip()
+    plain = re.sub(r"^(?:\\text\{\s*)?answer\s*:?\s*\}?\s*", "", plain, flags=re.I)
+    plain = re.sub(r"[.!]\s*$", "", plain).strip()
     if _looks_like_bare_answer(plain):
         return plain
-    # split into sentences, keep the last one that has a digit or math
     sentences = [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", plain) if s.strip()]
     for sent in reversed(sentences):
         sent = re.sub(r"[.!]\s*$", "", sent.strip())
         for rx in _STATEMENT_RES:
-            ms = list(rx.finditer(sent))
-            if ms:
-                cand = _strip_trailing_words(ms[-1].group(1))
-                cand = re.sub(r"^(?:indeed|exactly|just|approximately|about|equal to)\s+", "", cand, flags=re.I)
+            m = rx.match(sent)
+            if m:
+                cand = _strip_trailing_words(m.group(1))
+                cand = re.sub(r"[.!]\s*$", "", cand).strip()
                 if cand and (re.search(r"[\d\\]", cand) or len(cand.split()) <= 2):
                     return cand
         if re.search(r"\d", sent):
             break
     return plain if len(plain) <= 40 else None
+
+
+_TRAILING_MATH_RE = re.compile(
+    r"(?:\b(?:is|are|be|equals)|:)\s*(?:\*\*)?\s*(?:\$+([^$]{1,500})\$+|\\\((.{1,500}?)\\\))\s*(?:\*\*)?\s*[.!]?\s*(?:\*\*)?$"
+)
+_DISPLAY_RE = re.compile(r"\s*(?:\\\[(.{0,2000}?)\\\]|\$\$(.{0,2000}?)\$\$)\s*", re.S)
+
+
+def _collapse_display_math(text: str) -> str:
+    """Put display math on the line of the sentence that introduces it."""
+    if "\\[" not in text and "$$" not in text:
+        return text
+    return _DISPLAY_RE.sub(lambda m: " $" + " ".join((m.group(1) or m.group(2) or "").split()) + "$\n", text)
 
 
 _BARE_RE = re.compile(r"^[\s\dA-Za-z\\{}()\[\]^_+\-*/.,=<>|!:;'√π°%$&]*$")
@@ -332,20 +372,25 @@ def extract_conclusion(text: str) -> str | None:
     A response that stops mid-sentence (no closing punctuation) is taken as cut
     off and has no answer.
     """
-    body = text.rstrip()
+    body = text[-3000:].rstrip()
     if not body:
         return None
     tail = body[-1]
     if tail not in ".!$)]}*" and not body.endswith("\\]"):
         return None
+    body = _collapse_display_math(body)
     lines = [ln.strip() for ln in body.splitlines() if ln.strip()]
-    for ln in reversed(lines[-4:]):
+    for ln in reversed(lines[-5:]):
         if ln.startswith("```"):
             return None
-        if _CONCLUDE_RE.search(ln) or _looks_like_bare_answer(_MATH_DELIMS.sub(" ", ln).strip(" .")):
-            ans = answer_from_statement(ln)
-            if ans:
-                return ans
+        plain = _MATH_DELIMS.sub(" ", ln).strip(" .*")
+        if not re.search(r"[\d\\]", plain) or plain.endswith(":") or re.match(r"^\d+\.\s+[A-Z]", plain):
+            continue
+        ans = answer_from_statement(ln)
+        if ans:
+            return ans
+        if not _CONCLUDE_RE.search(ln):
+            return None
     return None
 
 
@@ -359,12 +404,19 @@ def _last_line_raw(text: str) -> str | None:
 
 # ---------------------------------------------------------------- dispatch
 
+def _final_answer_line_tail(text: str) -> str | None:
+    """``final_answer_line`` restricted to the last lines (auto mode)."""
+    tail = text[-1500:]
+    lines = tail.rstrip().splitlines()
+    return extract_final_answer_line("\n".join(lines[-8:]))
+
+
 def _auto(text: str) -> str | None:
     for fn in (
         extract_answer_tags,
         extract_json_answer,
         extract_boxed,
-        extract_final_answer_line,
+        _final_answer_line_tail,
         extract_answer_line,
         extract_conclusion,
         _last_line_raw,

@@ -16,6 +16,7 @@ _UNICODE = {
     "·": "\\cdot", "⋅": "\\cdot", "÷": "\\div", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "±": "\\pm ",
     "∓": "\\mp ", "²": "^2", "³": "^3", "°": "^\\circ", "∪": "\\cup ", "∩": "\\cap ", "≈": "\\approx ",
     "\u2009": " ", "\u00a0": " ", "\u202f": " ", "θ": "\\theta", "α": "\\alpha", "β": "\\beta",
+    "₀": "_0", "₁": "_1", "₂": "_2", "₃": "_3", "₄": "_4", "₅": "_5", "₆": "_6", "₇": "_7", "₈": "_8", "₉": "_9",
     "¹": "^1", "⁴": "^4", "½": "1/2", "¼": "1/4", "¾": "3/4", "∈": "\\in ",
 }
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
@@ -63,7 +64,7 @@ _ORDINAL_RE = re.compile(r"(\d)\s*\^\s*\{?\s*(?:st|nd|rd|th)\s*\}?|(\d)(?:st|nd|
 def basic_normalize(s: str) -> str:
     """Presentation-level cleanup shared by every comparison."""
     s = s.strip()
-    if "\\" not in s and "$" not in s and len(s) < 12 and s.lstrip("-").isdigit():
+    if "\\" not in s and "$" not in s and len(s) < 12 and s.isascii() and s.lstrip("-").isdigit():
         return s
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
     s = s.replace("\\$", " ").replace("$", " ")
@@ -76,7 +77,7 @@ def basic_normalize(s: str) -> str:
     s = s.replace("\\lbrace", "\\{").replace("\\rbrace", "\\}").replace("\\lvert", "|").replace("\\rvert", "|")
     # thousands separators
     s = re.sub(r"(\d)(?:,\\!|\{,\}|\\,|,\\,|\\ )(?=\d{3}(?!\d))", r"\1", s)
-    s = re.sub(r"\\[,!;:>]|\\ |~", " ", s)
+    s = re.sub(r"(?<!\\)\\[,!;:>]|(?<!\\)\\ |~", " ", s)
     s = re.sub(r"\\(?:quad|qquad)", " ", s)
     # degrees, percent
     s = re.sub(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree", " ", s)
@@ -91,7 +92,31 @@ def basic_normalize(s: str) -> str:
     return s
 
 
-_TRAILING_UNITS_RE = re.compile(r"(?<=[\d}).\sA-Za-z])\s*((?:[A-Za-z][A-Za-z.]*\s*)+)(?:\^\s*\{?[23]\}?)?$")
+_TRAIL_POW_RE = re.compile(r"\s*\^\s*\{?[23]\}?$")
+
+
+def _split_trailing_words(s: str) -> tuple[str, list[str], bool]:
+    """Split ``s`` into (head, trailing alphabetic words, space before the words)."""
+    rest = s.rstrip()
+    m = _TRAIL_POW_RE.search(rest[-8:]) if rest else None
+    if m and rest[: len(rest) - len(m.group(0))][-1:].isalpha():
+        rest = rest[: len(rest) - len(m.group(0))]
+    words: list[str] = []
+    spaced = False
+    while True:
+        j = len(rest)
+        while j > 0 and (rest[j - 1].isalpha() or rest[j - 1] == ".") and rest[j - 1].isascii():
+            j -= 1
+        word = rest[j:]
+        if not word or not word[0].isalpha() or (j > 0 and rest[j - 1] == "\\"):
+            break
+        words.insert(0, word)
+        head = rest[:j]
+        spaced = head[-1:].isspace()
+        rest = head.rstrip()
+        if not spaced:
+            break
+    return rest, words, spaced
 
 
 def strip_units(s: str) -> str:
@@ -100,23 +125,15 @@ def strip_units(s: str) -> str:
     Only words of two or more letters (or a known unit) after a digit-bearing head
     are removed, so ``2x`` or ``4t`` keep their variables.
     """
-    m = _TRAILING_UNITS_RE.search(s)
-    if not m:
-        return s
-    head = s[:m.start(1)].rstrip()
-    words = m.group(1).split()
-    if not head or not re.search(r"\d", head):
-        return s
-    if head.endswith("\\"):
+    head, words, spaced = _split_trailing_words(s)
+    if not words or not head or not re.search(r"\d", head) or head.endswith("\\"):
         return s
     if not all(len(w.strip(".")) >= 2 or w.lower().strip(".") in UNIT_WORDS for w in words):
         return s
-    if any(w.lower() in ("sqrt", "pi", "sin", "cos", "tan", "ln", "log", "i") for w in words):
+    if any(w.lower() in ("sqrt", "pi", "sin", "cos", "tan", "ln", "log", "i", "or", "and") for w in words):
         return s
-    # a space must separate head and words unless they are known units
-    if not s[m.start(1) - 1:m.start(1)].isspace() and not head[-1].isspace():
-        if words[0].lower().strip(".") not in UNIT_WORDS:
-            return s
+    if not spaced and words[0].lower().strip(".") not in UNIT_WORDS:
+        return s
     return head.rstrip()
 
 

@@ -26,6 +26,8 @@ def cache_key(backend: ModelBackend, request: ChatRequest) -> str:
         "body": backend.request_body(request),
         "sample_index": request.sample_index,
     }
+    if request.try_index:  # absent for first tries, so caches written before tries existed still match
+        doc["try_index"] = request.try_index
     return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 

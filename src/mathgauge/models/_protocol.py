@@ -22,6 +22,7 @@ class ChatRequest:
             (``max_tokens=None`` lets the server use the model's whole remaining context, so nothing is cut short).
         sample_index: which of the n samples of a problem this is; not sent, but part of the cache key so that
             sampled repeats are not answered from the cache with the same text.
+        try_index: which try at the sample this is; like ``sample_index``, only part of the cache key.
         extra_body: extra JSON fields passed through to the server (e.g. ``{"top_k": 20}`` for vLLM).
     """
 
@@ -33,6 +34,7 @@ class ChatRequest:
     stop: list[str] | None = None
     sample_index: int = 0
     extra_body: dict[str, Any] = field(default_factory=dict)
+    try_index: int = 0
 
 
 @dataclass

@@ -2,7 +2,18 @@
 
 from ._export import EXPORT_FORMATS, export_run
 from ._stats import wilson_interval
-from ._summary import Cell, RunSummary, summarize
+from ._summary import Cell, ExecutionStats, RunSummary, execution_stats, summarize
 from ._terminal import make_console, render_summary
 
-__all__ = ["EXPORT_FORMATS", "Cell", "RunSummary", "export_run", "make_console", "render_summary", "summarize", "wilson_interval"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "Cell",
+    "ExecutionStats",
+    "RunSummary",
+    "execution_stats",
+    "export_run",
+    "make_console",
+    "render_summary",
+    "summarize",
+    "wilson_interval",
+]

@@ -59,9 +59,10 @@ def add_report_commands(subparsers: Any) -> None:
 
 # -- scores ------------------------------------------------------------------------------------------------------
 def cmd_scores(args: argparse.Namespace) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
-    from ._published import search_published, spread
+    from ._published import search_published, spread, version_matches
     from ._terminal import make_console
 
     benchmark = args.benchmark
@@ -83,11 +84,13 @@ def cmd_scores(args: argparse.Namespace) -> int:
         for col in ("model", "score", "metric", "shots", "mode", "decoding", "grader", "source", "date", "notes"):
             table.add_column(col, overflow="fold", justify="right" if col in ("score", "shots") else "left")
         for e in rows:
-            table.add_row(
-                e.model, "-" if e.score is None else f"{e.score:g}", e.metric, "" if e.shots is None else str(e.shots),
-                e.mode, _decoding(e), e.grader or "not stated", e.source, e.source_date,
-                ("no published number. " if e.score is None else "") + e.notes,
-            )
+            other = args.model and version_matches(e, args.model) is False
+            cells = [
+                e.model + (" [other snapshot]" if other else ""), "-" if e.score is None else f"{e.score:g}", e.metric,
+                "" if e.shots is None else str(e.shots), e.mode, _decoding(e), e.grader or "not stated", e.source,
+                e.source_date, ("no published number. " if e.score is None else "") + e.notes,
+            ]
+            table.add_row(*(escape(c) for c in cells))
         console.print(table)
     if args.model:
         for bench, (lo, hi, n) in spread(entries).items():

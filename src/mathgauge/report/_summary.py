@@ -28,6 +28,47 @@ class Cell:
 
 
 @dataclass
+class ExecutionStats:
+    """Code executions of a run (program-of-thought / tool-integrated modes).
+
+    ``unsafe`` counts executions flagged unsafe (statically or at run time); resource abuse (timeouts, memory
+    caps, output floods) is counted apart, by status.
+    """
+
+    count: int
+    total_ms: float
+    p50_ms: float
+    p95_ms: float
+    unsafe: int
+    by_status: dict[str, int]
+
+    @property
+    def unsafe_rate(self) -> float:
+        return self.unsafe / self.count if self.count else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "total_ms": round(self.total_ms, 1), "p50_ms": round(self.p50_ms, 1),
+                "p95_ms": round(self.p95_ms, 1), "unsafe": self.unsafe, "unsafe_rate": self.unsafe_rate,
+                "by_status": self.by_status}
+
+
+def execution_stats(executions: Sequence[dict[str, Any]]) -> ExecutionStats | None:
+    """Summarise stored executions; ``None`` when the run executed no code."""
+    if not executions:
+        return None
+    times = sorted(float(e["duration_ms"]) for e in executions)
+
+    def pct(q: float) -> float:
+        return times[min(len(times) - 1, int(q * len(times)))]
+
+    statuses: dict[str, int] = defaultdict(int)
+    for e in executions:
+        statuses[e["status"]] += 1
+    return ExecutionStats(count=len(times), total_ms=sum(times), p50_ms=pct(0.5), p95_ms=pct(0.95),
+                          unsafe=sum(1 for e in executions if e["unsafe"]), by_status=dict(sorted(statuses.items())))
+
+
+@dataclass
 class RunSummary:
     """Everything the terminal report and ``--summary-json`` show.
 
@@ -60,6 +101,10 @@ class RunSummary:
     retries: int
     wall_s: float
     failures: list[tuple[str, int, str]] = field(default_factory=list)
+    attempts_allowed: int = 1
+    tries_distribution: dict[int, int] = field(default_factory=dict)
+    unsolved_after_attempts: int = 0
+    executions: ExecutionStats | None = None
 
     @property
     def requests_per_s(self) -> float | None:
@@ -92,6 +137,10 @@ class RunSummary:
             "retries": self.retries,
             "wall_s": round(self.wall_s, 3),
             "failures": [{"problem_id": p, "sample_index": k, "error": e} for p, k, e in self.failures],
+            "attempts_allowed": self.attempts_allowed,
+            "attempts_distribution": {str(k): v for k, v in sorted(self.tries_distribution.items())},
+            "unsolved_after_attempts": self.unsolved_after_attempts,
+            "executions": self.executions.to_dict() if self.executions else None,
         }
 
 
@@ -99,8 +148,17 @@ def _subject_order(name: str) -> tuple[int, str]:
     return (MATH_SUBJECTS.index(name) if name in MATH_SUBJECTS else len(MATH_SUBJECTS), name)
 
 
-def summarize(run: RunRecord, results: Sequence[SampleResult]) -> RunSummary:
-    """Build the `RunSummary` of ``run`` from its stored sample results."""
+def summarize(run: RunRecord, results: Sequence[SampleResult],
+              executions: Sequence[dict[str, Any]] | None = None) -> RunSummary:
+    """Build the `RunSummary` of ``run`` from its stored sample results (and code executions, if any).
+
+    "Unsolved after N attempts" counts graded samples that used every allowed try and still had no answer.
+    """
+    attempts_allowed = int(run.config.get("solver", {}).get("attempts", 1))
+    tries: dict[int, int] = defaultdict(int)
+    for r in results:
+        if r.tries:
+            tries[r.tries] += 1
     by_subject: dict[str, Cell] = defaultdict(Cell)
     by_level: dict[str, Cell] = defaultdict(Cell)
     grid: dict[tuple[str, str], Cell] = defaultdict(Cell)
@@ -148,4 +206,9 @@ def summarize(run: RunRecord, results: Sequence[SampleResult]) -> RunSummary:
         retries=sum(r.retries for r in results),
         wall_s=run.wall_s,
         failures=failures,
+        attempts_allowed=attempts_allowed,
+        tries_distribution=dict(tries),
+        unsolved_after_attempts=sum(1 for r in results if r.grade_status == "no_answer"
+                                    and r.tries >= attempts_allowed),
+        executions=execution_stats(executions or []),
     )

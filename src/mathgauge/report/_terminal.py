@@ -87,6 +87,15 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
         f"requests {s.requests} ({s.cached} from cache, {s.retries} retries)   wall {s.wall_s:.1f}s"
         + (f"   {rate:.1f} req/s" if rate else "")
     )
+    if s.attempts_allowed > 1:
+        dist = ", ".join(f"{k}: {v}" for k, v in sorted(s.tries_distribution.items()))
+        console.print(f"Attempts (tries per sample, at most {s.attempts_allowed}): {dist}   "
+                      f"unsolved after {s.attempts_allowed}: {s.unsolved_after_attempts}")
+    if s.executions:
+        e = s.executions
+        statuses = ", ".join(f"{k} {v}" for k, v in e.by_status.items())
+        console.print(f"Code executions {e.count} ({statuses})   time total {e.total_ms / 1000:.1f}s "
+                      f"p50 {e.p50_ms:.0f}ms p95 {e.p95_ms:.0f}ms   unsafe {e.unsafe} ({100 * e.unsafe_rate:.1f}%)")
     if s.failures:
         console.print(f"[bold red]{len(s.failures)} sample(s) failed[/bold red] (resume the run to retry them):")
         for pid, k, err in s.failures[:10]:

@@ -70,7 +70,7 @@ def find_bwrap() -> str | None:
 
 def _bwrap_argv(bwrap: str, python: str, roots: list[str]) -> list[str]:
     argv = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--hostname", "sandbox", "--new-session", "--die-with-parent", "--clearenv",
+            "--hostname", "sandbox", "--as-pid-1", "--new-session", "--die-with-parent", "--clearenv",
             "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
             "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "OMP_NUM_THREADS", "1",
             "--setenv", "MKL_NUM_THREADS", "1", "--setenv", "PYTHONHASHSEED", "0",

@@ -1,7 +1,26 @@
-"""Solvers: turn a problem's prompt into model calls, recorded as `Attempt`s."""
+"""Solvers: turn a problem's prompt into model calls (and sandboxed code runs), recorded as `Attempt`s."""
 
+from ._base import HasAnswer, RecordCall, Solver, TryResult
+from ._code import code_blocks, last_code_block
 from ._cot import ChainOfThoughtSolver
-from ._records import Attempt
+from ._programs import ProgramOfThoughtSolver, ToolIntegratedSolver
+from ._records import Attempt, SolveOutcome
 from ._sampling import SamplingConfig
 
-__all__ = ["Attempt", "ChainOfThoughtSolver", "SamplingConfig"]
+MODES = ("cot", "pot", "tir")
+
+__all__ = [
+    "MODES",
+    "Attempt",
+    "ChainOfThoughtSolver",
+    "HasAnswer",
+    "ProgramOfThoughtSolver",
+    "RecordCall",
+    "SamplingConfig",
+    "SolveOutcome",
+    "Solver",
+    "ToolIntegratedSolver",
+    "TryResult",
+    "code_blocks",
+    "last_code_block",
+]

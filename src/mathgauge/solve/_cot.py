@@ -1,67 +1,23 @@
-"""Chain-of-thought: one chat call per sample, the final answer expected in ``\\boxed{}``."""
+"""Chain-of-thought: one chat call per try, the final answer expected in ``\\boxed{}``."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Awaitable, Callable
 
-from ..models import ChatRequest, ModelBackend, ModelCallError
+from ._base import Solver, TryResult
 from ._records import Attempt
-from ._sampling import SamplingConfig
 
 
-class ChainOfThoughtSolver:
-    """Ask the model once per sample with the rendered prompt; record the call as an `Attempt`.
+class ChainOfThoughtSolver(Solver):
+    """Ask once per try; a try without an extractable answer earns another (up to ``tries``)."""
 
-    Args:
-        backend: the model.
-        sampling: sampling settings of the run.
-    """
+    mode = "cot"
 
-    kind = "chat"
-
-    def __init__(self, backend: ModelBackend, sampling: SamplingConfig) -> None:
-        self.backend = backend
-        self.sampling = sampling
-
-    def build_request(self, messages: list[dict[str, str]], sample_index: int) -> ChatRequest:
-        s = self.sampling
-        return ChatRequest(
-            messages=messages,
-            temperature=s.temperature,
-            top_p=s.top_p,
-            max_tokens=s.max_tokens,
-            # Distinct seeds per sample: the same seed would make the k samples identical on seeded servers.
-            seed=None if s.seed is None else s.seed + sample_index,
-            sample_index=sample_index,
-        )
-
-    async def solve(
-        self, problem_id: str, sample_index: int, messages: list[dict[str, str]], attempt_index: int = 0
-    ) -> Attempt:
-        """Make the call. A failed call comes back as an `Attempt` with ``error`` set (never raised), except
-        `FatalEndpointError`, which must stop the whole run."""
-        request = self.build_request(messages, sample_index)
-        attempt = Attempt(
-            problem_id=problem_id,
-            sample_index=sample_index,
-            attempt_index=attempt_index,
-            kind=self.kind,
-            request=self.backend.request_body(request),
-            started_at=time.time(),
-        )
-        try:
-            response = await self.backend.complete(request)
-        except ModelCallError as exc:
-            attempt.error = exc.reason
-            attempt.retries = exc.retries
-            return attempt
-        attempt.response = response.text
-        attempt.finish_reason = response.finish_reason
-        attempt.prompt_tokens = response.prompt_tokens
-        attempt.completion_tokens = response.completion_tokens
-        attempt.latency_s = response.latency_s
-        attempt.total_s = response.total_s
-        attempt.retries = response.retries
-        attempt.cached = response.cached
-        attempt.reasoning = response.reasoning
-        return attempt
+    async def _try(self, problem_id: str, sample_index: int, messages: list[dict[str, str]], try_index: int,
+                   call_index: int, recorded: Callable[[Attempt], Awaitable[Attempt]]) -> TryResult:
+        attempt = await recorded(await self.call(problem_id, sample_index, call_index, messages,
+                                                 try_index=try_index))
+        if not attempt.ok:
+            return TryResult(None, False, attempt.error)
+        text = attempt.response or ""
+        return TryResult(text, retry=not self.has_answer(text))

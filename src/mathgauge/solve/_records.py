@@ -19,6 +19,9 @@ class Attempt:
         request: the exact request body sent (model, messages, sampling settings).
         response: the response text, or ``None`` when the call failed.
         error: why the call failed (``None`` on success).
+        extra: mode details (``try``: which try of the sample, ``round``: which tool-use round).
+        executions: code the response contained and its sandbox results (``code`` plus the fields of
+            `mathgauge.sandbox.ExecutionResult`), for program-of-thought and tool-integrated modes.
     """
 
     problem_id: str
@@ -38,6 +41,7 @@ class Attempt:
     reasoning: str | None = None
     started_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    executions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -49,3 +53,24 @@ class Attempt:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class SolveOutcome:
+    """What solving one sample produced.
+
+    Args:
+        calls: every model call made, in order (each already handed to the recorder when it was made).
+        gradable: the text the grader reads (the final response, or a program's output); ``None`` if none.
+        error: why the sample failed (a request that failed for good); ``None`` otherwise.
+        tries: how many tries were made (a new try only when the previous gave no answer or its code failed).
+    """
+
+    calls: list[Attempt]
+    gradable: str | None
+    error: str | None
+    tries: int
+
+    @property
+    def final_call(self) -> Attempt | None:
+        return self.calls[-1] if self.calls else None

@@ -48,6 +48,7 @@ class SampleResult:
     latency_s: float | None = None
     retries: int = 0
     cached: bool = False
+    tries: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -85,6 +85,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX attempts_by_sample ON attempts(run_id, problem_id, sample_index);
     """,
+    # 2: code executions (program-of-thought, tool-integrated reasoning), each tied to the model call that wrote it.
+    """
+    CREATE TABLE executions (
+        execution_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id         TEXT NOT NULL,
+        attempt_id     INTEGER NOT NULL REFERENCES attempts(attempt_id) ON DELETE CASCADE,
+        problem_id     TEXT NOT NULL,
+        sample_index   INTEGER NOT NULL,
+        code           TEXT NOT NULL,
+        status         TEXT NOT NULL,           -- ok | error | timeout | memory | killed | blocked
+        stdout         TEXT NOT NULL,
+        stderr         TEXT NOT NULL,
+        exit_code      INTEGER,
+        duration_ms    REAL NOT NULL,
+        unsafe         INTEGER NOT NULL,
+        unsafe_static_json  TEXT NOT NULL,
+        unsafe_runtime_json TEXT NOT NULL
+    );
+    CREATE INDEX executions_by_run ON executions(run_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -184,6 +184,10 @@ class Store:
     # -- attempts and grades -----------------------------------------------------------------------------------
     def add_attempt(self, run_id: str, attempt: Any) -> int:
         """Store one model call (a `mathgauge.solve.Attempt`); returns its attempt id."""
+        with self._transaction():
+            return self._insert_attempt(run_id, attempt)
+
+    def _insert_attempt(self, run_id: str, attempt: Any) -> int:
         a = attempt
         cur = self._db.execute(
             "INSERT INTO attempts(run_id, problem_id, sample_index, attempt_index, kind, request_json, response,"
@@ -195,7 +199,50 @@ class Store:
                 a.retries, int(a.cached), a.error, a.started_at, _dumps(a.extra),
             ),
         )
-        return int(cur.lastrowid)
+        attempt_id = int(cur.lastrowid)
+        if a.executions:
+            self._db.executemany(
+                "INSERT INTO executions(run_id, attempt_id, problem_id, sample_index, code, status, stdout, stderr,"
+                " exit_code, duration_ms, unsafe, unsafe_static_json, unsafe_runtime_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, attempt_id, a.problem_id, a.sample_index, e["code"], e["status"], e["stdout"],
+                     e["stderr"], e.get("exit_code"), e["duration_ms"], int(bool(e.get("unsafe"))),
+                     _dumps(e.get("unsafe_static", [])), _dumps(e.get("unsafe_runtime", [])))
+                    for e in a.executions
+                ],
+            )
+        return attempt_id
+
+    def forget_calls(self, run_id: str, problem_id: str, sample_index: int) -> None:
+        """Delete the calls (and executions) of an unfinished sample before it is solved again from scratch."""
+        with self._transaction():
+            self._db.execute(
+                "DELETE FROM executions WHERE run_id = ? AND problem_id = ? AND sample_index = ?",
+                (run_id, problem_id, sample_index),
+            )
+            self._db.execute(
+                "DELETE FROM attempts WHERE run_id = ? AND problem_id = ? AND sample_index = ?",
+                (run_id, problem_id, sample_index),
+            )
+
+    def executions(self, run_id: str) -> list[dict[str, Any]]:
+        """Every code execution of a run."""
+        cur = self._db.execute(
+            "SELECT problem_id, sample_index, attempt_id, code, status, stdout, stderr, exit_code, duration_ms,"
+            " unsafe, unsafe_static_json, unsafe_runtime_json FROM executions WHERE run_id = ?"
+            " ORDER BY execution_id",
+            (run_id,),
+        )
+        names = [d[0] for d in cur.description]
+        out = []
+        for row in cur.fetchall():
+            item = dict(zip(names, row))
+            item["unsafe"] = bool(item["unsafe"])
+            item["unsafe_static"] = json.loads(item.pop("unsafe_static_json"))
+            item["unsafe_runtime"] = json.loads(item.pop("unsafe_runtime_json"))
+            out.append(item)
+        return out
 
     def attempts_for(self, run_id: str, problem_id: str, sample_index: int) -> list[dict[str, Any]]:
         """The stored calls of one sample, oldest first."""
@@ -263,12 +310,15 @@ class Store:
         calls: dict[tuple[str, int], dict[str, Any]] = {}
         for row in self._db.execute(
             "SELECT problem_id, sample_index, response, finish_reason, latency_s, prompt_tokens,"
-            " completion_tokens, retries, cached FROM attempts WHERE run_id = ? ORDER BY attempt_index",
+            " completion_tokens, retries, cached, json_extract(extra_json, '$.try') FROM attempts WHERE run_id = ?"
+            " ORDER BY attempt_index",
             (run_id,),
         ):
-            pid, k, response, finish, latency, ptok, ctok, retries, cached = row
-            agg = calls.setdefault((pid, k), {"attempts": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0})
+            pid, k, response, finish, latency, ptok, ctok, retries, cached, try_index = row
+            agg = calls.setdefault((pid, k), {"attempts": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0,
+                                              "tries": 0})
             agg["attempts"] += 1
+            agg["tries"] = max(agg["tries"], (try_index or 0) + 1)
             agg["prompt_tokens"] += ptok or 0
             agg["completion_tokens"] += ctok or 0
             agg["retries"] += retries or 0
@@ -291,7 +341,7 @@ class Store:
                     grade_reason=reason, response=agg.get("response"), finish_reason=agg.get("finish_reason"),
                     attempts=agg.get("attempts", 0), prompt_tokens=agg.get("prompt_tokens", 0),
                     completion_tokens=agg.get("completion_tokens", 0), latency_s=agg.get("latency_s"),
-                    retries=agg.get("retries", 0), cached=agg.get("cached", False),
+                    retries=agg.get("retries", 0), cached=agg.get("cached", False), tries=agg.get("tries", 0),
                 )
             )
         return results
