@@ -173,8 +173,11 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
     }
 
     backend = _make_backend(config)
+    sandbox = None
     store = Store(config.store)
     try:
+        if config.mode in _CODE_MODES:  # a missing isolation layer stops the run before anything is stored
+            sandbox = await _open_sandbox(run_config["solver"])
         existing = store.find_run(config.run_name) if config.run_name else None
         if existing is not None and not config.resume:
             raise StoreError(f"a run named {config.run_name!r} already exists in {config.store}; "
@@ -186,11 +189,7 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
             run = existing
             say(f"resuming run {run.name} ({run.run_id})")
         else:
-            try:
-                notes.extend(await backend.check())  # fail on a bad endpoint before anything is stored
-            except BaseException:
-                await backend.aclose()
-                raise
+            notes.extend(await backend.check())  # fail on a bad endpoint before anything is stored
             run = store.create_run(name=config.run_name or _default_run_name(config.model, config.benchmark),
                                    benchmark=config.benchmark, model=config.model, config=run_config,
                                    versions=_versions())
@@ -198,14 +197,17 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
                                config.sampling.samples)
     except BaseException:
         await backend.aclose()
+        if sandbox is not None:
+            sandbox.close()
         raise
     finally:
         store.close()
     for note in notes:
         say(note)
-    return await _execute(config, run, backend, progress=progress, notify=say, notes=notes)
+    return await _execute(config, run, backend, sandbox, progress=progress, notify=say, notes=notes)
 
 
+_CODE_MODES = ("pot", "tir")
 _DEFAULT_TEMPLATES = {"cot": "cot_boxed", "pot": "pot", "tir": "tir"}
 
 
@@ -242,14 +244,19 @@ def _make_backend(config: EvalConfig) -> ModelBackend:
     )
 
 
-async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, *,
+async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, sandbox: Any = None, *,
                    progress: ProgressCallback | None, notify: Callable[[str], None], notes: list[str]) -> EvalResult:
+    if sandbox is None and run.config.get("mode", "cot") in _CODE_MODES:
+        try:
+            sandbox = await _open_sandbox(run.config.get("solver", {}))
+        except BaseException:
+            await backend.aclose()
+            raise
     store = Store(config.store)
     # All store access during the run goes through this one thread: SQLite commits never stall the loop.
     db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mathgauge-store")
     if config.use_cache:
         backend = CachedBackend(backend, store, executor=db_pool)
-    sandbox = await _open_sandbox(run) if run.config.get("mode", "cot") in ("pot", "tir") else None
     runner = _SampleRunner(store, run, backend, progress, db_pool, sandbox)
     started = time.monotonic()
     store.mark_run_started(run.run_id)
@@ -283,11 +290,10 @@ async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, *,
     return EvalResult(run=final, summary=summary, notes=notes)
 
 
-async def _open_sandbox(run: RunRecord) -> Any:
+async def _open_sandbox(settings: dict[str, Any]) -> Any:
     """Start the sandbox and prove it runs code, so a missing isolation layer stops the run before any call."""
     from .sandbox import Sandbox, SandboxUnavailable
 
-    settings = run.config.get("solver", {})
     sandbox = Sandbox(timeout_s=settings.get("exec_timeout_s", 10.0), memory_mb=settings.get("exec_memory_mb", 1024),
                       allow_unsafe_no_sandbox=not settings.get("sandboxed", True))
     try:

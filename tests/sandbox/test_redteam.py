@@ -109,9 +109,11 @@ def _cmdline(pid: int) -> str:
 def _sandbox_process(pid: int) -> bool:
     """A process that the sandbox (or a snippet) started: another pid namespace, a sandbox uid, or its command."""
     try:
+        status = Path("/proc/%d/status" % pid).read_text()
+        if "\nState:\tZ" in status:
+            return False  # already dead (a zombie waiting for its parent to reap it)
         if os.readlink("/proc/%d/ns/pid" % pid) != os.readlink("/proc/self/ns/pid"):
             return True
-        status = Path("/proc/%d/status" % pid).read_text()
     except OSError:
         return False
     uid = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("Uid:")))

@@ -83,6 +83,9 @@ def _braced(text: str, start: int) -> tuple[str, int] | None:
             if depth == 0:
                 return text[start + 1:i], i + 1
         i += 1
+    if n < len(text):
+        # still open after MAX_BOX_CHARS: an over-long answer (rejected later as too_large)
+        return text[start + 1:n], n
     return None
 
 
@@ -300,6 +303,8 @@ def answer_from_statement(text: str) -> str | None:
     box = extract_boxed(text)
     if box is not None:
         return box
+    if "\\boxed" in text or "?" in text[-200:]:
+        return None  # only empty boxes, or a question: nothing committed
     text = _collapse_display_math(text)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     last = lines[-1] if lines else text
@@ -398,7 +403,7 @@ def _last_line_raw(text: str) -> str | None:
     s = text.strip()
     if s and len(s) <= 80 and "\n" not in s:
         s = _MATH_DELIMS.sub(" ", s).strip().rstrip(".").strip()
-        return s or None
+        return s if s and _looks_like_bare_answer(s) else None
     return None
 
 

@@ -1,19 +1,20 @@
-"""Reports of stored runs: summaries with confidence intervals, the terminal report, exports."""
+"""Reports of stored runs: summaries with confidence intervals, the terminal report, exports, published scores,
+paired comparisons, the measured-vs-published gap analysis and the self-contained HTML report."""
 
+from ._compare import Comparison, PairComparison, compare_runs, mcnemar_exact, paired_bootstrap, render_comparison
 from ._export import EXPORT_FORMATS, export_run
+from ._gap import GapAnalysis, analyse_gap, render_gap
+from ._html import build_report
+from ._published import PublishedScore, load_registry, published_for_model, search_published
+from ._regrade import POLICIES as GRADING_POLICIES
+from ._regrade import regrade_rows
 from ._stats import wilson_interval
-from ._summary import Cell, ExecutionStats, RunSummary, execution_stats, summarize
+from ._summary import Cell, RunSummary, summarize
 from ._terminal import make_console, render_summary
 
 __all__ = [
-    "EXPORT_FORMATS",
-    "Cell",
-    "ExecutionStats",
-    "RunSummary",
-    "execution_stats",
-    "export_run",
-    "make_console",
-    "render_summary",
-    "summarize",
-    "wilson_interval",
+    "EXPORT_FORMATS", "GRADING_POLICIES", "Cell", "Comparison", "GapAnalysis", "PairComparison", "PublishedScore",
+    "RunSummary", "analyse_gap", "build_report", "compare_runs", "export_run", "load_registry", "make_console",
+    "mcnemar_exact", "paired_bootstrap", "published_for_model", "regrade_rows", "render_comparison", "render_gap",
+    "render_summary", "search_published", "summarize", "wilson_interval",
 ]

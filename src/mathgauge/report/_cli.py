@@ -139,16 +139,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # -- report ------------------------------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
     from ..store import Store
+    from ._gap import render_gap
     from ._html import build_report
+    from ._terminal import make_console
 
     if args.max_samples < 0:
         raise ConfigError(f"--max-samples must be >= 0, got {args.max_samples}")
     with Store(args.store) as store:
         html, gaps = build_report(store, args.runs, max_samples=args.max_samples, regrade=not args.no_regrade)
     _write_text(args.output, html)
+    console = make_console()
+    for gap in gaps:
+        render_gap(gap, console)
     print(f"wrote {args.output} ({len(html.encode('utf-8')) / 1024:.0f} KiB)", file=sys.stderr)
     if args.gap_json:
-        _write_text(args.gap_json, json.dumps(gaps, indent=2, ensure_ascii=False) + "\n")
+        _write_text(args.gap_json, json.dumps([g.to_json() for g in gaps], indent=2, ensure_ascii=False) + "\n")
     return 0
 
 

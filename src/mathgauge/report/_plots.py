@@ -212,3 +212,40 @@ def histogram(series: Sequence[tuple[str, Sequence[float]]], *, title: str, unit
                 f'{escape(unit)}{" (log scale)" if log else ""}</text>')
     body += _legend([s[0] for s in series], left + w + 12, top + 10)
     return _svg(width, height, body, title, cls)
+
+
+def forest(rows: Sequence[tuple[str, float | None, tuple[float, float] | None, str]], *, title: str,
+           band: tuple[float, float] | None = None, lo: float = 0.0, hi: float = 100.0, cls: str = "forest") -> str:
+    """Horizontal dot plot (percent scale): one row per (label, value, optional CI, colour); ``band`` shades a
+    reference interval (the run's CI) across all rows."""
+    left, top, w, rh = 330, 30, 380, 20
+    width, height = left + w + 60, top + rh * len(rows) + 36
+    span = hi - lo or 1.0
+
+    def px(v: float) -> float:
+        return left + w * (min(hi, max(lo, v)) - lo) / span
+
+    body = [f'<text x="4" y="16" font-size="13" font-weight="bold">{escape(title)}</text>']
+    if band:
+        body.append(f'<rect x="{_t(px(band[0]))}" y="{top - 4}" width="{_t(px(band[1]) - px(band[0]))}" '
+                    f'height="{rh * len(rows) + 4}" fill="#1f77b4" fill-opacity="0.12"/>')
+    for i in range(6):
+        v = lo + span * i / 5
+        body.append(f'<line x1="{_t(px(v))}" y1="{top - 4}" x2="{_t(px(v))}" y2="{top + rh * len(rows)}" '
+                    f'stroke="#eee"/><text x="{_t(px(v))}" y="{top + rh * len(rows) + 14}" font-size="10" '
+                    f'text-anchor="middle">{v:.0f}</text>')
+    for i, (label, value, ci, color) in enumerate(rows):
+        y = top + rh * i + rh / 2
+        short = label if len(label) <= 52 else label[:50] + "..."
+        body.append(f'<text x="{left - 8}" y="{_t(y + 4)}" font-size="11" text-anchor="end">{escape(short)}</text>')
+        if value is None:
+            body.append(f'<text x="{left + 4}" y="{_t(y + 4)}" font-size="10" fill="#888">no published number</text>')
+            continue
+        if ci:
+            body.append(f'<line x1="{_t(px(ci[0]))}" y1="{_t(y)}" x2="{_t(px(ci[1]))}" y2="{_t(y)}" '
+                        f'stroke="{color}" stroke-width="2"/>')
+        body.append(f'<circle class="point" cx="{_t(px(value))}" cy="{_t(y)}" r="4" fill="{color}"><title>'
+                    f'{escape(label)}: {value:.1f}' + (f' [{ci[0]:.1f}, {ci[1]:.1f}]' if ci else '')
+                    + '</title></circle>'
+                    f'<text x="{_t(px(value) + 7)}" y="{_t(y - 5)}" font-size="9">{value:.1f}</text>')
+    return _svg(width, height, body, title, cls)

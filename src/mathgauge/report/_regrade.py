@@ -1,8 +1,8 @@
 """Alternative grading policies that emulate what peer harnesses do, to measure how much a score depends on the
 grader alone. Written for mathgauge (no peer code): each policy is ``policy(response, gold) -> bool``.
 
-* ``minerva``: the answer is what follows "Final Answer: The final answer is" (up to "I hope it is correct" or
-  the end of the line), normalised (``$``, ``\\text``, units, spaces, ``\\dfrac``), then compared as strings.
+* ``minerva``: the answer is what the Minerva sentence "Final Answer: The final answer is X. I hope it is
+  correct." commits to, normalised (``$``, ``\\text``, units, spaces, ``\\dfrac``), then compared as strings.
   Responses that do not use that sentence score 0, as in Minerva-prompted harnesses.
 * ``hendrycks``: the last ``\\boxed{}`` and the MATH paper's style of string cleaning (spaces, ``\\left``,
   ``\\right``, ``\\dfrac``, degrees, dollars, units, ``0.5`` vs ``.5``, ``\\frac12``, ``a/b``), exact string equality.
@@ -108,7 +108,7 @@ def hendrycks_policy(response: str, gold: str) -> bool:
 
 
 # -- minerva-style -----------------------------------------------------------------------------------------------
-_MINERVA_RE = re.compile(r"final answer is\s*(.+?)(?:\.?\s*I hope it is correct|\n|$)", re.IGNORECASE)
+_MINERVA_RE = re.compile(r"Final Answer:\s*The final answer is\s*(.+?)\.?\s*I hope it is correct", re.IGNORECASE)
 _UNIT_WORDS = ("square units", "units", "sq units", "degrees", "degree", "cm", "meters", "inches", "feet",
                "dollars", "cents", "mph", "hours", "minutes", "seconds", "points", "inch", "foot", "mm")
 
@@ -195,7 +195,8 @@ def lenient_policy(response: str, gold: str) -> bool:
 
 
 POLICIES: dict[str, tuple[str, Callable[[str, str], bool]]] = {
-    "minerva": ("Minerva-style 'Final Answer' sentence, normalised string match", minerva_policy),
+    "minerva": ("Minerva-style 'Final Answer: The final answer is X. I hope it is correct.' sentence, normalised "
+                "string match", minerva_policy),
     "hendrycks": ("hendrycks-style last \\boxed{}, cleaned exact string match", hendrycks_policy),
     "lenient": ("lenient: boxed / 'answer is' / last number, numeric tolerance 1e-2", lenient_policy),
 }

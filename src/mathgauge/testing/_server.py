@@ -42,11 +42,48 @@ class _Answers:
         return content, "42"
 
 
+class _Script:
+    """Explicit responses from a JSONL file, for tests that need particular texts (programs, tool use).
+
+    Each line: ``{"match": "text in the first user message", "turns": [...]}`` (the response for the request
+    with that many assistant messages so far) or ``{"match": ..., "calls": [...]}`` (the n-th request that
+    matches gets the n-th response; the last one repeats). ``"match": ""`` matches everything.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.hits: dict[int, int] = {}
+        if path is not None:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    self.entries.append(json.loads(line))
+
+    def respond(self, messages: list[dict[str, Any]]) -> str | None:
+        first_user = next((m.get("content") or "" for m in messages if m.get("role") == "user"), "")
+        for i, entry in enumerate(self.entries):
+            if entry.get("match", "") in first_user:
+                if "turns" in entry:
+                    turn = sum(1 for m in messages if m.get("role") == "assistant")
+                    return entry["turns"][min(turn, len(entry["turns"]) - 1)]
+                n = self.hits.get(i, 0)
+                self.hits[i] = n + 1
+                return entry["calls"][min(n, len(entry["calls"]) - 1)]
+        return None
+
+
+def _apply_stop(text: str, stop: Any) -> tuple[str, bool]:
+    """Cut ``text`` before the first stop sequence, as real servers do (the stop string is not returned)."""
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    cuts = [text.find(s) for s in stops if s and s in text]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
 class ScriptedServer:
     """The server's behaviour; see ``--help`` for the knobs."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
+        self.script = _Script(Path(args.script) if args.script else None)
         self.answers = _Answers(Path(args.data) if args.data else None)
         self.rates = ScriptRates(args.correct_rate, args.no_answer_rate, args.truncate_rate)
         self.chat_requests = 0
@@ -85,9 +122,15 @@ class ScriptedServer:
         try:
             if a.latency:
                 await asyncio.sleep(a.latency)
-            content = next((m["content"] for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
-            problem, gold = self.answers.lookup(content)
-            text, finish = scripted_response(problem, gold, self.rates)
+            messages = body.get("messages", [])
+            content = next((m["content"] for m in messages if m.get("role") == "user"), "")
+            scripted = self.script.respond(messages)
+            if scripted is not None:
+                text, finish = scripted, "stop"
+            else:
+                problem, gold = self.answers.lookup(content)
+                text, finish = scripted_response(problem, gold, self.rates)
+            text, _ = _apply_stop(text, body.get("stop"))
             usage = {"prompt_tokens": len(content) // 4 + 1, "completion_tokens": len(text) // 4 + 1}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             if body.get("stream"):
@@ -143,6 +186,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--data", help="benchmark JSONL whose gold answers the script uses")
+    p.add_argument("--script", help="JSONL of explicit responses (see _Script); unmatched prompts use --data")
     p.add_argument("--model", help="the only model name served (others get 404)")
     p.add_argument("--api-key", help="require this bearer token (others get 401)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")

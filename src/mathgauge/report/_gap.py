@@ -1,0 +1,208 @@
+"""Measured-vs-published gap analysis of a run: each published figure on the run's benchmark beside the measured
+accuracy and its CI, the settings that differ between the run and each source, and the run's score re-graded under
+peers' grading policies (how much of a gap the grader alone can explain)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..store import RunRecord, SampleResult
+from ._published import PublishedScore, published_for_model, run_benchmark, version_matches
+from ._regrade import CLOSEST_POLICY, POLICIES, regrade_rows
+from ._stats import wilson_interval
+from ._summary import summarize
+
+
+@dataclass
+class SettingDiff:
+    setting: str
+    run: str
+    published: str
+    differs: bool | None  # None: the source does not say
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class PublishedGap:
+    entry: PublishedScore
+    diff: float | None  # measured - published, percentage points
+    inside_ci: bool | None
+    same_snapshot: bool | None
+    settings: list[SettingDiff]
+    closest_policy: str | None
+    closest_policy_diff: float | None  # score under the closest policy - published
+
+    @property
+    def differing(self) -> list[str]:
+        return [s.setting for s in self.settings if s.differs]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"published": self.entry.to_dict(), "diff_points": self.diff, "published_inside_run_ci": self.inside_ci,
+                "same_snapshot": self.same_snapshot, "settings": [s.to_json() for s in self.settings],
+                "settings_that_differ": self.differing, "closest_grading_policy": self.closest_policy,
+                "diff_points_under_closest_policy": self.closest_policy_diff}
+
+
+@dataclass
+class GapAnalysis:
+    run_id: str
+    run_name: str
+    model: str
+    benchmark: str
+    accuracy: float | None  # percent
+    ci95: tuple[float, float]  # percent
+    caveat: str | None
+    gaps: list[PublishedGap]
+    other_benchmarks: dict[str, int]  # published figures on benchmarks this run cannot be compared with
+    policies: dict[str, dict[str, Any]]  # policy -> {correct, n, accuracy (percent), description}
+    run_settings: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "run_name": self.run_name, "model": self.model, "benchmark": self.benchmark,
+                "accuracy": self.accuracy, "ci95": list(self.ci95), "caveat": self.caveat,
+                "run_settings": self.run_settings, "grading_policies": self.policies,
+                "published": [g.to_json() for g in self.gaps],
+                "not_comparable_published_figures": self.other_benchmarks}
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "not stated"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def run_metric(config: dict[str, Any]) -> str:
+    s = config.get("sampling", {})
+    k = int(s.get("samples", 1) or 1)
+    if k > 1:
+        return f"avg@{k}"
+    return "greedy" if not s.get("temperature") else "single sample"
+
+
+def _metric_differs(run: str, entry: PublishedScore) -> bool | None:
+    kind = entry.metric_kind
+    if kind in ("not stated", "pass@1", "provider default"):
+        return None
+    if kind == "greedy":
+        return run != "greedy"
+    if kind == "avg@k":
+        if not run.startswith("avg@"):
+            return True
+        return entry.samples is not None and run != f"avg@{entry.samples}"
+    return True  # maj@k, rm@k, judge: different metrics
+
+
+def analyse_gap(run: RunRecord, results: list[SampleResult], rows: list[dict], *, regrade: bool = True) -> GapAnalysis:
+    """The gap analysis of one run (``rows``: ``Store.export_rows`` of the run, for the stored responses)."""
+    summary = summarize(run, results)
+    cfg = run.config
+    bench, caveat = run_benchmark(cfg, run.benchmark)
+    acc = None if summary.accuracy is None else 100 * summary.accuracy
+    ci = (100 * summary.ci95[0], 100 * summary.ci95[1])
+    graded = [r for r in results if r.grade_status is not None]
+    truncated = sum(r.truncated for r in graded)
+    responses = [r.response or "" for r in graded]
+    thinking = sum("</think>" in t or "<think>" in t for t in responses)
+    sampling = cfg.get("sampling", {})
+    metric = run_metric(cfg)
+    template = cfg.get("prompt_template") or {}
+    run_settings = {
+        "benchmark": bench + (f" ({caveat})" if caveat else ""),
+        "shots": "0" + (f" (template {template.get('name')})" if template.get("name") else ""),
+        "mode": str(cfg.get("mode", "cot")),
+        "thinking": f"{thinking}/{len(graded)} responses contain <think>",
+        "temperature": "server default" if sampling.get("temperature") is None else _fmt(sampling.get("temperature")),
+        "samples/metric": metric,
+        "max tokens": ("none (server maximum)" if sampling.get("max_tokens") is None else str(sampling["max_tokens"]))
+        + f" ({truncated} of {len(graded)} responses truncated)",
+        "chat template": "yes (chat completions API)",
+        "grader": f"mathgauge {cfg.get('grader', 'rules')} (answer format {cfg.get('answer_format', 'boxed')})",
+    }
+    policies: dict[str, dict[str, Any]] = {}
+    if regrade and graded:
+        for name, counts in regrade_rows(rows).items():
+            desc = "mathgauge rules (stored grades)" if name == "rules" else POLICIES[name][0]
+            policies[name] = {**counts, "accuracy": 100 * counts["correct"] / counts["n"] if counts["n"] else None,
+                              "description": desc}
+    gaps = []
+    other: dict[str, int] = {}
+    for entry in published_for_model(run.model):
+        if entry.benchmark != bench:
+            other[entry.benchmark_label] = other.get(entry.benchmark_label, 0) + 1
+            continue
+        diff = None if (acc is None or entry.score is None) else acc - entry.score
+        inside = None if (acc is None or entry.score is None) else ci[0] <= entry.score <= ci[1]
+        settings = _settings(entry, cfg, run_settings, metric, thinking, len(graded), truncated, caveat)
+        closest = CLOSEST_POLICY.get(entry.grader_kind)
+        cdiff = None
+        if closest and closest in policies and entry.score is not None and policies[closest]["accuracy"] is not None:
+            cdiff = policies[closest]["accuracy"] - entry.score
+        gaps.append(PublishedGap(entry=entry, diff=diff, inside_ci=inside, same_snapshot=version_matches(entry, run.model),
+                                 settings=settings, closest_policy=closest, closest_policy_diff=cdiff))
+    return GapAnalysis(run_id=run.run_id, run_name=run.name, model=run.model, benchmark=bench, accuracy=acc, ci95=ci,
+                       caveat=caveat, gaps=gaps, other_benchmarks=other, policies=policies, run_settings=run_settings)
+
+
+def _settings(entry: PublishedScore, cfg: dict, rs: dict[str, str], metric: str, thinking: int, graded: int,
+              truncated: int, caveat: str | None) -> list[SettingDiff]:
+    sampling = cfg.get("sampling", {})
+    out = [SettingDiff("benchmark", rs["benchmark"], entry.benchmark_label, True if caveat else False)]
+    out.append(SettingDiff("shots", rs["shots"], _fmt(entry.shots), None if entry.shots is None else entry.shots != 0))
+    run_mode = str(cfg.get("mode", "cot"))
+    kind = entry.mode_kind
+    mode_differs = None if kind == "not stated" else kind in ("pot", "tir", "few-shot")
+    out.append(SettingDiff("mode (CoT/PoT/TIR)", run_mode, entry.mode, mode_differs))
+    run_thinks = graded > 0 and thinking * 2 > graded
+    src_thinks = None if kind == "not stated" else kind in ("thinking", "reasoning")
+    out.append(SettingDiff("thinking", rs["thinking"], entry.mode,
+                           None if src_thinks is None else src_thinks != run_thinks))
+    t = sampling.get("temperature")
+    out.append(SettingDiff("temperature", rs["temperature"], _fmt(entry.temperature),
+                           None if entry.temperature is None else abs((t or 0.0) - entry.temperature) > 1e-9))
+    out.append(SettingDiff("samples and metric", metric,
+                           f"{entry.metric}" + (f" (k={entry.samples})" if entry.samples else ""),
+                           _metric_differs(metric, entry)))
+    mt = sampling.get("max_tokens")
+    mt_differs = None if entry.max_tokens is None else (mt is not None and mt < entry.max_tokens) or (
+        mt is not None and mt > entry.max_tokens)
+    if truncated and graded and truncated / graded >= 0.01:
+        mt_differs = True
+    out.append(SettingDiff("max tokens / truncation", rs["max tokens"], _fmt(entry.max_tokens), mt_differs))
+    out.append(SettingDiff("chat template", rs["chat template"],
+                           "yes" if entry.chat_template else "not stated", False if entry.chat_template else None))
+    gk = entry.grader_kind
+    out.append(SettingDiff("grader", rs["grader"], entry.grader or "not stated",
+                           None if gk == "not stated" else gk not in ("math-verify",)))
+    return out
+
+
+def render_gap(gap: GapAnalysis, console: Any) -> None:
+    """Terminal form of the gap analysis."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    acc = "-" if gap.accuracy is None else f"{gap.accuracy:.1f}"
+    console.print(f"[bold]{escape(gap.run_name)}[/bold] ({escape(gap.model)}) on {gap.benchmark}: measured {acc} "
+                  f"[{gap.ci95[0]:.1f}, {gap.ci95[1]:.1f}]" + (f"  caveat: {escape(gap.caveat)}" if gap.caveat else ""))
+    if gap.policies:
+        console.print("Score under other grading policies: " + ", ".join(
+            f"{name} {p['accuracy']:.1f}" for name, p in gap.policies.items() if p["accuracy"] is not None))
+    if not gap.gaps:
+        console.print("No published figure for this model on this benchmark in mathgauge's registry."
+                      + (f" (figures on other benchmarks, not comparable: {gap.other_benchmarks})"
+                         if gap.other_benchmarks else ""))
+        return
+    table = Table(title="Measured vs published", title_justify="left")
+    for col in ("source", "published", "measured - published", "settings that differ", "date"):
+        table.add_column(col, overflow="fold")
+    for g in gap.gaps:
+        pub = "no published number" if g.entry.score is None else f"{g.entry.score:g}"
+        diff = "-" if g.diff is None else f"{g.diff:+.1f}" + (" (inside CI)" if g.inside_ci else "")
+        table.add_row(escape(g.entry.source), pub, diff, escape(", ".join(g.differing) or "none known"),
+                      g.entry.source_date)
+    console.print(table)

@@ -1,0 +1,164 @@
+"""Program-of-thought, tool-integrated reasoning and attempts, through the scripted server and the real sandbox."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mathgauge.solve import code_blocks, last_code_block
+from mathgauge.testing import scripted_server
+
+PROBLEMS = {
+    "times": ("Compute six times seven.", "42"),
+    "power": ("Compute two to the tenth power.", "1024"),
+    "loop": ("Find the last digit of the busy beaver number.", "7"),
+    "socket": ("Count the primes below ten.", "4"),
+    "prose": ("Name the number of sides of a hexagon.", "6"),
+    "wrong": ("Compute three plus three.", "6"),
+}
+
+POT_SCRIPT = [
+    {"match": "six times seven", "calls": ["```python\nprint(6 * 7)\n```"]},
+    {"match": "two to the tenth", "calls": ["```python\nprint(2 **\n```", "Here:\n```python\nprint(2 ** 10)\n```"]},
+    {"match": "busy beaver", "calls": ["```python\nwhile True:\n    pass\n```"]},
+    {"match": "primes below ten", "calls": [
+        "```python\nimport socket\ns = socket.socket()\ns.connect(('127.0.0.1', 47001))\nprint(4)\n```"]},
+    {"match": "sides of a hexagon", "calls": ["A hexagon has six sides."]},
+    {"match": "three plus three", "calls": ["```python\nprint(3 + 2)\n```"]},
+]
+
+
+def write_problems(path: Path) -> Path:
+    with path.open("w") as handle:
+        for i, (text, answer) in enumerate(PROBLEMS.values()):
+            handle.write(json.dumps({"problem": text, "answer": answer, "subject": "Prealgebra",
+                                     "level": 1 + i % 5, "unique_id": f"toy/{i}"}) + "\n")
+    return path
+
+
+def write_script(path: Path, entries: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+    return path
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_code_block_extraction() -> None:
+    text = "a\n```python\nx = 1\n```\nb\n```py\nprint(x)\n```\n```output\n1\n```\n```python\nprint(2)"
+    assert code_blocks(text) == ["x = 1", "print(x)", "print(2)"]
+    assert last_code_block("no code") is None
+
+
+def test_program_of_thought_with_attempts(run_cli, tmp_path: Path) -> None:
+    data = write_problems(tmp_path / "toy.jsonl")
+    script = write_script(tmp_path / "pot.jsonl", POT_SCRIPT)
+    db, summary = tmp_path / "pot.db", tmp_path / "s.json"
+    with scripted_server("--script", str(script)) as srv:
+        result = run_cli("run", "--model", "m", "--base-url", srv.base_url, "--data-file", str(data),
+                         "--store", str(db), "--quiet", "--mode", "pot", "--attempts", "2", "--exec-timeout", "1",
+                         "--summary-json", str(summary))
+    assert result.code == 0, result.err
+    doc = json.loads(summary.read_text())
+    assert doc["n"] == 6 and doc["correct"] == 2  # six times seven; two to the tenth on the second try
+    by_problem = dict(rows(db, "SELECT p.problem_id, g.status || '/' || COALESCE(g.extracted, '') FROM grades g "
+                               "JOIN problems p USING (run_id, problem_id)"))
+    assert by_problem["toy/0"] == "correct/42" and by_problem["toy/1"] == "correct/1024"
+    assert by_problem["toy/5"] == "incorrect/5"
+    tries = dict(rows(db, "SELECT problem_id, MAX(json_extract(extra_json, '$.try')) + 1 FROM attempts "
+                          "GROUP BY problem_id"))
+    # A wrong answer never earns another try (that would leak the reference); no answer or failed code does.
+    assert tries == {"toy/0": 1, "toy/1": 2, "toy/2": 2, "toy/3": 2, "toy/4": 2, "toy/5": 1}
+    assert doc["attempts_distribution"] == {"1": 2, "2": 4}
+    assert doc["unsolved_after_attempts"] == 3  # the loop, the socket and the prose answer
+    statuses = rows(db, "SELECT problem_id, status FROM executions ORDER BY execution_id")
+    assert [s for p, s in statuses if p == "toy/2"] == ["timeout", "timeout"]
+    assert [s for p, s in statuses if p == "toy/1"] == ["error", "ok"]
+    assert not [s for p, s in statuses if p == "toy/4"]
+    ex = doc["executions"]
+    assert ex["count"] == 8 and ex["by_status"]["timeout"] == 2
+    assert ex["unsafe"] >= 2  # both socket attempts are flagged
+    socket_runs = rows(db, "SELECT status, unsafe, unsafe_static_json FROM executions WHERE problem_id = 'toy/3'")
+    assert all(unsafe and status != "ok" and "socket" in static for status, unsafe, static in socket_runs)
+    assert "Code executions 8" in result.out and "unsafe" in result.out
+
+
+TIR_SCRIPT = [
+    {"match": "six times seven", "turns": [
+        "Let me compute.\n```python\nprint(6 * 7)\n```\n```output\n41\n```",  # the server cuts at ```output
+        "The output is 42, so the answer is $\\boxed{42}$."]},
+    {"match": "two to the tenth", "turns": [
+        "```python\nprint(1 / 0)\n```", "Oops.\n```python\nprint(2 ** 10)\n```", "So $\\boxed{1024}$."]},
+    {"match": "", "turns": ["```python\nprint('still thinking')\n```"]},
+]
+
+
+def test_tool_integrated_reasoning_feeds_outputs_back(run_cli, tmp_path: Path) -> None:
+    data = write_problems(tmp_path / "toy.jsonl")
+    script = write_script(tmp_path / "tir.jsonl", TIR_SCRIPT)
+    db, summary = tmp_path / "tir.db", tmp_path / "s.json"
+    with scripted_server("--script", str(script)) as srv:
+        result = run_cli("run", "--model", "m", "--base-url", srv.base_url, "--data-file", str(data),
+                         "--store", str(db), "--quiet", "--mode", "tir", "--max-rounds", "2", "--limit", "3",
+                         "--summary-json", str(summary))
+    assert result.code == 0, result.err
+    doc = json.loads(summary.read_text())
+    assert doc["correct"] == 2 and doc["no_answer"] == 1
+    calls = rows(db, "SELECT problem_id, response, request_json FROM attempts ORDER BY attempt_id")
+    first = [(r, json.loads(q)) for p, r, q in calls if p == "toy/0"]
+    assert len(first) == 2
+    assert first[0][0].endswith("```\n") and "41" not in first[0][0]  # generation stopped at the output fence
+    assert first[0][1]["stop"] == ["```output"]
+    assert first[1][1]["messages"][-1] == {"role": "user", "content": "```output\n42\n```"}
+    second = [json.loads(q) for p, r, q in calls if p == "toy/1"]
+    assert "ZeroDivisionError" in second[1]["messages"][-1]["content"]
+    assert len(second) == 3
+    # The third problem writes code every round: 2 executions, then the round limit ends the try unanswered.
+    assert rows(db, "SELECT COUNT(*) FROM executions WHERE problem_id = 'toy/2'") == [(2,)]
+    assert rows(db, "SELECT COUNT(*) FROM attempts WHERE problem_id = 'toy/2'") == [(3,)]
+
+
+def test_code_modes_refuse_without_a_working_sandbox(run_cli, tmp_path: Path, monkeypatch) -> None:
+    from mathgauge.sandbox import SandboxUnavailable
+
+    async def unavailable(self, code, **kw):
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed; pass --unsafe-no-sandbox to run anyway")
+
+    monkeypatch.setattr("mathgauge.sandbox.Sandbox.arun", unavailable)
+    data = write_problems(tmp_path / "toy.jsonl")
+    db = tmp_path / "x.db"
+    with scripted_server() as srv:
+        result = run_cli("run", "--model", "m", "--base-url", srv.base_url, "--data-file", str(data),
+                         "--store", str(db), "--quiet", "--mode", "pot")
+        assert srv.stats()["chat_requests"] == 0
+    assert result.code == 2 and "bubblewrap" in result.err and "--unsafe-no-sandbox" in result.err
+    assert rows(db, "SELECT COUNT(*) FROM runs") == [(0,)]  # nothing stored for a run that cannot start
+
+
+@pytest.mark.parametrize("mode", ["pot", "tir"])
+def test_killed_code_mode_run_resumes_without_duplicates(run_cli, tmp_path: Path, mode: str) -> None:
+    data = write_problems(tmp_path / "toy.jsonl")
+    script = write_script(tmp_path / "s.jsonl", POT_SCRIPT if mode == "pot" else TIR_SCRIPT)
+    db = tmp_path / "r.db"
+    with scripted_server("--script", str(script)) as srv:
+        args = ["run", "--model", "m", "--base-url", srv.base_url, "--data-file", str(data), "--store", str(db),
+                "--quiet", "--mode", mode, "--exec-timeout", "1", "--run-name", "r", "--max-rounds", "2",
+                "--attempts", "2"]
+        assert run_cli(*args).code == 0
+        complete = rows(db, "SELECT COUNT(*) FROM attempts")[0][0]
+        executions = rows(db, "SELECT COUNT(*) FROM executions")[0][0]
+        # Make one sample look cut short mid-way: its grade is gone and it is pending again.
+        with sqlite3.connect(db) as conn:
+            conn.execute("DELETE FROM grades WHERE problem_id = 'toy/1'")
+            conn.execute("UPDATE samples SET status = 'pending' WHERE problem_id = 'toy/1'")
+        before = srv.stats()["chat_requests"]
+        assert run_cli("resume", "r", "--store", str(db), "--quiet").code == 0
+        assert srv.stats()["chat_requests"] == before  # repeated calls came from the cache
+    assert rows(db, "SELECT COUNT(*) FROM attempts")[0][0] == complete
+    assert rows(db, "SELECT COUNT(*) FROM executions")[0][0] == executions
+    assert rows(db, "SELECT status FROM grades WHERE problem_id = 'toy/1'") == [("correct",)]
