@@ -162,3 +162,91 @@ def test_killed_code_mode_run_resumes_without_duplicates(run_cli, tmp_path: Path
     assert rows(db, "SELECT COUNT(*) FROM attempts")[0][0] == complete
     assert rows(db, "SELECT COUNT(*) FROM executions")[0][0] == executions
     assert rows(db, "SELECT status FROM grades WHERE problem_id = 'toy/1'") == [("correct",)]
+
+
+VERIFY_SCRIPT = [
+    # Wrong first, the check fails, the revision is right and passes: better.
+    {"match": "three plus three", "turns": [
+        "So $\\boxed{5}$.", "```python\nprint('VERIFIED' if 5 == 3 + 3 else 'FAILED')\n```", "Oops: $\\boxed{6}$.",
+        "```python\nprint('VERIFIED' if 6 == 3 + 3 else 'FAILED')\n```"]},
+    # Right first and verified: unchanged, two calls.
+    {"match": "six times seven", "turns": ["$\\boxed{42}$", "```python\nprint('VERIFIED')\n```"]},
+    # Right first, a bad check, a wrong revision: worse.
+    {"match": "two to the tenth", "turns": [
+        "$\\boxed{1024}$", "```python\nprint('FAILED')\n```", "Then $\\boxed{1000}$.",
+        "```python\nprint('VERIFIED')\n```"]},
+]
+
+
+def test_self_verification_rounds_and_effect(run_cli, tmp_path: Path) -> None:
+    data = tmp_path / "toy.jsonl"
+    with data.open("w") as handle:
+        for key in ("wrong", "times", "power"):
+            text, answer = PROBLEMS[key]
+            handle.write(json.dumps({"problem": text, "answer": answer, "unique_id": key}) + "\n")
+    script = write_script(tmp_path / "verify.jsonl", VERIFY_SCRIPT)
+    db, summary = tmp_path / "v.db", tmp_path / "s.json"
+    with scripted_server("--script", str(script)) as srv:
+        result = run_cli("run", "--model", "m", "--base-url", srv.base_url, "--data-file", str(data),
+                         "--store", str(db), "--quiet", "--mode", "verify", "--summary-json", str(summary))
+    assert result.code == 0, result.err
+    doc = json.loads(summary.read_text())
+    assert doc["correct"] == 2
+    assert doc["verification"] == {"samples": 3, "changed": 2, "better": 1, "worse": 1, "unchanged": 1}
+    phases = rows(db, "SELECT problem_id, GROUP_CONCAT(json_extract(extra_json, '$.phase'), ',') FROM "
+                      "(SELECT * FROM attempts ORDER BY attempt_index) GROUP BY problem_id")
+    assert dict(phases) == {"wrong": "answer,verify,revise,verify", "times": "answer,verify",
+                            "power": "answer,verify,revise,verify"}
+    revise_prompt = json.loads(rows(db, "SELECT request_json FROM attempts WHERE problem_id = 'wrong' "
+                                        "AND attempt_index = 2")[0][0])["messages"][-1]["content"]
+    assert revise_prompt.startswith("```output\nFAILED\n```") and "corrected final answer" in revise_prompt
+    # The reference answer never reaches the model.
+    for (request,) in rows(db, "SELECT request_json FROM attempts"):
+        assert "Compute three plus three." in request or "Compute" in request
+    assert "Self-verification: 3 samples" in result.out
+
+
+def test_self_consistency_metrics_and_sft_export(run_cli, tmp_path: Path) -> None:
+    data = tmp_path / "toy.jsonl"
+    with data.open("w") as handle:
+        for key, subject, level in (("times", "Algebra", 1), ("power", "Algebra", 2), ("wrong", "Geometry", 3)):
+            text, answer = PROBLEMS[key]
+            handle.write(json.dumps({"problem": text, "answer": answer, "unique_id": key, "subject": subject,
+                                     "level": level}) + "\n")
+    script = write_script(tmp_path / "sc.jsonl", [
+        # 4 samples each, asked in order (concurrency 1).
+        {"match": "six times seven", "calls": ["$\\boxed{42}$", "$\\boxed{42.0}$", "$\\boxed{41}$", "$\\boxed{42}$"]},
+        {"match": "two to the tenth", "calls": ["$\\boxed{1000}$", "$\\boxed{1024}$", "$\\boxed{1000}$", "none"]},
+        {"match": "three plus three", "calls": ["$\\boxed{5}$"]},
+    ])
+    db, summary = tmp_path / "sc.db", tmp_path / "s.json"
+    with scripted_server("--script", str(script)) as srv:
+        result = run_cli("run", "--model", "m", "--base-url", srv.base_url, "--data-file", str(data),
+                         "--store", str(db), "--quiet", "--samples", "4", "--temperature", "0.7",
+                         "--concurrency", "1", "--run-name", "sc", "--summary-json", str(summary))
+    assert result.code == 0, result.err
+    sampling = json.loads(summary.read_text())["sampling"]
+    assert sampling["k"] == 4 and sampling["problems"] == 3
+    # avg@4 = (3/4 + 1/4 + 0) / 3; pass@4 = (1 + 1 + 0) / 3; maj@4: 42 and 42.0 are one vote -> (1 + 0 + 0) / 3.
+    assert sampling["avg@k"]["value"] == pytest.approx(1 / 3)
+    assert sampling["pass@k"]["value"] == pytest.approx(2 / 3)
+    assert sampling["maj@k"]["value"] == pytest.approx(1 / 3)
+    lo, hi = sampling["maj@k"]["ci95"]
+    assert lo <= 1 / 3 <= hi
+    curve = {p["k"]: p for p in sampling["curve"]}
+    # pass@1 with c correct of 4 is c/4: (3/4 + 1/4 + 0) / 3.
+    assert curve[1]["pass"] == pytest.approx(1 / 3) and curve[4]["pass"] == pytest.approx(2 / 3)
+    assert curve[2]["maj"] == pytest.approx(1 / 3)  # ties go to the first answer: 42 for k=2, 1000 for power
+    assert "maj@4" in result.out
+
+    out = tmp_path / "sft.jsonl"
+    exported = run_cli("export", "sc", "--format", "sft", "--output", str(out), "--store", str(db),
+                       "--max-per-problem", "2")
+    assert exported.code == 0, exported.err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    # times: 42, 42.0, 42 -> two distinct texts kept (the repeat dropped); power: one correct solution.
+    assert len(records) == 3
+    assert all([m["role"] for m in r["messages"]] == ["user", "assistant"] for r in records)
+    assert sorted(r["messages"][1]["content"] for r in records) == ["$\\boxed{1024}$", "$\\boxed{42.0}$",
+                                                                     "$\\boxed{42}$"]
+    assert "coverage 2/3 problems" in exported.err and "Geometry 0/1" in exported.err

@@ -30,9 +30,10 @@ class EvalConfig:
         columns: field -> source column overrides for unusual files.
         subjects, levels, per_cell, selection_seed, limit, manifest: which problems (see `select_problems`).
         save_manifest: write the chosen ids here.
-        mode: ``cot`` (chain-of-thought), ``pot`` (program-of-thought), ``tir`` (tool-integrated reasoning).
+        mode: ``cot`` (chain-of-thought), ``pot`` (program-of-thought), ``tir`` (tool-integrated reasoning),
+            ``verify`` (answer, then check it with code and revise when the check fails).
         attempts: most tries per sample; another try only when a try gave no answer or its code failed.
-        max_rounds: most code executions per try in ``tir`` mode.
+        max_rounds: most code rounds per try (``tir``, default 4) or verification rounds (``verify``, default 2).
         exec_timeout_s, exec_memory_mb: sandbox limits per code execution.
         unsafe_no_sandbox: run model code without isolation when the sandbox's layers are missing.
         prompt_template: built-in name or file; ``None`` for the mode's default template.
@@ -64,7 +65,7 @@ class EvalConfig:
     save_manifest: str | None = None
     mode: str = "cot"
     attempts: int = 1
-    max_rounds: int = 4
+    max_rounds: int | None = None
     exec_timeout_s: float = 10.0
     exec_memory_mb: int = 1024
     unsafe_no_sandbox: bool = False

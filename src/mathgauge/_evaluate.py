@@ -33,6 +33,7 @@ from .solve import (
     ChainOfThoughtSolver,
     ProgramOfThoughtSolver,
     SamplingConfig,
+    SelfVerifyingSolver,
     Solver,
     ToolIntegratedSolver,
 )
@@ -125,7 +126,7 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
     say = notify or (lambda _: None)
     if config.mode not in MODES:
         raise ConfigError(f"unknown mode {config.mode!r}; expected one of {', '.join(MODES)}")
-    if config.attempts < 1 or config.max_rounds < 0:
+    if config.attempts < 1 or (config.max_rounds is not None and config.max_rounds < 0):
         raise ConfigError("--attempts must be at least 1 and --max-rounds at least 0")
     template = load_template(config.prompt_template or _DEFAULT_TEMPLATES[config.mode])
     answer_format = config.answer_format or template.answer_format
@@ -207,8 +208,9 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
     return await _execute(config, run, backend, sandbox, progress=progress, notify=say, notes=notes)
 
 
-_CODE_MODES = ("pot", "tir")
-_DEFAULT_TEMPLATES = {"cot": "cot_boxed", "pot": "pot", "tir": "tir"}
+_CODE_MODES = ("pot", "tir", "verify")
+_DEFAULT_TEMPLATES = {"cot": "cot_boxed", "pot": "pot", "tir": "tir", "verify": "cot_boxed"}
+_DEFAULT_ROUNDS = {"tir": 4, "verify": 2}
 
 
 def _solver_settings(config: EvalConfig) -> dict[str, Any]:
@@ -216,8 +218,8 @@ def _solver_settings(config: EvalConfig) -> dict[str, Any]:
     if config.mode in ("pot", "tir"):
         settings.update(exec_timeout_s=config.exec_timeout_s, exec_memory_mb=config.exec_memory_mb,
                         sandboxed=not config.unsafe_no_sandbox)
-    if config.mode == "tir":
-        settings["max_rounds"] = config.max_rounds
+    if config.mode in _DEFAULT_ROUNDS:
+        settings["max_rounds"] = _DEFAULT_ROUNDS[config.mode] if config.max_rounds is None else config.max_rounds
     return settings
 
 
@@ -285,7 +287,8 @@ async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, sa
         await backend.aclose()
         store.mark_run_ended(run.run_id, status, wall_s=time.monotonic() - started, error=error)
         final = store.get_run(run.run_id)
-        summary = summarize(final, store.sample_results(run.run_id), store.executions(run.run_id))
+        summary = summarize(final, store.sample_results(run.run_id), store.executions(run.run_id),
+                            store.sample_results(run.run_id, grader="initial"))
         store.close()
     return EvalResult(run=final, summary=summary, notes=notes)
 
@@ -317,6 +320,9 @@ def _make_solver(mode: str, settings: dict[str, Any], backend: ModelBackend, sam
                        "exec_memory_mb": settings.get("exec_memory_mb", 1024)}
     if mode == "pot":
         return ProgramOfThoughtSolver(backend, sampling, sandbox, **program_options)
+    if mode == "verify":
+        return SelfVerifyingSolver(backend, sampling, sandbox, max_rounds=int(settings.get("max_rounds", 2)),
+                                   **program_options)
     return ToolIntegratedSolver(backend, sampling, sandbox, max_rounds=int(settings.get("max_rounds", 4)),
                                 **program_options)
 
@@ -396,6 +402,12 @@ class _SampleRunner:
                 self._report()
                 return
             attempt_id, gradable = ids[-1], outcome.gradable or ""
+            initial = getattr(self.solver, "initial_gradable", {}).pop((problem_id, sample_index), None)
+            if initial is not None:
+                # The answer before self-verification, graded too, so the report can say whether checking helped.
+                first = await self._in_thread(self.grade_pool, self.grader.grade, initial, self.gold[problem_id])
+                await self._in_thread(self.db_pool, self.store.add_grade, run_id, problem_id, sample_index, ids[0],
+                                      first, "initial")
         verdict = await self._in_thread(self.grade_pool, self.grader.grade, gradable, self.gold[problem_id])
         await self._in_thread(self.db_pool, self.store.add_grade, run_id, problem_id, sample_index, attempt_id,
                               verdict)

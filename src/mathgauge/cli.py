@@ -69,11 +69,13 @@ def _add_run_parser(sub: Any) -> None:
     data.add_argument("--manifest", help="take exactly the ids listed in this manifest file")
     data.add_argument("--save-manifest", metavar="FILE", help="write the chosen ids to FILE")
     solve = p.add_argument_group("solving")
-    solve.add_argument("--mode", choices=["cot", "pot", "tir"], default="cot",
-                       help="cot: chain-of-thought (default); pot: program-of-thought; tir: tool-integrated reasoning")
+    solve.add_argument("--mode", choices=["cot", "pot", "tir", "verify"], default="cot",
+                       help="cot: chain-of-thought (default); pot: program-of-thought; tir: tool-integrated "
+                       "reasoning; verify: answer, check with code, revise when the check fails")
     solve.add_argument("--attempts", type=int, default=1,
                        help="most tries per sample; a new try only when one gives no answer or its code fails")
-    solve.add_argument("--max-rounds", type=int, default=4, help="most code rounds per try in tir mode (default 4)")
+    solve.add_argument("--max-rounds", type=int,
+                       help="most code rounds per try in tir mode (default 4) or verify rounds (default 2)")
     solve.add_argument("--exec-timeout", type=float, default=10.0, help="seconds per code execution (default 10)")
     solve.add_argument("--exec-memory-mb", type=int, default=1024, help="memory cap per code execution (default 1024)")
     solve.add_argument("--unsafe-no-sandbox", action="store_true",
@@ -134,8 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a run's samples")
     p.add_argument("run", help="run id or name")
-    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    p.add_argument("--format", choices=["jsonl", "csv", "sft"], default="jsonl",
+                   help="jsonl / csv: every sample; sft: verified solutions as chat records for fine-tuning")
     p.add_argument("--output", required=True, help="destination file ('-' for stdout)")
+    p.add_argument("--max-per-problem", type=int, default=4, help="sft: most kept solutions per problem (default 4)")
     _add_store_args(p)
     p.set_defaults(func=_cmd_export)
 
@@ -287,7 +291,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     with Store(args.store) as store:
         run = store.get_run(args.run)
-        summary = summarize(run, store.sample_results(run.run_id), store.executions(run.run_id))
+        summary = summarize(run, store.sample_results(run.run_id), store.executions(run.run_id),
+                            store.sample_results(run.run_id, grader="initial"))
     render_summary(summary)
     if args.summary_json:
         _write_json(args.summary_json, summary.to_json())
@@ -295,9 +300,19 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .report import export_run
+    from .report import export_run, export_sft
     from .store import Store
 
+    if args.format == "sft":
+        with Store(args.store) as store:
+            coverage = export_sft(store, args.run, args.output, max_per_problem=args.max_per_problem)
+        c = coverage.to_dict()
+        _say(f"wrote {c['records']} verified solutions to {args.output} ({c['duplicates_dropped']} duplicates and "
+             f"{c['over_cap_dropped']} over the cap dropped); coverage {c['covered']}/{c['problems']} problems "
+             f"({100 * c['coverage']:.1f}%)")
+        for title, cells in (("subject", c["by_subject"]), ("level", c["by_level"])):
+            _say(f"  by {title}: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in cells.items()))
+        return 0
     with Store(args.store) as store:
         count = export_run(store, args.run, args.format, args.output)
     if args.output != "-":

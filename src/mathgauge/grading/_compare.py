@@ -115,7 +115,14 @@ _VAR_PREFIX_RE = re.compile(
 _IN_PREFIX_RE = re.compile(r"^[A-Za-z]\s*\\in\s*")
 _REL_RE = re.compile(r"(\\le(?:q|qslant)?|\\ge(?:q|qslant)?|\\lt|\\gt|<=|>=|<|>|\\neq?)(?![a-z])")
 _BASE_RE = re.compile(r"^([0-9A-Za-z]+)_\{?\(?(\d+|[a-z])\)?\}?$")
-_CHOICE_RE = re.compile(r"^\(?([A-Ea-e])\)?$")
+_WORDS_ONLY_RE = re.compile(r"^[A-Za-z][A-Za-z ]*$")
+_WORDLIKE_RE = re.compile(r"^[A-Za-z0-9 .,:;'()\-]*[A-Za-z]{2}[A-Za-z0-9 .,:;'()\-]*$")
+
+
+def _wordlike(s: str) -> bool:
+    """Plain words (no LaTeX, no operators): compared loosely as text."""
+    return bool(_WORDLIKE_RE.match(s))
+_CHOICE_RE = re.compile(r"^\(?([A-E])\)?$")
 _CHOICE_ANS_RE = re.compile(r"^\(?([A-E])(?:\)|$|\s|\.|:)")
 
 
@@ -169,9 +176,9 @@ def structure(s: str, depth: int = 0):
         items = split_top(inner, (",",))
         if len(items) > 1:
             return ("seq", o, c, tuple(structure(p, depth + 1) for p in items))
-    stripped = _strip_var_prefix(s)
-    if stripped != s:
-        return structure(stripped, depth + 1)
+    m = _IN_PREFIX_RE.match(s)
+    if m:
+        return structure(s[m.end():], depth + 1)
     # +- expands to a set of two values
     pm = split_top(s, ("\\pm", "\\mp"))
     if len(pm) == 2 and pm[1]:
@@ -201,6 +208,16 @@ _REL_CANON = {
 
 # ---------------------------------------------------------------- expressions
 
+_OVERLINE_RE = re.compile(r"(\d*)\.(\d*)\\overline\{(\d{1,12})\}")
+
+
+def _repeating(m: re.Match) -> str:
+    whole, fixed, rep = m.group(1) or "0", m.group(2), m.group(3)
+    num = int(whole + fixed + rep) - int(whole + fixed)
+    den = int("9" * len(rep) + "0" * len(fixed))
+    return f"({num}/{den})"
+
+
 class ExprCache:
     """Parsed expressions keyed by text (thread-safe enough: dict ops are atomic)."""
 
@@ -213,7 +230,7 @@ class ExprCache:
         if hit is not None:
             return hit
         try:
-            node = ("ok", parse_expr(_mixed_number(s)))
+            node = ("ok", parse_expr(_OVERLINE_RE.sub(_repeating, _mixed_number(s))))
         except TooLarge as exc:
             node = ("too_large", str(exc))
         except (ParseError, RecursionError, ValueError, ZeroDivisionError) as exc:
@@ -267,7 +284,7 @@ def compare_expr(a: str, b: str, deadline: float) -> Outcome:
     pb = _EXPR_CACHE.get(b)
     for p in (pa, pb):
         if p[0] != "ok":
-            if text_key(a) and text_key(a) == text_key(b):
+            if _wordlike(a) and _wordlike(b) and text_key(a) == text_key(b):
                 return Outcome(True, "string", None)
             return Outcome(False, "none", p[0])
     na, nb = pa[1], pb[1]
@@ -483,9 +500,14 @@ def compare(cand_norm: str, gold_norm: str, gold_struct, deadline: float) -> Out
         return Outcome(False, "none", "too_large")
     if cand_norm == gold_norm or cand_norm.replace(" ", "") == gold_norm.replace(" ", ""):
         return Outcome(True, "string", None)
-    gk = text_key(gold_norm)
-    if gk and text_key(cand_norm) == gk and not re.fullmatch(r"[\d.]+", gk):
+    gk = text_key(gold_norm) if _wordlike(gold_norm) else ""
+    if gk and _wordlike(cand_norm) and text_key(cand_norm) == gk:
         return Outcome(True, "string", None)
+    if gk and gk.isalpha() and len(gk) >= 3 and _WORDS_ONLY_RE.match(gold_norm) and " " in cand_norm:
+        # a word answer stated in a sentence: "This equation represents an ellipse"
+        last = text_key(cand_norm.split()[-1])
+        ok = last == gk
+        return Outcome(ok, "string", None if ok else "mismatch")
     mc = _CHOICE_RE.match(gold_norm)
     if mc:
         m2 = _CHOICE_ANS_RE.match(cand_norm.strip())

@@ -153,6 +153,8 @@ def _clean_line_answer(ans: str) -> str | None:
     plain = _MATH_DELIMS.sub(" ", ans).strip()
     if plain != ans and not _looks_like_bare_answer(ans):
         ans = _strip_trailing_words(plain)
+    elif re.match(r"[A-Za-z]{2,}\s", ans):
+        ans = _strip_trailing_words(ans)
     return ans or None
 
 
@@ -250,7 +252,12 @@ def extract_answer_tags(text: str) -> str | None:
         if m.group(1).strip():
             last = m
     if last is None:
-        return None
+        # a closing tag after some other opening (<Solve> ... </answer>)
+        end = text.rfind("</answer>")
+        if end < 0:
+            return None
+        start = max(text.rfind(">", 0, end) + 1, end - 1000)
+        return answer_from_statement(text[start:end])
     return answer_from_statement(last.group(1))
 
 
@@ -276,7 +283,7 @@ _STATEMENT_RES = [
     re.compile(r".*(?:answer|result)\s+(?:is|would be|will be|should be)\s*:?\s*(.+)", re.I),
     re.compile(r".*?(\S+)\s+is\s+(?:indeed\s+)?(?:the\s+)?(?:correct|final|right)\s+(?:answer|solution|result)", re.I),
     re.compile(r".*(?:=|\\equiv|\\approx|≈)\s*([^=]+)$"),
-    re.compile(r".*\b(?:is|are|equals|was|be|gives|get|as|becomes|has|have)\s*:?\s+(.+)", re.I),
+    re.compile(r".*\b(?:is|are|equals?|was|be|gives|get|as|becomes|has|have)\s*:?\s+(.+)", re.I),
 ]
 _LEADING_WORDS_RE = re.compile(r"^(?:(?:indeed|exactly|just|approximately|about|equal to|definitely|simply|"
                                r"also|still|then|now|therefore|thus|so|me|us|that|the|a|an|value|of)\b[\s,:]*)+",
@@ -284,10 +291,24 @@ _LEADING_WORDS_RE = re.compile(r"^(?:(?:indeed|exactly|just|approximately|about|
 _NUM_THEN_WORDS_RE = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?)\s+(?:[A-Za-z][A-Za-z-]{2,})(?:\s|$).*$")
 
 
+_NUMBER_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20",
+}
+_NUMBER_WORD_RE = re.compile(r"^(" + "|".join(_NUMBER_WORDS) + r")\b(?=\s+[A-Za-z])", re.I)
+_WORDS_BEFORE_NUMBER_RE = re.compile(r"^(?:[A-Za-z]{2,}\s+){1,5}(?=-?\d[\d,.]*(?:\s+[A-Za-z]{2,}|$))")
+
+
 def _strip_trailing_words(ans: str) -> str:
     ans = ans.strip().strip("*").strip()
     ans = re.sub(r"\s*(?:\\pmod\{[^}]*\}|\(\s*mod[^)]*\))\s*$", "", ans)
+    ans = re.sub(r"^.*\b(?:is|are|was|equals)\s+(?=\S)", "", ans)
     ans = _LEADING_WORDS_RE.sub("", ans).strip()
+    m = _WORDS_BEFORE_NUMBER_RE.match(ans)
+    if m and not any(w in _MATH_WORDS for w in m.group(0).split()):
+        ans = ans[m.end():]
+    ans = _NUMBER_WORD_RE.sub(lambda mm: _NUMBER_WORDS[mm.group(1).lower()], ans)
     m = _NUM_THEN_WORDS_RE.match(ans)
     if m and not re.match(r"^\S+\s+(?:" + "|".join(_MATH_WORDS) + r")\b", ans):
         ans = m.group(1)
@@ -313,6 +334,11 @@ def answer_from_statement(text: str) -> str | None:
     m = _TRAILING_MATH_RE.search(last)
     if m:
         return (m.group(1) or m.group(2)).strip()
+    m = _INLINE_ANSWER_RE.search(last)
+    if m:
+        cand = _clean_line_answer(_MATH_DELIMS.sub(" ", m.group(1)).strip(" }"))
+        if cand:
+            return cand
     plain = _MATH_DELIMS.sub(" ", last).strip()
     plain = re.sub(r"\*\*|__", "", plain)
     plain = re.sub(r"^(?:\\text\{\s*)?answer\s*:?\s*\}?\s*", "", plain, flags=re.I)
@@ -334,6 +360,7 @@ def answer_from_statement(text: str) -> str | None:
     return plain if len(plain) <= 40 else None
 
 
+_INLINE_ANSWER_RE = re.compile(r"answer\s*:\s*\}?(.{1,300})$", re.I)
 _TRAILING_MATH_RE = re.compile(
     r"(?:\b(?:is|are|be|equals)|:)\s*(?:\*\*)?\s*(?:\$+([^$]{1,500})\$+|\\\((.{1,500}?)\\\))\s*(?:\*\*)?\s*[.!]?\s*(?:\*\*)?$"
 )

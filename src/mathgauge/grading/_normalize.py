@@ -67,7 +67,9 @@ def basic_normalize(s: str) -> str:
     if "\\" not in s and "$" not in s and len(s) < 12 and s.isascii() and s.lstrip("-").isdigit():
         return s
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
-    s = s.replace("\\$", " ").replace("$", " ")
+    if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'`":
+        s = s[1:-1].strip()
+    s = s.replace("\\$", " ").replace("$", " ").replace("\\#", " ")
     s = re.sub(r"\\[()\[\]]", " ", s)
     s = re.sub(r"\\(?:dfrac|tfrac|cfrac)", r"\\frac", s)
     s = re.sub(r"\\dbinom|\\tbinom", r"\\binom", s)

@@ -151,11 +151,11 @@ def evaluate(node, env: dict) -> complex:
         r = 1 + 0j
         for c in node[1]:
             r *= evaluate(c, env)
-        return r
+        return r + 0j
     if tag == "neg":
-        return -evaluate(node[1], env)
+        return -evaluate(node[1], env) + 0j  # no negative zeros (branch cuts)
     if tag == "div":
-        return evaluate(node[1], env) / evaluate(node[2], env)
+        return evaluate(node[1], env) / evaluate(node[2], env) + 0j
     if tag == "pow":
         b = evaluate(node[1], env)
         e = evaluate(node[2], env)

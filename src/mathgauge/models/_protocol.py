@@ -50,6 +50,8 @@ class ChatResponse:
         retries: how many failed tries preceded the successful one.
         reasoning: a separate reasoning trace when the server returns one (``reasoning_content``).
         cached: answered from the response cache.
+        extra: details a wrapping backend adds (e.g. regeneration: cuts, regenerations, characters discarded);
+            plain JSON so that it is stored and cached with the response.
     """
 
     text: str
@@ -61,6 +63,7 @@ class ChatResponse:
     retries: int = 0
     reasoning: str | None = None
     cached: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

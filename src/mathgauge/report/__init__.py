@@ -8,6 +8,8 @@ from ._html import build_report
 from ._published import PublishedScore, load_registry, published_for_model, search_published
 from ._regrade import POLICIES as GRADING_POLICIES
 from ._regrade import regrade_rows
+from ._sampling import Estimate, SamplingMetrics, majority_answer, pass_at_k, sampling_metrics
+from ._sft import SftCoverage, export_sft
 from ._stats import wilson_interval
 from ._summary import Cell, RunSummary, summarize
 from ._terminal import make_console, render_summary

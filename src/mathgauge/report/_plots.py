@@ -45,7 +45,7 @@ def grouped_bars(categories: Sequence[str], series: Sequence[tuple[str, Sequence
                  ymax: float | None = None, width: int | None = None, cls: str = "bars") -> str:
     """Vertical grouped bars: one group per category, one bar per series, optional (lo, hi) whiskers."""
     n_series = max(1, len(series))
-    group_w = max(24, 14 * n_series + 10)
+    group_w = max(44, 16 * n_series + 12)
     left, top, bottom = 48, 28, 90
     w = max(320, len(categories) * group_w)
     width = width or (left + w + 150)
@@ -70,6 +70,12 @@ def grouped_bars(categories: Sequence[str], series: Sequence[tuple[str, Sequence
             body.append(f'<rect class="bar" x="{_t(x)}" y="{_t(top + h - bh)}" width="{_t(bar_w - 1)}" '
                         f'height="{_t(bh)}" fill="{color}"><title>{escape(name)} / {escape(cat)}: {label}'
                         f'</title></rect>')
+            if bar_w >= 28:
+                ytop = top + h - bh
+                if cis and cis[ci_]:
+                    ytop = min(ytop, top + h - h * min(cis[ci_][1], ymax) / ymax)
+                body.append(f'<text class="value" x="{_t(x + (bar_w - 1) / 2)}" y="{_t(ytop - 3)}" '
+                            f'font-size="9" text-anchor="middle">{label}</text>')
             if cis and cis[ci_]:
                 lo, hi = cis[ci_]
                 cx = x + (bar_w - 1) / 2

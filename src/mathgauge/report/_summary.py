@@ -9,6 +9,7 @@ from typing import Any
 
 from ..datasets import MATH_SUBJECTS
 from ..store import RunRecord, SampleResult
+from ._sampling import SamplingMetrics, sampling_metrics
 from ._stats import wilson_interval
 
 
@@ -105,6 +106,8 @@ class RunSummary:
     tries_distribution: dict[int, int] = field(default_factory=dict)
     unsolved_after_attempts: int = 0
     executions: ExecutionStats | None = None
+    sampling: SamplingMetrics | None = None
+    verification: dict[str, int] | None = None
 
     @property
     def requests_per_s(self) -> float | None:
@@ -141,6 +144,8 @@ class RunSummary:
             "attempts_distribution": {str(k): v for k, v in sorted(self.tries_distribution.items())},
             "unsolved_after_attempts": self.unsolved_after_attempts,
             "executions": self.executions.to_dict() if self.executions else None,
+            "sampling": self.sampling.to_dict() if self.sampling else None,
+            "verification": self.verification,
         }
 
 
@@ -148,8 +153,28 @@ def _subject_order(name: str) -> tuple[int, str]:
     return (MATH_SUBJECTS.index(name) if name in MATH_SUBJECTS else len(MATH_SUBJECTS), name)
 
 
+def verification_effect(final: Sequence[SampleResult], initial: Sequence[SampleResult]) -> dict[str, int] | None:
+    """How self-verification changed answers: compared with the grade of each sample's first answer."""
+    before = {(r.problem_id, r.sample_index): r for r in initial if r.grade_status is not None}
+    if not before:
+        return None
+    effect = {"samples": 0, "changed": 0, "better": 0, "worse": 0, "unchanged": 0}
+    for r in final:
+        first = before.get((r.problem_id, r.sample_index))
+        if first is None or r.grade_status is None:
+            continue
+        effect["samples"] += 1
+        changed = first.extracted != r.extracted
+        effect["changed"] += changed
+        effect["better"] += (not first.correct) and r.correct
+        effect["worse"] += first.correct and not r.correct
+        effect["unchanged"] += not changed
+    return effect
+
+
 def summarize(run: RunRecord, results: Sequence[SampleResult],
-              executions: Sequence[dict[str, Any]] | None = None) -> RunSummary:
+              executions: Sequence[dict[str, Any]] | None = None,
+              initial: Sequence[SampleResult] | None = None) -> RunSummary:
     """Build the `RunSummary` of ``run`` from its stored sample results (and code executions, if any).
 
     "Unsolved after N attempts" counts graded samples that used every allowed try and still had no answer.
@@ -211,4 +236,6 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
         unsolved_after_attempts=sum(1 for r in results if r.grade_status == "no_answer"
                                     and r.tries >= attempts_allowed),
         executions=execution_stats(executions or []),
+        verification=verification_effect(results, initial) if initial else None,
+        sampling=sampling_metrics(results) if int(run.config.get("sampling", {}).get("samples", 1)) > 1 else None,
     )

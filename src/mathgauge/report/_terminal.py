@@ -77,6 +77,17 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
             table.add_row(name, *cells)
         console.print(table)
 
+    if s.sampling:
+        m = s.sampling
+        table = Table(title=f"Over {m.k} samples per problem ({m.problems} problems)", title_justify="left")
+        for col in ("metric", "value", "95% CI (bootstrap)"):
+            table.add_column(col, justify="right")
+        for name, est in ((f"avg@{m.k}", m.avg), (f"pass@{m.k}", m.pass_k), (f"maj@{m.k}", m.maj)):
+            table.add_row(name, _pct(est.value), f"[{100 * est.ci95[0]:.1f}, {100 * est.ci95[1]:.1f}]")
+        console.print(table)
+        console.print("by k: " + "  ".join(
+            f"k={p['k']}: avg {_pct(p['avg'])} pass {_pct(p['pass'])} maj {_pct(p['maj'])}" for p in m.curve))
+
     rate = s.requests_per_s
     console.print(
         f"No answer {s.no_answer}   truncated (hit max_tokens) {s.truncated}   failed {s.failed}   "
@@ -96,6 +107,10 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
         statuses = ", ".join(f"{k} {v}" for k, v in e.by_status.items())
         console.print(f"Code executions {e.count} ({statuses})   time total {e.total_ms / 1000:.1f}s "
                       f"p50 {e.p50_ms:.0f}ms p95 {e.p95_ms:.0f}ms   unsafe {e.unsafe} ({100 * e.unsafe_rate:.1f}%)")
+    if s.verification:
+        v = s.verification
+        console.print(f"Self-verification: {v['samples']} samples, answer changed in {v['changed']} "
+                      f"({v['better']} for the better, {v['worse']} for the worse)")
     if s.failures:
         console.print(f"[bold red]{len(s.failures)} sample(s) failed[/bold red] (resume the run to retry them):")
         for pid, k, err in s.failures[:10]:

@@ -6,8 +6,9 @@ from ._cot import ChainOfThoughtSolver
 from ._programs import ProgramOfThoughtSolver, ToolIntegratedSolver
 from ._records import Attempt, SolveOutcome
 from ._sampling import SamplingConfig
+from ._verify import SelfVerifyingSolver, verification_passed
 
-MODES = ("cot", "pot", "tir")
+MODES = ("cot", "pot", "tir", "verify")
 
 __all__ = [
     "MODES",
@@ -17,10 +18,12 @@ __all__ = [
     "ProgramOfThoughtSolver",
     "RecordCall",
     "SamplingConfig",
+    "SelfVerifyingSolver",
     "SolveOutcome",
     "Solver",
     "ToolIntegratedSolver",
     "TryResult",
     "code_blocks",
     "last_code_block",
+    "verification_passed",
 ]

@@ -268,7 +268,8 @@ class Store:
     def add_grade(
         self, run_id: str, problem_id: str, sample_index: int, attempt_id: int, verdict: Any, grader: str = "rules"
     ) -> None:
-        """Store a grade (a `mathgauge.grading.Verdict`) and mark its sample done, in one transaction."""
+        """Store a grade (a `mathgauge.grading.Verdict`); a ``rules`` grade also marks its sample done, in the same
+        transaction. Other graders (``initial``, ``judge``) add their verdicts beside it."""
         with self._transaction():
             self._db.execute(
                 "INSERT INTO grades(run_id, problem_id, sample_index, grader, attempt_id, status, correct, extracted,"
@@ -282,11 +283,12 @@ class Store:
                     verdict.extracted, verdict.normalized, verdict.method, verdict.reason, time.time(),
                 ),
             )
-            self._db.execute(
-                "UPDATE samples SET status = 'done', error = NULL"
-                " WHERE run_id = ? AND problem_id = ? AND sample_index = ?",
-                (run_id, problem_id, sample_index),
-            )
+            if grader == "rules":  # the pipeline's own grade is what makes a sample done
+                self._db.execute(
+                    "UPDATE samples SET status = 'done', error = NULL"
+                    " WHERE run_id = ? AND problem_id = ? AND sample_index = ?",
+                    (run_id, problem_id, sample_index),
+                )
 
     def gradable_responses(self, run_id: str, grader: str = "rules") -> list[dict[str, Any]]:
         """For every sample with a successful call: its last response, gold answer and current grade."""
@@ -367,6 +369,30 @@ class Store:
             item["correct"] = None if item["correct"] is None else bool(item["correct"])
             item["cached"] = None if item["cached"] is None else bool(item["cached"])
             yield item
+
+    def graded_solutions(self, run_id: str, grader: str = "rules") -> list[dict[str, Any]]:
+        """Each graded sample with its problem facts, the graded call's request and response, and that call's
+        code executions (for building fine-tuning data)."""
+        cur = self._db.execute(
+            "SELECT g.problem_id, g.sample_index, p.subject, p.level, g.status, a.attempt_id, a.request_json,"
+            " a.response, a.kind FROM grades g JOIN problems p USING (run_id, problem_id)"
+            " JOIN attempts a ON a.attempt_id = g.attempt_id WHERE g.run_id = ? AND g.grader = ?"
+            " ORDER BY p.position, g.sample_index",
+            (run_id, grader),
+        )
+        names = ["problem_id", "sample_index", "subject", "level", "status", "attempt_id", "request", "response",
+                 "kind"]
+        out = [dict(zip(names, row)) for row in cur.fetchall()]
+        runs: dict[int, list[dict[str, Any]]] = {}
+        for attempt_id, code, stdout, status in self._db.execute(
+            "SELECT attempt_id, code, stdout, status FROM executions WHERE run_id = ? ORDER BY execution_id",
+            (run_id,),
+        ):
+            runs.setdefault(attempt_id, []).append({"code": code, "stdout": stdout, "status": status})
+        for item in out:
+            item["request"] = json.loads(item["request"])
+            item["executions"] = runs.get(item["attempt_id"], [])
+        return out
 
     def count_rows(self, table: str, run_id: str) -> int:
         if table not in ("problems", "samples", "attempts", "grades"):
