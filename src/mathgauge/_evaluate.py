@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from ._config import EvalConfig, config_differences
@@ -26,7 +26,6 @@ from .datasets import load_manifest, load_problems, save_manifest, select_proble
 from .errors import EXIT_OK, EXIT_SAMPLES_FAILED, ConfigError, EndpointError, StoreError
 from .models import CachedBackend, ModelBackend, OpenAICompatibleBackend, create_backend
 from .prompts import load_template
-from .report import RunSummary, summarize
 from .solve import (
     MODES,
     Attempt,
@@ -38,6 +37,9 @@ from .solve import (
     ToolIntegratedSolver,
 )
 from .store import RunRecord, Store
+
+if TYPE_CHECKING:
+    from .report import RunSummary
 
 #: Called after every finished sample with (done, total, correct so far, graded so far).
 ProgressCallback = Callable[[int, int, int, int], None]
@@ -286,6 +288,8 @@ async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, sa
             sandbox.close()
         await backend.aclose()
         store.mark_run_ended(run.run_id, status, wall_s=time.monotonic() - started, error=error)
+        from .report import summarize  # imported late: it is not needed before the first request
+
         final = store.get_run(run.run_id)
         summary = summarize(final, store.sample_results(run.run_id), store.executions(run.run_id),
                             store.sample_results(run.run_id, grader="initial"))

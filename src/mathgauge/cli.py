@@ -109,7 +109,27 @@ def _add_output_args(p: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Commands that other packages add: (package, registering function, the command names it adds). Only the
+#: package a command line names is imported, so `mathgauge run` starts without loading them.
+_PLUGINS = (
+    ("grading", "add_grading_commands", ("grade", "grade-file")),
+    ("sandbox", "add_sandbox_commands", ("sandbox",)),
+    ("report", "add_report_commands", ("scores", "compare", "report")),
+    ("integrations", "add_integration_commands", ("rescore", "lm-eval-path")),
+)
+_CORE_COMMANDS = ("run", "resume", "runs", "show", "export", "regrade", "benchmarks")
+
+
+def _plugins_for(argv: Sequence[str] | None) -> list[tuple[str, str]]:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command in _CORE_COMMANDS:
+        return []
+    named = [(m, f) for m, f, names in _PLUGINS if command in names]
+    return named or [(m, f) for m, f, _ in _PLUGINS]  # help, or an unknown command: list everything
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mathgauge", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mathgauge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -152,11 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("benchmarks", help="list known benchmarks")
     p.set_defaults(func=_cmd_benchmarks)
 
-    import importlib
+    for module, adder in _plugins_for(argv):
+        import importlib
 
-    for module, adder in (("grading", "add_grading_commands"), ("sandbox", "add_sandbox_commands"),
-                          ("report", "add_report_commands"),
-                          ("integrations", "add_integration_commands")):
         try:
             cli_module = importlib.import_module(f".{module}._cli", __package__)
         except ModuleNotFoundError as exc:
@@ -353,7 +371,7 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 2 user error, 3 some samples failed, 130 interrupted)."""
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -166,6 +166,10 @@ class HFBackend:
     def _load(self) -> None:
         torch, tf = self._torch, self._transformers
         try:
+            tf.utils.logging.disable_progress_bar()  # no "Loading weights" bars over the run's own progress
+        except AttributeError:  # pragma: no cover - older transformers
+            pass
+        try:
             tokenizer = tf.AutoTokenizer.from_pretrained(self._model_name, trust_remote_code=self.trust_remote_code)
         except Exception as exc:  # OSError, ValueError, hub errors: all mean "cannot load this model"
             raise FatalEndpointError(f"backend hf: cannot load the tokenizer of {self._model_name!r} "

@@ -114,6 +114,14 @@ _JS = r"""
       var det = document.createElement('details'); var sm = document.createElement('summary');
       sm.textContent = 'Response (' + (r.resp ? r.resp.length : 0) + ' chars)'; det.appendChild(sm);
       block(det, '', r.resp || '(no response)', true); d.appendChild(det);
+      (r.ex || []).forEach(function(e, i){
+        var xd = document.createElement('details'); var xs = document.createElement('summary');
+        xs.textContent = 'Execution ' + (i + 1) + ': ' + e.st + (e.ms == null ? '' : ', ' + Math.round(e.ms) + ' ms') +
+          (e.unsafe ? ', UNSAFE' : '');
+        xd.appendChild(xs); block(xd, 'code', e.code, false); block(xd, 'stdout', e.out, false);
+        if (e.err) block(xd, 'stderr', e.err, false);
+        d.appendChild(xd);
+      });
       list.appendChild(d);
     });
   }
@@ -144,15 +152,67 @@ def build_report(store: Store, refs: Sequence[str], *, max_samples: int = 5000,
     """Render the HTML report of the runs ``refs``; returns (html, the gap analysis of each run)."""
     loaded = load_runs(store, refs)
     rows_by_run = [list(store.export_rows(run.run_id)) for run, _ in loaded]
-    summaries = [summarize(run, results) for run, results in loaded]
+    executions = [_executions(store, run.run_id) for run, _ in loaded]
+    summaries = [_summarize(run, results, ex) for (run, results), ex in zip(loaded, executions)]
+    judges = [_judge(store, run.run_id, results) for run, results in loaded]
     gaps = [analyse_gap(run, results, rows, regrade=regrade)
             for (run, results), rows in zip(loaded, rows_by_run)]
-    html = render_html(loaded, summaries, gaps, rows_by_run, max_samples=max_samples)
+    html = render_html(loaded, summaries, gaps, rows_by_run, max_samples=max_samples, executions=executions,
+                       judges=judges)
     return html, gaps
 
 
+def _executions(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The run's code executions (program-of-thought / tool use), when the store records them."""
+    fetch = getattr(store, "executions", None)
+    if fetch is None:
+        return []
+    try:
+        return list(fetch(run_id))
+    except Exception:  # an older store without the executions table
+        return []
+
+
+def _summarize(run: RunRecord, results: list[SampleResult], executions: list[dict[str, Any]]) -> RunSummary:
+    try:
+        return summarize(run, results, executions=executions)  # type: ignore[call-arg]
+    except TypeError:
+        return summarize(run, results)
+
+
+def _judge(store: Store, run_id: str, results: list[SampleResult]) -> dict[str, Any] | None:
+    """Judge grades beside the rules grades: verdict counts and agreement with the rules, when a judge graded."""
+    try:
+        judged = [r for r in store.sample_results(run_id, grader="judge") if r.grade_status is not None]
+    except Exception:
+        return None
+    if not judged:
+        return None
+    rules = {(r.problem_id, r.sample_index): r for r in results if r.grade_status is not None}
+    both = [(rules[(j.problem_id, j.sample_index)].correct, j.correct) for j in judged
+            if (j.problem_id, j.sample_index) in rules]
+    matrix = Counter(both)
+    n = len(both)
+    agree = matrix[(True, True)] + matrix[(False, False)]
+    kappa = None
+    if n:
+        pr = sum(1 for a, _ in both if a) / n
+        pj = sum(1 for _, b in both if b) / n
+        pe = pr * pj + (1 - pr) * (1 - pj)
+        kappa = None if pe >= 1 else (agree / n - pe) / (1 - pe)
+    scores = Counter((j.grade_method or j.grade_status) for j in judged)
+    return {"n": len(judged), "statuses": dict(Counter(j.grade_status for j in judged)), "scores": dict(scores),
+            "paired": n, "agree": agree, "kappa": kappa,
+            "matrix": {"both correct": matrix[(True, True)], "rules only": matrix[(True, False)],
+                       "judge only": matrix[(False, True)], "neither": matrix[(False, False)]}}
+
+
 def render_html(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], summaries: Sequence[RunSummary],
-                gaps: Sequence[GapAnalysis], rows_by_run: Sequence[list[dict]], *, max_samples: int = 5000) -> str:
+                gaps: Sequence[GapAnalysis], rows_by_run: Sequence[list[dict]], *, max_samples: int = 5000,
+                executions: Sequence[list[dict[str, Any]]] | None = None,
+                judges: Sequence[dict[str, Any] | None] | None = None) -> str:
+    executions = executions or [[] for _ in loaded]
+    judges = judges or [None for _ in loaded]
     names = [f"{s.run_name}" for s in summaries]
     parts: list[str] = []
     title = "mathgauge report: " + ", ".join(names)
@@ -161,9 +221,9 @@ def render_html(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], summarie
     parts.append(_headline(summaries, gaps))
     parts.append(_gap_section(gaps))
     parts.append(_breakdown_section(summaries))
-    parts.append(_distribution_section(loaded, summaries))
+    parts.append(_distribution_section(loaded, summaries, executions, judges))
     parts.append(_browser_section(loaded, rows_by_run, max_samples))
-    data = _samples_doc(loaded, rows_by_run, max_samples)
+    data = _samples_doc(loaded, rows_by_run, max_samples, executions)
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
             "content='width=device-width, initial-scale=1'>"
             f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
@@ -302,8 +362,9 @@ def _breakdown_section(summaries: Sequence[RunSummary]) -> str:
 
 
 def _distribution_section(loaded: Sequence[tuple[RunRecord, list[SampleResult]]],
-                          summaries: Sequence[RunSummary]) -> str:
-    out = ["<h2 id='distributions'>Tokens, latency, attempts and failures</h2><div class='charts'>"]
+                          summaries: Sequence[RunSummary], executions: Sequence[list[dict[str, Any]]],
+                          judges: Sequence[dict[str, Any] | None]) -> str:
+    out = ["<h2 id='distributions'>Tokens, latency, attempts, executions and failures</h2><div class='charts'>"]
     tokens = [(run.name, [r.completion_tokens for r in res if r.attempts]) for run, res in loaded]
     out.append(histogram(tokens, title="Completion tokens per sample", unit="tokens", log=True))
     lat = [(run.name, [r.latency_s for r in res if r.latency_s is not None]) for run, res in loaded]
@@ -314,19 +375,49 @@ def _distribution_section(loaded: Sequence[tuple[RunRecord, list[SampleResult]]]
                             [(run.name, [float(c.get(k, 0)) for k in keys], None)
                              for (run, _), c in zip(loaded, counts)],
                             title="Model calls per sample", percent=False, cls="bars attempts-chart"))
+    tries = [getattr(s, "tries_distribution", {}) or {} for s in summaries]
+    if any(len(t) > 1 or any(k > 1 for k in t) for t in tries):
+        tkeys = sorted({k for t in tries for k in t})
+        out.append(grouped_bars([str(k) for k in tkeys],
+                                [(s.run_name, [float(t.get(k, 0)) for k in tkeys], None)
+                                 for s, t in zip(summaries, tries)],
+                                title="Tries used per sample (attempts mode)", percent=False, cls="bars tries-chart"))
+    if any(executions):
+        out.append(histogram([(run.name, [float(e["duration_ms"]) for e in ex]) for (run, _), ex in
+                              zip(loaded, executions)], title="Code execution time", unit="ms", log=True,
+                             cls="hist exec-chart"))
+    for s, j in zip(summaries, judges):
+        if j and j["scores"]:
+            keys_ = sorted(j["scores"], key=str)
+            out.append(grouped_bars([str(k) for k in keys_], [(s.run_name, [float(j["scores"][k]) for k in keys_],
+                                                               None)],
+                                    title=f"{s.run_name}: judge verdicts", percent=False, cls="bars judge-chart"))
     out.append("</div><table id='failures'><tr><th>run</th><th>no answer</th><th>truncated (hit max_tokens)</th>"
-               "<th>failed</th><th>pending</th><th>retries</th><th>from cache</th><th>unsafe code</th>"
-               "<th>code execution time</th><th>judge scores</th></tr>")
-    for s in summaries:
+               "<th>failed</th><th>pending</th><th>retries</th><th>from cache</th><th>code executions</th>"
+               "<th>unsafe code</th><th>execution time p50 / p95</th><th>judge vs rules</th></tr>")
+    for s, ex, j in zip(summaries, executions, judges):
+        unsafe = sum(1 for e in ex if e.get("unsafe"))
+        statuses = Counter(e.get("status") for e in ex)
+        times = sorted(float(e["duration_ms"]) for e in ex)
+        p = (lambda q: times[min(len(times) - 1, int(q * len(times)))]) if times else None
+        exec_txt = (f"{len(ex)} (" + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items(), key=str)) + ")"
+                    if ex else "none recorded")
+        time_txt = f"{p(0.5):.0f} ms / {p(0.95):.0f} ms" if p else "-"
+        if j:
+            kappa = "-" if j["kappa"] is None else f"{j['kappa']:.2f}"
+            judge_txt = (f"agree on {j['agree']}/{j['paired']} samples (Cohen's kappa {kappa}); "
+                         + ", ".join(f"{k} {v}" for k, v in j["matrix"].items()))
+        else:
+            judge_txt = "no judge grades"
         out.append(f"<tr><td>{escape(s.run_name)}</td><td class='num'>{s.no_answer}</td>"
                    f"<td class='num'>{s.truncated}</td><td class='num'>{s.failed}</td><td class='num'>{s.pending}</td>"
-                   f"<td class='num'>{s.retries}</td><td class='num'>{s.cached}</td>"
-                   "<td class='muted'>not recorded (chain-of-thought run)</td>"
-                   "<td class='muted'>not recorded</td><td class='muted'>no judge grades</td></tr>")
+                   f"<td class='num'>{s.retries}</td><td class='num'>{s.cached}</td><td>{escape(exec_txt)}</td>"
+                   f"<td class='num'>{unsafe if ex else '-'}</td><td>{escape(time_txt)}</td>"
+                   f"<td>{escape(judge_txt)}</td></tr>")
     out.append("</table>")
     errors = Counter(e for s in summaries for _, _, e in s.failures)
     if errors:
-        out.append("<table><tr><th>failure</th><th>samples</th></tr>" + "".join(
+        out.append("<table id='failure-reasons'><tr><th>failure</th><th>samples</th></tr>" + "".join(
             f"<tr><td>{escape(e)}</td><td class='num'>{n}</td></tr>" for e, n in errors.most_common(20)) + "</table>")
     return "".join(out)
 
@@ -350,13 +441,25 @@ def _verdict(row: dict) -> str:
     return row.get("grade") or "pending"
 
 
+_CODE_CHARS = 4000
+
+
 def _samples_doc(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], rows_by_run: Sequence[list[dict]],
-                 max_samples: int) -> dict[str, Any]:
+                 max_samples: int, executions: Sequence[list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     problems: dict[str, dict[str, str]] = {}
     samples = []
     attempts = []
+    execs: list[dict[tuple[str, int], list[dict[str, Any]]]] = []
     for (run, results) in loaded:
         attempts.append({(r.problem_id, r.sample_index): r.attempts for r in results})
+    for ex in executions or [[] for _ in loaded]:
+        by_sample: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for e in ex:
+            by_sample.setdefault((e["problem_id"], e["sample_index"]), []).append({
+                "code": (e.get("code") or "")[:_CODE_CHARS], "out": (e.get("stdout") or "")[:_CODE_CHARS],
+                "err": (e.get("stderr") or "")[:_CODE_CHARS], "st": e.get("status"),
+                "ms": e.get("duration_ms"), "unsafe": bool(e.get("unsafe"))})
+        execs.append(by_sample)
     for i, rows in enumerate(rows_by_run):
         for row in rows[:max_samples]:
             pid = row["problem_id"]
@@ -370,5 +473,8 @@ def _samples_doc(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], rows_by
                 "lat": None if lat is None else round(float(lat), 3), "resp": row.get("response"),
                 "att": attempts[i].get((pid, row["sample_index"]), 0),
             })
+            ex = execs[i].get((pid, row["sample_index"])) if i < len(execs) else None
+            if ex:
+                samples[-1]["ex"] = ex
     return {"runs": [{"name": run.name, "model": run.model, "run_id": run.run_id} for run, _ in loaded],
             "problems": problems, "samples": samples}
