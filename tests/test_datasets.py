@@ -168,3 +168,51 @@ def test_manifest_round_trip_and_unknown_ids(tmp_path: Path, math_test_path: Pat
     path.write_text("{not json")
     with pytest.raises(DatasetError, match="not valid JSON"):
         load_manifest(path)
+
+
+def _fake_hub_cache(cache: Path, repo: str, files: dict[str, str]) -> None:
+    """Lay files out as huggingface_hub's cache does after a download (refs/main -> snapshots/<sha>/...)."""
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    root = cache / ("datasets--" + repo.replace("/", "--"))
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(sha)
+    for name, text in files.items():
+        path = root / "snapshots" / sha / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def test_hub_loading_uses_huggingface_hub_cache(tmp_path: Path, math500_path: Path, math_test_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    _fake_hub_cache(cache, "HuggingFaceH4/MATH-500", {"test.jsonl": math500_path.read_text(encoding="utf-8")})
+    problems = load_problems("math500")
+    assert len(problems) == 500 and problems[0].id == "test/precalculus/807.json"
+
+    # The MATH mirror: one parquet per subject folder, no subject column: the folder names the subject.
+    rows = [json.loads(line) for line in math_test_path.read_text().splitlines()[:400]]
+    mirror = tmp_path / "mirror"
+    for subject in ("algebra", "number_theory"):
+        (mirror / subject).mkdir(parents=True)
+        subset = [{k: v for k, v in r.items() if k != "type"} for r in rows
+                  if r["type"].lower().replace(" ", "_") == subject]
+        pq.write_table(pa.Table.from_pylist(subset), mirror / subject / "test-00000-of-00001.parquet")
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    root = cache / "datasets--EleutherAI--hendrycks_math"
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(sha)
+    import shutil
+
+    shutil.copytree(mirror, root / "snapshots" / sha)
+    math = load_problems("math")
+    assert {p.subject for p in math} == {"Algebra", "Number Theory"}
+    assert len(math) == sum(1 for r in rows if r["type"] in ("Algebra", "Number Theory"))
