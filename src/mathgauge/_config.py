@@ -11,7 +11,7 @@ from .solve import SamplingConfig
 
 #: Config fields that decide the results; a resumed run must match on all of them.
 RESULT_FIELDS = ("benchmark", "problems_sha256", "problem_count", "backend", "backend_options", "model", "base_url",
-                 "prompt_template", "sampling", "answer_format", "grader", "mode", "solver")
+                 "prompt_template", "sampling", "answer_format", "grader", "judge", "mode", "solver")
 
 
 @dataclass
@@ -39,6 +39,11 @@ class EvalConfig:
         prompt_template: built-in name or file; ``None`` for the mode's default template.
         answer_format: extraction format; ``None`` takes the template's.
         sampling: temperature, top_p, max_tokens, seed, samples per problem.
+        grader: ``rules`` (default), ``judge`` (an LLM judge on the 5-point rubric decides) or ``cascade`` (the
+            judge only where the rules say incorrect or no answer).
+        judge_model, judge_base_url, judge_api_key_env: the judge's endpoint (default: the run's endpoint and
+            key variable; the model under test is never the default judge).
+        judge_rubric: rubric version (``v1``) or a ``.toml`` file.
         concurrency: most requests in flight.
         store: SQLite results file.
         run_name: name of the run (generated when ``None``).
@@ -72,6 +77,11 @@ class EvalConfig:
     prompt_template: str | None = None
     answer_format: str | None = None
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    grader: str = "rules"
+    judge_model: str | None = None
+    judge_base_url: str | None = None
+    judge_api_key_env: str | None = None
+    judge_rubric: str | None = None
     concurrency: int = 32
     store: str = "mathgauge.db"
     run_name: str | None = None

@@ -7,6 +7,7 @@ calls in flight; a resumed run picks up exactly the samples that are not done.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -89,6 +90,7 @@ def resume(run_ref: str, *, store: str = "mathgauge.db", concurrency: int | None
         api_key_env=execution.get("api_key_env", "OPENAI_API_KEY"),
         sampling=sampling,
         mode=run.config.get("mode", "cot"),
+        grader=run.config.get("grader", "rules"),
         unsafe_no_sandbox=not run.config.get("solver", {}).get("sandboxed", True),
         concurrency=concurrency or execution.get("concurrency", 32),
         store=store,
@@ -166,7 +168,8 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
         "prompt_template": template.to_dict(),
         "sampling": config.sampling.to_dict(),
         "answer_format": answer_format,
-        "grader": "rules",
+        "grader": config.grader,
+        "judge": _judge_settings(config),
         "mode": config.mode,
         "solver": _solver_settings(config),
         "selection": {"subjects": config.subjects, "levels": config.levels, "per_cell": config.per_cell,
@@ -215,6 +218,39 @@ _DEFAULT_TEMPLATES = {"cot": "cot_boxed", "pot": "pot", "tir": "tir", "verify": 
 _DEFAULT_ROUNDS = {"tir": 4, "verify": 2}
 
 
+def _judge_settings(config: EvalConfig) -> dict[str, Any] | None:
+    if config.grader == "rules":
+        return None
+    from .grading.judge import GRADER_MODES, load_rubric
+
+    if config.grader not in GRADER_MODES:
+        raise ConfigError(f"unknown grader {config.grader!r}; expected one of {', '.join(GRADER_MODES)}")
+    if not config.judge_model:
+        raise ConfigError(f"--grader {config.grader} needs --judge-model: the model under test is never its own "
+                          f"judge by default (pass --judge-model {config.model} to insist)")
+    try:
+        rubric = load_rubric(config.judge_rubric)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load judge rubric {config.judge_rubric!r}: {exc}") from None
+    return {
+        "model": config.judge_model,
+        "base_url": (config.judge_base_url or config.resolved_base_url() or "").rstrip("/"),
+        "api_key_env": config.judge_api_key_env or config.api_key_env,
+        "rubric": config.judge_rubric or "v1",
+        "rubric_version": rubric.version,
+    }
+
+
+def _make_judge(settings: dict[str, Any], store: Store, db_pool: ThreadPoolExecutor, concurrency: int) -> Any:
+    from .grading.judge import Judge
+
+    backend = OpenAICompatibleBackend(settings["model"], base_url=settings["base_url"],
+                                      api_key=os.environ.get(settings["api_key_env"]) or None,
+                                      concurrency=concurrency)
+    # Judge calls are cached like model calls: re-grading a stored run never pays twice.
+    return Judge(CachedBackend(backend, store, executor=db_pool), rubric=settings["rubric"])
+
+
 def _solver_settings(config: EvalConfig) -> dict[str, Any]:
     settings: dict[str, Any] = {"attempts": config.attempts}
     if config.mode in ("pot", "tir"):
@@ -261,7 +297,10 @@ async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, sa
     db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mathgauge-store")
     if config.use_cache:
         backend = CachedBackend(backend, store, executor=db_pool)
-    runner = _SampleRunner(store, run, backend, progress, db_pool, sandbox)
+    judge = None
+    if run.config.get("judge"):
+        judge = _make_judge(run.config["judge"], store, db_pool, config.concurrency)
+    runner = _SampleRunner(store, run, backend, progress, db_pool, sandbox, judge)
     started = time.monotonic()
     store.mark_run_started(run.run_id)
     status, error = "interrupted", None
@@ -284,15 +323,16 @@ async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, sa
         except (NotImplementedError, RuntimeError):
             pass
         runner.close()
+        if judge is not None:
+            await judge.backend.aclose()
         if sandbox is not None:
             sandbox.close()
         await backend.aclose()
         store.mark_run_ended(run.run_id, status, wall_s=time.monotonic() - started, error=error)
-        from .report import summarize  # imported late: it is not needed before the first request
+        from .report import summarize_run  # imported late: it is not needed before the first request
 
         final = store.get_run(run.run_id)
-        summary = summarize(final, store.sample_results(run.run_id), store.executions(run.run_id),
-                            store.sample_results(run.run_id, grader="initial"))
+        summary = summarize_run(store, final)
         store.close()
     return EvalResult(run=final, summary=summary, notes=notes)
 
@@ -331,11 +371,29 @@ def _make_solver(mode: str, settings: dict[str, Any], backend: ModelBackend, sam
                                 **program_options)
 
 
+@dataclass(frozen=True)
+class _JudgeVerdict:
+    """A judge's (or a judge run's final) decision, in the shape the store keeps grades in."""
+
+    correct: bool
+    extracted: str | None
+    method: str
+    normalized: str | None = None
+
+    @property
+    def reason(self) -> str | None:
+        return None if self.correct else "judged_incorrect"
+
+    @property
+    def status(self) -> str:
+        return "correct" if self.correct else "incorrect"
+
+
 class _SampleRunner:
     """Solves, stores and grades every unfinished sample of a run, concurrently."""
 
     def __init__(self, store: Store, run: RunRecord, backend: ModelBackend, progress: ProgressCallback | None,
-                 db_pool: ThreadPoolExecutor, sandbox: Any = None) -> None:
+                 db_pool: ThreadPoolExecutor, sandbox: Any = None, judge: Any = None) -> None:
         from .grading import Grader, extract_final_answer
 
         self.store = store
@@ -352,6 +410,9 @@ class _SampleRunner:
         self.previous: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.progress = progress
         self.gold = store.gold_answers(run.run_id)
+        self.grader_mode = run.config.get("grader", "rules")
+        self.judge = judge
+        self.problem_texts = store.problem_texts(run.run_id) if judge is not None else {}
         self.done = self.correct = self.graded = 0
         self.total = 0
 
@@ -413,12 +474,41 @@ class _SampleRunner:
                 await self._in_thread(self.db_pool, self.store.add_grade, run_id, problem_id, sample_index, ids[0],
                                       first, "initial")
         verdict = await self._in_thread(self.grade_pool, self.grader.grade, gradable, self.gold[problem_id])
-        await self._in_thread(self.db_pool, self.store.add_grade, run_id, problem_id, sample_index, attempt_id,
-                              verdict)
+        scored_by_rules = self.grader_mode == "rules"
+        await self._in_thread(self.db_pool, functools.partial(
+            self.store.add_grade, run_id, problem_id, sample_index, attempt_id, verdict, "rules",
+            marks_done=scored_by_rules))
+        correct = verdict.correct
+        if not scored_by_rules:
+            correct = await self._judge(problem_id, sample_index, attempt_id, verdict, gradable)
         self.done += 1
         self.graded += 1
-        self.correct += verdict.correct
+        self.correct += correct
         self._report()
+
+    async def _judge(self, problem_id: str, sample_index: int, attempt_id: int, verdict: Any, text: str) -> bool:
+        """Judge the response where the grading mode asks for it; store the judge's and the final grade."""
+        from .grading.judge import final_correct, judge_needed
+
+        run_id = self.run.run_id
+        score = None
+        if judge_needed(self.grader_mode, verdict.status):
+            problem, answer, solution = self.problem_texts[problem_id]
+            judged = await self.judge.score(problem, answer, solution, text)
+            score = judged.score
+            status = ("correct" if judged.correct else "incorrect") if judged.status == "ok" else judged.status
+            await self._in_thread(self.db_pool, functools.partial(
+                self.store.add_grade, run_id, problem_id, sample_index, attempt_id,
+                _JudgeVerdict(judged.correct, verdict.extracted, judged.status), "judge", marks_done=False,
+                status=status, score=score, detail=judged.to_dict()))
+        correct = final_correct(self.grader_mode, verdict.status, score)
+        final = _JudgeVerdict(correct, verdict.extracted, "final")
+        await self._in_thread(self.db_pool, functools.partial(
+            self.store.add_grade, run_id, problem_id, sample_index, attempt_id, final, "final", marks_done=True,
+            status="correct" if correct else ("no_answer" if verdict.status == "no_answer" and score is None
+                                              else "incorrect"),
+            score=score))
+        return correct
 
     def _report(self) -> None:
         if self.progress is not None:

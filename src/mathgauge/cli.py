@@ -80,6 +80,14 @@ def _add_run_parser(sub: Any) -> None:
     solve.add_argument("--exec-memory-mb", type=int, default=1024, help="memory cap per code execution (default 1024)")
     solve.add_argument("--unsafe-no-sandbox", action="store_true",
                        help="run model code without isolation where the sandbox's layers are missing (unsafe)")
+    judge = p.add_argument_group("grading")
+    judge.add_argument("--grader", choices=["rules", "judge", "cascade"], default="rules",
+                       help="rules (default); judge: an LLM judge on a 5-point rubric decides (4-5 = correct); "
+                       "cascade: the judge only where the rules say incorrect or no answer")
+    judge.add_argument("--judge-model", help="the judge model (required with --grader judge/cascade)")
+    judge.add_argument("--judge-base-url", help="the judge's endpoint (default: the run's)")
+    judge.add_argument("--judge-api-key-env", metavar="NAME", help="variable with the judge's key (default: the run's)")
+    judge.add_argument("--judge-rubric", help="rubric version (v1) or a .toml file")
     gen = p.add_argument_group("generation")
     gen.add_argument("--prompt-template", metavar="FILE", help="prompt template (.toml or text with {problem})")
     gen.add_argument("--answer-format", help="answer extraction format (default: the template's, boxed)")
@@ -255,6 +263,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         answer_format=args.answer_format,
         sampling=SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                                 seed=args.sampling_seed, samples=args.samples),
+        grader=args.grader, judge_model=args.judge_model, judge_base_url=args.judge_base_url,
+        judge_api_key_env=args.judge_api_key_env, judge_rubric=args.judge_rubric,
         concurrency=args.concurrency, store=args.store, run_name=args.run_name, resume=args.resume,
         use_cache=not args.no_cache, max_retries=args.max_retries, request_timeout_s=args.request_timeout,
     )
@@ -283,7 +293,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
     from rich.table import Table
 
-    from .report import make_console, summarize
+    from .report import make_console, summarize_run
     from .store import Store
 
     with Store(args.store) as store:
@@ -295,7 +305,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         for col in ("run id", "name", "model", "benchmark", "status", "n", "accuracy", "failed", "created"):
             table.add_column(col)
         for run in runs:
-            s = summarize(run, store.sample_results(run.run_id))
+            s = summarize_run(store, run)
             table.add_row(run.run_id, run.name, run.model, run.benchmark, run.status, str(s.n),
                           "-" if s.accuracy is None else f"{100 * s.accuracy:.1f}%", str(s.failed),
                           time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)))
@@ -304,13 +314,12 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .report import render_summary, summarize
+    from .report import render_summary, summarize_run
     from .store import Store
 
     with Store(args.store) as store:
         run = store.get_run(args.run)
-        summary = summarize(run, store.sample_results(run.run_id), store.executions(run.run_id),
-                            store.sample_results(run.run_id, grader="initial"))
+        summary = summarize_run(store, run)
     render_summary(summary)
     if args.summary_json:
         _write_json(args.summary_json, summary.to_json())

@@ -242,23 +242,29 @@ def extract_json_answer(text: str) -> str | None:
 
 # ---------------------------------------------------------------- think / answer tags
 
-_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
 
 
 def extract_answer_tags(text: str) -> str | None:
-    """Content of the last ``<answer>...</answer>`` (after thinking), reduced to its answer."""
-    last = None
-    for m in _ANSWER_TAG_RE.finditer(text):
-        if m.group(1).strip():
-            last = m
-    if last is None:
-        # a closing tag after some other opening (<Solve> ... </answer>)
-        end = text.rfind("</answer>")
-        if end < 0:
-            return None
-        start = max(text.rfind(">", 0, end) + 1, end - 1000)
-        return answer_from_statement(text[start:end])
-    return answer_from_statement(last.group(1))
+    """Content of the last non-empty ``<answer>...</answer>`` (after thinking), reduced to its answer."""
+    low = text.lower()
+    pos = len(low)
+    for _ in range(32):
+        i = low.rfind("<answer>", 0, pos)
+        if i < 0:
+            break
+        j = low.find("</answer>", i)
+        content = text[i + len("<answer>"):j if j >= 0 else len(text)]
+        if content.strip():
+            return answer_from_statement(content[-4000:])
+        pos = i
+    if pos != len(low):
+        return None
+    # a closing tag after some other opening (<Solve> ... </answer>)
+    end = low.rfind("</answer>")
+    if end < 0:
+        return None
+    start = max(text.rfind(">", 0, end) + 1, end - 1000)
+    return answer_from_statement(text[start:end])
 
 
 # ---------------------------------------------------------------- program output
@@ -331,6 +337,7 @@ def answer_from_statement(text: str) -> str | None:
     last = lines[-1] if lines else text
     if len(last) <= 3 and len(lines) > 1:
         last = lines[-2] + " " + last
+    last = last[-600:]  # statements are short; keeps the regexes linear
     m = _TRAILING_MATH_RE.search(last)
     if m:
         return (m.group(1) or m.group(2)).strip()

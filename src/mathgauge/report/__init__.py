@@ -11,10 +11,21 @@ from ._regrade import regrade_rows
 from ._sampling import Estimate, SamplingMetrics, majority_answer, pass_at_k, sampling_metrics
 from ._sft import SftCoverage, export_sft
 from ._stats import wilson_interval
-from ._summary import Cell, RunSummary, summarize
+from ._summary import (
+    Cell,
+    ExecutionStats,
+    RunSummary,
+    execution_stats,
+    judge_report,
+    primary_grader,
+    summarize,
+    summarize_run,
+)
 from ._terminal import make_console, render_summary
 
 __all__ = [
+    "ExecutionStats", "execution_stats", "judge_report", "primary_grader", "summarize_run",
+    "Estimate", "SamplingMetrics", "majority_answer", "pass_at_k", "sampling_metrics", "SftCoverage", "export_sft",
     "EXPORT_FORMATS", "GRADING_POLICIES", "Cell", "Comparison", "GapAnalysis", "PairComparison", "PublishedScore",
     "RunSummary", "analyse_gap", "build_report", "compare_runs", "export_run", "load_registry", "make_console",
     "mcnemar_exact", "paired_bootstrap", "published_for_model", "regrade_rows", "render_comparison", "render_gap",

@@ -76,7 +76,9 @@ _JS = r"""
   function block(parent, label, text, math){
     var h = document.createElement('div'); h.className = 'meta'; h.textContent = label; parent.appendChild(h);
     var pre = document.createElement('pre');
-    if (math) renderMath(pre, text || ''); else pre.textContent = text || '';
+    if (math === 'all'){ var sp = document.createElement('span'); sp.className = 'math'; sp.textContent = pretty(text || '');
+      pre.appendChild(sp); }
+    else if (math) renderMath(pre, text || ''); else pre.textContent = text || '';
     parent.appendChild(pre);
   }
   function apply(){
@@ -107,8 +109,8 @@ _JS = r"""
         (r.lat == null ? '' : r.lat.toFixed(2) + ' s | ') + 'calls ' + r.att + (r.fin ? ' | finish ' + r.fin : '');
       head.appendChild(meta); d.appendChild(head);
       block(d, 'Problem', problems[r.p].problem, true);
-      block(d, 'Reference answer', problems[r.p].gold, true);
-      block(d, 'Extracted answer', r.ext == null ? '(none)' : r.ext, true);
+      block(d, 'Reference answer', problems[r.p].gold, 'all');
+      block(d, 'Extracted answer', r.ext == null ? '(none)' : r.ext, r.ext == null ? false : 'all');
       block(d, 'Verdict', r.v + (r.m ? ' by ' + r.m : '') + (r.why ? ' (reason: ' + r.why + ')' : '') +
         (r.err ? ' error: ' + r.err : ''), false);
       var det = document.createElement('details'); var sm = document.createElement('summary');
@@ -220,6 +222,7 @@ def render_html(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], summarie
                  f"by mathgauge; self-contained (inline SVG, no network)</p>")
     parts.append(_headline(summaries, gaps))
     parts.append(_gap_section(gaps))
+    parts.append(_comparison_section(loaded))
     parts.append(_breakdown_section(summaries))
     parts.append(_distribution_section(loaded, summaries, executions, judges))
     parts.append(_browser_section(loaded, rows_by_run, max_samples))
@@ -323,6 +326,44 @@ def _gap_section(gaps: Sequence[GapAnalysis]) -> str:
         if g.other_benchmarks:
             other = "; ".join(f"{k}: {v}" for k, v in g.other_benchmarks.items())
             out.append(f"<p class='muted'>Not comparable (other benchmarks): {escape(other)}</p>")
+    return "".join(out)
+
+
+def _comparison_section(loaded: Sequence[tuple[RunRecord, list[SampleResult]]]) -> str:
+    """Paired comparison of every two runs that share a benchmark and problems (nothing for a single run)."""
+    from ..errors import MathgaugeError
+    from ._compare import compare_loaded
+
+    rows, notes = [], []
+    for i in range(len(loaded)):
+        for j in range(i + 1, len(loaded)):
+            a, b = loaded[i][0], loaded[j][0]
+            if a.benchmark != b.benchmark:
+                notes.append(f"{a.name} vs {b.name}: different benchmarks ({a.benchmark}, {b.benchmark}), "
+                             "not compared")
+                continue
+            try:
+                comp = compare_loaded([loaded[i], loaded[j]], n_boot=1000, seed=0)
+            except MathgaugeError as exc:
+                notes.append(f"{a.name} vs {b.name}: {exc}")
+                continue
+            pc = comp.pairs[0]
+            rows.append(f"<tr class='pair-row'><td>{escape(pc.a)}</td><td>{escape(pc.b)}</td>"
+                        f"<td class='num'>{comp.shared_problems}</td>"
+                        f"<td class='num'>{_pct(pc.acc_a)}</td><td class='num'>{_pct(pc.acc_b)}</td>"
+                        f"<td class='num'>{100 * pc.diff:+.1f}</td>"
+                        f"<td class='num'>[{100 * pc.ci95[0]:+.1f}, {100 * pc.ci95[1]:+.1f}]</td>"
+                        f"<td class='num'>{pc.a_only} / {pc.b_only}</td><td class='num'>{pc.p_value:.3g}</td></tr>")
+            notes.extend(f"{a.name} vs {b.name}: {w}" for w in comp.warnings)
+    if not rows and not notes:
+        return ""
+    out = ["<h2 id='comparison'>Paired comparison</h2>"]
+    if rows:
+        out.append("<table class='pairs'><tr><th>A</th><th>B</th><th>shared problems</th><th>A</th><th>B</th>"
+                   "<th>A - B (points)</th><th>95% CI (paired bootstrap)</th><th>solved by A only / B only</th>"
+                   "<th>exact McNemar p</th></tr>" + "".join(rows) + "</table>")
+    if notes:
+        out.append("<ul class='warn'>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
     return "".join(out)
 
 

@@ -34,7 +34,7 @@ def _y_axis(x0: float, y0: float, h: float, w: float, ymax: float, percent: bool
     for i in range(5):
         v = ymax * i / 4
         y = y0 + h - h * i / 4
-        label = f"{100 * v:.0f}%" if percent else (f"{v:.3g}")
+        label = f"{100 * v:.0f}%" if percent else (f"{v:.0f}" if ymax >= 20 else f"{v:.2g}")
         out.append(f'<line x1="{_t(x0)}" y1="{_t(y)}" x2="{_t(x0 + w)}" y2="{_t(y)}" stroke="#ddd"/>'
                    f'<text x="{_t(x0 - 4)}" y="{_t(y + 4)}" font-size="10" text-anchor="end">{label}</text>')
     return out

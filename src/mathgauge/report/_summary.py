@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..datasets import MATH_SUBJECTS
-from ..store import RunRecord, SampleResult
+from ..store import RunRecord, SampleResult, Store
 from ._sampling import SamplingMetrics, sampling_metrics
 from ._stats import wilson_interval
 
@@ -108,6 +108,8 @@ class RunSummary:
     executions: ExecutionStats | None = None
     sampling: SamplingMetrics | None = None
     verification: dict[str, int] | None = None
+    grader: str = "rules"
+    judge: dict[str, Any] | None = None
 
     @property
     def requests_per_s(self) -> float | None:
@@ -146,6 +148,8 @@ class RunSummary:
             "executions": self.executions.to_dict() if self.executions else None,
             "sampling": self.sampling.to_dict() if self.sampling else None,
             "verification": self.verification,
+            "grader": self.grader,
+            "judge": self.judge,
         }
 
 
@@ -170,6 +174,40 @@ def verification_effect(final: Sequence[SampleResult], initial: Sequence[SampleR
         effect["worse"] += first.correct and not r.correct
         effect["unchanged"] += not changed
     return effect
+
+
+def primary_grader(run: RunRecord) -> str:
+    """The grades a run is scored by: ``rules``, or ``final`` for judge and cascade runs."""
+    return "rules" if run.config.get("grader", "rules") == "rules" else "final"
+
+
+def summarize_run(store: Store, run: RunRecord) -> RunSummary:
+    """Everything about a stored run the reports show, read from ``store``."""
+    results = store.sample_results(run.run_id, grader=primary_grader(run))
+    initial = store.sample_results(run.run_id, grader="initial") if run.config.get("mode") == "verify" else None
+    summary = summarize(run, results, store.executions(run.run_id), initial)
+    if run.config.get("grader", "rules") != "rules":
+        summary.judge = judge_report(store.sample_results(run.run_id, grader="rules"), store.judge_scores(run.run_id))
+    return summary
+
+
+def judge_report(rules: Sequence[SampleResult], scores: dict[tuple[str, int], tuple[int | None, str]]
+                 ) -> dict[str, Any]:
+    """Score distribution (1-5, unparseable, failed) and agreement of the rule grader with the judge."""
+    from ..grading.judge import agreement
+
+    distribution = {str(k): 0 for k in range(1, 6)} | {"unparseable": 0, "failed": 0}
+    pairs, labels = [], []
+    for r in rules:
+        key = (r.problem_id, r.sample_index)
+        if key not in scores or r.grade_status is None:
+            continue
+        score, status = scores[key]
+        distribution[str(score) if score is not None else ("failed" if status == "failed" else "unparseable")] += 1
+        pairs.append((r.grade_status, score))
+        labels.append(f"{r.problem_id}#{r.sample_index}")
+    agree = agreement(pairs, labels=labels)
+    return {"judged": len(pairs), "scores": distribution, "agreement": agree.to_dict(), "table": agree.table()}
 
 
 def summarize(run: RunRecord, results: Sequence[SampleResult],
@@ -237,5 +275,6 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
                                     and r.tries >= attempts_allowed),
         executions=execution_stats(executions or []),
         verification=verification_effect(results, initial) if initial else None,
+        grader=run.config.get("grader", "rules"),
         sampling=sampling_metrics(results) if int(run.config.get("sampling", {}).get("samples", 1)) > 1 else None,
     )

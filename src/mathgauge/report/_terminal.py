@@ -107,6 +107,15 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
         statuses = ", ".join(f"{k} {v}" for k, v in e.by_status.items())
         console.print(f"Code executions {e.count} ({statuses})   time total {e.total_ms / 1000:.1f}s "
                       f"p50 {e.p50_ms:.0f}ms p95 {e.p95_ms:.0f}ms   unsafe {e.unsafe} ({100 * e.unsafe_rate:.1f}%)")
+    if s.judge:
+        dist = ", ".join(f"{k}: {v}" for k, v in s.judge["scores"].items())
+        console.print(f"LLM judge ({s.grader} grading; accuracy = share scored 4-5): {s.judge['judged']} judged; "
+                      f"scores {dist}")
+        console.print(s.judge["table"], markup=False, highlight=False)
+        shown = s.judge["agreement"]["disagreements"][:10]
+        for d in shown:
+            console.print(f"  disagreement {d['label']}: rules {d['rule']}, judge {d['judge_score']}",
+                          markup=False, highlight=False)
     if s.verification:
         v = s.verification
         console.print(f"Self-verification: {v['samples']} samples, answer changed in {v['changed']} "

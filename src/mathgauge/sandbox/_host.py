@@ -23,7 +23,8 @@ _SERVER_SRC = Path(__file__).with_name("_server.py")
 _SERVER_IN_SANDBOX = "/opt/mathgauge-sandbox/server.py"
 _TMPFS_BYTES = 256 << 20
 _HOST_GRACE_S = 30.0
-_BLOCKING_PREFIXES = ("process:", "network:", "signal:")
+MAX_CODE_BYTES = 8 << 20
+_BLOCKING_PREFIXES = ("process:", "network:", "signal:", "fs:", "ctypes:", "env:")
 
 _SERVER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL")
 
@@ -414,6 +415,12 @@ class Sandbox:
 
     def run(self, code: str, *, timeout: float | None = None, memory_mb: int | None = None) -> ExecutionResult:
         t0 = time.monotonic()
+        if not isinstance(code, str):
+            raise TypeError("code must be a str, not %s" % type(code).__name__)
+        if len(code) > MAX_CODE_BYTES:
+            static = classify_static(code[:100000])
+            return ExecutionResult("error", "", "[sandbox] code larger than %d bytes; not run\n" % MAX_CODE_BYTES,
+                                   None, 0.0, bool(static), static, [])
         with self._slots:
             srv, fut, t = self._submit(code, timeout, memory_mb)
             try:

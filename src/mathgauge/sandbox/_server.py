@@ -415,10 +415,13 @@ def _run_user_code(code_text: str, layers: dict, job) -> None:
     except Exception:
         pass
 
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace")
+    # line-buffered: what a snippet printed before a crash or a timeout kill is still reported
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                                  line_buffering=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True)
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
     sys.__stdout__, sys.__stderr__, sys.__stdin__ = sys.stdout, sys.stderr, sys.stdin
+    own_streams = (sys.stdout, sys.stderr)
     sys.argv = ["snippet.py"]
 
     events: list = []
@@ -551,7 +554,7 @@ def _run_user_code(code_text: str, layers: dict, job) -> None:
         except BaseException:
             pass
     state["active"] = False
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (sys.stdout, sys.stderr) + own_streams:
         try:
             stream.flush()
         except BaseException:
@@ -570,14 +573,14 @@ def _run_user_code(code_text: str, layers: dict, job) -> None:
 
 class Job:
     __slots__ = ("jid", "pid", "pidfd", "timeout", "memory_mb", "scratch", "uid", "landlock_abi", "start",
-                 "deadline", "out", "err", "ev", "out_n", "err_n", "ev_n", "total", "out_r", "err_r", "ev_r",
+                 "deadline", "out", "err", "ev", "out_n", "err_n", "ev_n", "total", "ev_total", "out_r", "err_r", "ev_r",
                  "out_w", "err_w", "ev_w", "timed_out", "flooded", "done", "status")
 
     def __init__(self):
         self.out = bytearray(OUT_KEEP)
         self.err = bytearray(OUT_KEEP)
         self.ev = bytearray(EV_KEEP)
-        self.out_n = self.err_n = self.ev_n = self.total = 0
+        self.out_n = self.err_n = self.ev_n = self.total = self.ev_total = 0
         self.timed_out = self.flooded = False
         self.done = False
         self.status = None
@@ -662,9 +665,11 @@ class Server:
             job.ev_n = n
         if kind != "ev":
             job.total += k
-            if job.total > OUT_KILL and not job.flooded:
-                job.flooded = True
-                self.kill(job)
+        else:
+            job.ev_total += k
+        if (job.total > OUT_KILL or job.ev_total > OUT_KILL) and not job.flooded:
+            job.flooded = True
+            self.kill(job)
         if k == 0:
             self.sel.unregister(fd)
             os.close(fd)
@@ -689,12 +694,12 @@ class Server:
         duration_ms = (time.monotonic() - job.start) * 1000.0
         self.sel.unregister(job.pidfd)
         os.close(job.pidfd)
-        try:
+        try:  # O(1) here; the cleaner process deletes it, so a snippet's million files cannot stall the loop
+            os.rename(job.scratch, "%s/.trash/%s" % (SCRATCH_ROOT, os.path.basename(job.scratch)))
+        except OSError:
             import shutil
 
             shutil.rmtree(job.scratch, ignore_errors=True)
-        except Exception:
-            pass
         del self.jobs[job.jid]
         sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else 0
         code = os.WEXITSTATUS(wstatus) if os.WIFEXITED(wstatus) else -sig
@@ -801,6 +806,30 @@ def warm_up() -> None:
         pass
 
 
+def start_cleaner() -> None:
+    """Forks (once, while the server is still small) a process that deletes finished scratch dirs."""
+    trash = SCRATCH_ROOT + "/.trash"
+    os.makedirs(trash, 0o700, exist_ok=True)
+    parent = os.getpid()
+    if os.fork() != 0:
+        return
+    try:
+        import shutil
+
+        devnull = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1):
+            os.dup2(devnull, fd)
+        os.closerange(3, 65536)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        while os.getppid() == parent:
+            names = os.listdir(trash)
+            for name in names:
+                shutil.rmtree(os.path.join(trash, name), ignore_errors=True)
+            time.sleep(0.05 if names else 0.25)
+    finally:
+        os._exit(0)
+
+
 def main() -> None:
     # keep the protocol away from fds 0/1/2
     ctl_in = os.dup(0)
@@ -818,6 +847,7 @@ def main() -> None:
             global SCRATCH_ROOT
             SCRATCH_ROOT = arg.split("=", 1)[1]
     _LIB_ROOTS.extend([sys.prefix, sys.base_prefix, "/usr", "/lib", "/lib64"])
+    start_cleaner()
     warm_up()
     if CONFINE:
         load_libseccomp()

@@ -105,6 +105,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX executions_by_run ON executions(run_id);
     """,
+    # 3: judge grades carry a 1-5 score and the judge's reply.
+    """
+    ALTER TABLE grades ADD COLUMN score INTEGER;
+    ALTER TABLE grades ADD COLUMN detail_json TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -159,6 +159,12 @@ class Store:
         rows = self._db.execute("SELECT problem_id, answer FROM problems WHERE run_id = ?", (run_id,))
         return dict(rows.fetchall())
 
+    def problem_texts(self, run_id: str) -> dict[str, tuple[str, str, str]]:
+        """(problem, answer, solution) of every problem of a run, by problem id."""
+        rows = self._db.execute("SELECT problem_id, problem, answer, solution FROM problems WHERE run_id = ?",
+                                (run_id,))
+        return {pid: (problem, answer, solution) for pid, problem, answer, solution in rows.fetchall()}
+
     def problem_ids(self, run_id: str) -> list[str]:
         rows = self._db.execute(
             "SELECT problem_id FROM problems WHERE run_id = ? ORDER BY position", (run_id,)
@@ -266,29 +272,51 @@ class Store:
         return found
 
     def add_grade(
-        self, run_id: str, problem_id: str, sample_index: int, attempt_id: int, verdict: Any, grader: str = "rules"
+        self, run_id: str, problem_id: str, sample_index: int, attempt_id: int, verdict: Any, grader: str = "rules",
+        *, marks_done: bool | None = None, status: str | None = None, score: int | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> None:
-        """Store a grade (a `mathgauge.grading.Verdict`); a ``rules`` grade also marks its sample done, in the same
-        transaction. Other graders (``initial``, ``judge``) add their verdicts beside it."""
+        """Store a grade (a `mathgauge.grading.Verdict`, or anything with its fields) in one transaction.
+
+        Args:
+            grader: which grader gave it: ``rules``, ``judge``, ``final`` (the verdict a judge or cascade run is
+                scored by), ``initial`` (the answer before self-verification).
+            marks_done: whether this grade completes the sample (default: for ``rules`` grades); the pipeline
+                marks it with the grade the run is scored by, so a sample is never done half-graded.
+            status: overrides ``verdict.status`` (a judge's ``unparseable`` or ``failed``).
+            score: a judge's 1-5 score.
+            detail: extra facts kept as JSON (the judge's reply, rubric version).
+        """
         with self._transaction():
             self._db.execute(
                 "INSERT INTO grades(run_id, problem_id, sample_index, grader, attempt_id, status, correct, extracted,"
-                " normalized, method, reason, graded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " normalized, method, reason, graded_at, score, detail_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(run_id, problem_id, sample_index, grader) DO UPDATE SET"
                 " attempt_id = excluded.attempt_id, status = excluded.status, correct = excluded.correct,"
                 " extracted = excluded.extracted, normalized = excluded.normalized, method = excluded.method,"
-                " reason = excluded.reason, graded_at = excluded.graded_at",
+                " reason = excluded.reason, graded_at = excluded.graded_at, score = excluded.score,"
+                " detail_json = excluded.detail_json",
                 (
-                    run_id, problem_id, sample_index, grader, attempt_id, verdict.status, int(verdict.correct),
-                    verdict.extracted, verdict.normalized, verdict.method, verdict.reason, time.time(),
+                    run_id, problem_id, sample_index, grader, attempt_id, status or verdict.status,
+                    int(verdict.correct), verdict.extracted, verdict.normalized, verdict.method, verdict.reason,
+                    time.time(), score, None if detail is None else _dumps(detail),
                 ),
             )
-            if grader == "rules":  # the pipeline's own grade is what makes a sample done
+            if grader == "rules" if marks_done is None else marks_done:
                 self._db.execute(
                     "UPDATE samples SET status = 'done', error = NULL"
                     " WHERE run_id = ? AND problem_id = ? AND sample_index = ?",
                     (run_id, problem_id, sample_index),
                 )
+
+    def judge_scores(self, run_id: str) -> dict[tuple[str, int], tuple[int | None, str]]:
+        """(score, status) of every judged sample of a run."""
+        rows = self._db.execute(
+            "SELECT problem_id, sample_index, score, status FROM grades WHERE run_id = ? AND grader = 'judge'",
+            (run_id,),
+        )
+        return {(pid, k): (score, status) for pid, k, score, status in rows.fetchall()}
 
     def gradable_responses(self, run_id: str, grader: str = "rules") -> list[dict[str, Any]]:
         """For every sample with a successful call: its last response, gold answer and current grade."""

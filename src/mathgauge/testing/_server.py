@@ -3,6 +3,12 @@
 It answers ``/v1/chat/completions`` (plain and streaming) from a data file with the deterministic script of
 `scripted_response`, after a configurable latency, and can reject requests with 429 (Retry-After) or 5xx.
 It prints ``LISTENING <port>`` on stdout once it accepts connections.
+
+A request with ``continue_final_message: true`` whose last message is an assistant message (the vLLM / SGLang way
+of resuming a partial answer) gets only the continuation: the scripted text without that partial message when
+the text starts with it, else the scripted text as it is; ``--reject-continue`` answers such requests with 400
+instead, as endpoints that do not know the field do. ``--record-requests`` keeps every chat request body for
+``GET /requests``.
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ class _Script:
     Each line: ``{"match": "text in the first user message", "turns": [...]}`` (the response for the request
     with that many assistant messages so far) or ``{"match": ..., "calls": [...]}`` (the n-th request that
     matches gets the n-th response; the last one repeats). ``"match": ""`` matches everything.
+    A response is a string, or ``{"text": ..., "repeat": ..., "times": N}`` for ``text + repeat * N`` (a model
+    stuck in a loop, without writing the loop out in the file). A partial assistant message being continued
+    (``continue_final_message``) does not count as a turn.
     """
 
     def __init__(self, path: Path | None) -> None:
@@ -58,17 +67,24 @@ class _Script:
                 if line.strip():
                     self.entries.append(json.loads(line))
 
-    def respond(self, messages: list[dict[str, Any]]) -> str | None:
+    def respond(self, messages: list[dict[str, Any]], continuing: bool = False) -> str | None:
         first_user = next((m.get("content") or "" for m in messages if m.get("role") == "user"), "")
         for i, entry in enumerate(self.entries):
             if entry.get("match", "") in first_user:
                 if "turns" in entry:
-                    turn = sum(1 for m in messages if m.get("role") == "assistant")
-                    return entry["turns"][min(turn, len(entry["turns"]) - 1)]
+                    turn = sum(1 for m in messages if m.get("role") == "assistant") - int(continuing)
+                    return _expand(entry["turns"][min(turn, len(entry["turns"]) - 1)])
                 n = self.hits.get(i, 0)
                 self.hits[i] = n + 1
-                return entry["calls"][min(n, len(entry["calls"]) - 1)]
+                return _expand(entry["calls"][min(n, len(entry["calls"]) - 1)])
         return None
+
+
+def _expand(response: Any) -> str:
+    """A scripted response as text: a string, or ``{"text", "repeat", "times"}`` for a looping one."""
+    if isinstance(response, str):
+        return response
+    return str(response.get("text", "")) + str(response.get("repeat", "")) * int(response.get("times", 0))
 
 
 def _apply_stop(text: str, stop: Any) -> tuple[str, bool]:
@@ -92,6 +108,10 @@ class ScriptedServer:
         self.first_request_at: float | None = None
         self.max_in_flight = 0
         self.in_flight = 0
+        self.stream_chunks = 0
+        self.streams_cut = 0
+        self.continued = 0
+        self.requests: list[dict[str, Any]] = []
 
     async def chat(self, request: Any) -> Any:
         from aiohttp import web
@@ -107,6 +127,15 @@ class ScriptedServer:
             body = await request.json()
         except ValueError:
             return web.json_response({"error": {"message": "body is not JSON"}}, status=400)
+        if a.record_requests:
+            self.requests.append(body)
+        messages = body.get("messages", [])
+        continuing = bool(body.get("continue_final_message")) and bool(messages) and \
+            messages[-1].get("role") == "assistant"
+        if continuing and a.reject_continue:
+            return web.json_response({"error": {"message": "Unrecognized request argument supplied: "
+                                                           "continue_final_message", "type": "invalid_request_error"}},
+                                     status=400)
         if a.model and body.get("model") != a.model:
             return web.json_response(
                 {"error": {"message": f"The model `{body.get('model')}` does not exist", "code": "model_not_found"}},
@@ -122,14 +151,18 @@ class ScriptedServer:
         try:
             if a.latency:
                 await asyncio.sleep(a.latency)
-            messages = body.get("messages", [])
             content = next((m["content"] for m in messages if m.get("role") == "user"), "")
-            scripted = self.script.respond(messages)
+            scripted = self.script.respond(messages, continuing)
             if scripted is not None:
                 text, finish = scripted, "stop"
             else:
                 problem, gold = self.answers.lookup(content)
                 text, finish = scripted_response(problem, gold, self.rates)
+            if continuing:
+                self.continued += 1
+                partial = messages[-1].get("content") or ""
+                if text.startswith(partial):
+                    text = text[len(partial):]
             text, _ = _apply_stop(text, body.get("stop"))
             usage = {"prompt_tokens": len(content) // 4 + 1, "completion_tokens": len(text) // 4 + 1}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -150,11 +183,19 @@ class ScriptedServer:
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        words = text.split(" ")
-        for i, word in enumerate(words):
-            delta = word if i == 0 else " " + word
+        size = self.args.stream_chunk_chars
+        if size > 0:
+            deltas = [text[i:i + size] for i in range(0, len(text), size)]
+        else:
+            deltas = [word if i == 0 else " " + word for i, word in enumerate(text.split(" "))]
+        for delta in deltas:
             chunk = {"choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}]}
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            try:
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            except (ConnectionError, RuntimeError):  # the client stopped reading (a stream callback stopped it)
+                self.streams_cut += 1
+                return response
+            self.stream_chunks += 1
             if self.args.stream_delay:
                 await asyncio.sleep(self.args.stream_delay)
         final = {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
@@ -178,7 +219,13 @@ class ScriptedServer:
         return web.json_response({
             "chat_requests": self.chat_requests, "rejected": self.rejected, "completed": self.completed,
             "first_request_at": self.first_request_at, "max_in_flight": self.max_in_flight,
+            "stream_chunks": self.stream_chunks, "streams_cut": self.streams_cut, "continued": self.continued,
         })
+
+    async def recorded_requests(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response(self.requests)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -198,6 +245,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reject-all", action="store_true", help="reject every chat request")
     p.add_argument("--error-status", type=int, default=429, help="status of rejections (429, 503, 500, ...)")
     p.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds sent with 429/503")
+    p.add_argument("--stream-chunk-chars", type=int, default=0,
+                   help="stream N characters per chunk (token-like deltas that split lines) instead of a word each")
+    p.add_argument("--reject-continue", action="store_true",
+                   help="answer requests with continue_final_message by 400, as endpoints without it do")
+    p.add_argument("--record-requests", action="store_true", help="keep chat request bodies for GET /requests")
     return p.parse_args(argv)
 
 
@@ -209,6 +261,7 @@ async def serve(args: argparse.Namespace) -> None:
     app.router.add_post("/v1/chat/completions", server.chat)
     app.router.add_get("/v1/models", server.models)
     app.router.add_get("/stats", server.stats)
+    app.router.add_get("/requests", server.recorded_requests)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port, backlog=1024)

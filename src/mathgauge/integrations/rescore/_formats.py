@@ -207,6 +207,8 @@ def _lm_eval_prompt(arguments: Any) -> str | list[dict[str, Any]] | None:
         prompt = arguments[0][0]
     else:
         return None
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]  # chat-template runs: the messages as JSON text, in a one-element list
     if isinstance(prompt, str) and prompt.startswith("[{"):
         try:  # chat-template runs store the messages as a JSON string
             messages = json.loads(prompt)
