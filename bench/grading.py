@@ -82,6 +82,9 @@ def main(argv=None) -> int:
     if args.no_math_verify:
         return 0
     try:
+        import logging
+
+        logging.disable(logging.CRITICAL)  # math-verify logs whole responses on parse timeouts
         from math_verify import parse, verify  # type: ignore
     except Exception:
         print("== math-verify: not installed (pip install math-verify to compare)")

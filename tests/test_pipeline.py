@@ -275,3 +275,23 @@ def test_kill_9_mid_run_then_resume_gives_identical_results(tmp_path, math500_pa
     assert rows(db, "SELECT COUNT(*), COUNT(DISTINCT problem_id) FROM grades") == [(120, 120)]
     assert rows(db, "SELECT COUNT(*) FROM attempts") == [(120,)]  # no duplicate calls recorded
     assert rows(db, "SELECT status FROM runs") == [("finished",)]
+
+
+def test_an_unexpected_error_fails_one_sample_not_the_run(run_cli, server, small_data, tmp_path, monkeypatch):
+    from mathgauge.grading import Grader
+
+    real = Grader.grade
+
+    def flaky(self, response, gold, **kw):
+        if gold == load_problems("math500", data_file=small_data)[3].answer:
+            raise RuntimeError("grader bug")
+        return real(self, response, gold, **kw)
+
+    monkeypatch.setattr(Grader, "grade", flaky)
+    summary = tmp_path / "s.json"
+    result = run_cli(*run_args(server, small_data, tmp_path / "bug.db", "--limit", "10", "--summary-json",
+                               str(summary)))
+    doc = read_json(summary)
+    assert result.code == 3
+    assert doc["failed"] >= 1 and doc["n"] + doc["failed"] == 10
+    assert all("internal error: RuntimeError: grader bug" in f["error"] for f in doc["failures"])

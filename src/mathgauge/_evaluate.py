@@ -425,7 +425,7 @@ class _SampleRunner:
         self.done = self.graded = len(done)
         self.correct = sum(r.correct for r in done)
         self._report()
-        tasks = [asyncio.ensure_future(self._sample(pid, k, messages)) for pid, k, messages in todo]
+        tasks = [asyncio.ensure_future(self._guarded(pid, k, messages)) for pid, k, messages in todo]
         if not tasks:
             return
         try:
@@ -440,6 +440,20 @@ class _SampleRunner:
 
     async def _in_thread(self, pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    async def _guarded(self, problem_id: str, sample_index: int, messages: list[dict[str, str]]) -> None:
+        """Solve one sample; an unexpected error fails that sample (stored, reported, retried on resume), not the
+        run. An unusable endpoint still stops everything."""
+        try:
+            await self._sample(problem_id, sample_index, messages)
+        except (EndpointError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a bug must cost one sample, never the samples already finished
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            await self._in_thread(self.db_pool, self.store.mark_sample, self.run.run_id, problem_id, sample_index,
+                                  "failed", reason)
+            self.done += 1
+            self._report()
 
     async def _sample(self, problem_id: str, sample_index: int, messages: list[dict[str, str]]) -> None:
         run_id = self.run.run_id

@@ -175,6 +175,15 @@ class Comparison:
 
 
 # -- building ----------------------------------------------------------------------------------------------------
+def _primary_grader(run: RunRecord) -> str:
+    """The grades a run is scored by (``rules``; ``final`` for judge/cascade runs)."""
+    try:
+        from ._summary import primary_grader
+    except ImportError:
+        return "rules"
+    return primary_grader(run)
+
+
 def load_runs(store: Store, refs: Sequence[str]) -> list[tuple[RunRecord, list[SampleResult]]]:
     """Runs by id or name with their samples; unknown runs, repeated runs and runs with nothing graded are errors."""
     loaded = []
@@ -184,7 +193,7 @@ def load_runs(store: Store, refs: Sequence[str]) -> list[tuple[RunRecord, list[S
         if run.run_id in seen:
             raise ConfigError(f"run {ref!r} is given twice")
         seen.add(run.run_id)
-        results = store.sample_results(run.run_id)
+        results = store.sample_results(run.run_id, grader=_primary_grader(run))
         if not any(r.grade_status is not None for r in results):
             raise ConfigError(f"run {run.name!r} has no graded samples yet (resume it or pick another run)")
         loaded.append((run, results))
