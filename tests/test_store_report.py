@@ -99,3 +99,12 @@ def test_summary_counts_failed_apart_and_regrade_reports_changes(tmp_path: Path)
     s = summarize(store.get_run(run_id), store.sample_results(run_id))
     assert (s.n, s.correct) == (2, 2)
     assert store.count_rows("grades", run_id) == 2  # replaced, not duplicated
+
+
+def test_spearman_difficulty_trend() -> None:
+    from mathgauge.report._stats import spearman
+
+    assert spearman([1, 2, 3, 4, 5], [0.9, 0.8, 0.7, 0.5, 0.3]) == pytest.approx(-1.0)
+    # ties share ranks: ranks of y = [3.5, 3.5, 5, 1.5, 1.5] -> rho = -0.6325
+    assert spearman([1, 2, 3, 4, 5], [0.5, 0.5, 0.6, 0.4, 0.4]) == pytest.approx(-0.632455, abs=1e-5)
+    assert spearman([1, 2], [0.1, 0.2]) is None and spearman([1, 2, 3], [0.5, 0.5, 0.5]) is None

@@ -47,6 +47,7 @@ def _option(value: str) -> tuple[str, object]:
 def _add_run_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="evaluate a model on a benchmark", description="Evaluate a model on a benchmark.")
     p.add_argument("--model", required=True, help="model name at the endpoint")
+    p.add_argument("--preset", help="a named protocol whose options become the defaults (arxiv-2501.17084)")
     p.add_argument("--benchmark", default="math500", help="math500 (default) or math")
     p.add_argument("--backend", default="openai", choices=["openai", "hf", "vllm"],
                    help="openai: any OpenAI-compatible endpoint (default); hf / vllm: in-process")
@@ -105,7 +106,7 @@ def _add_run_parser(sub: Any) -> None:
     p.add_argument("--run-name", help="name of the run (default: model-benchmark-timestamp)")
     p.add_argument("--resume", action="store_true", help="continue the run named --run-name if it exists")
     _add_output_args(p)
-    p.set_defaults(func=_cmd_run)
+    p.set_defaults(func=_cmd_run, _parser=p)
 
 
 def _add_store_args(p: Any) -> None:
@@ -247,11 +248,28 @@ def _write_json(path: str, doc: dict) -> None:
         raise MathgaugeError(f"{path}: cannot write summary ({exc.strerror})") from None
 
 
+def _apply_preset(args: argparse.Namespace) -> None:
+    """Give each option the preset names the preset's value, unless the command line set it."""
+    from .errors import ConfigError
+    from .presets import load_preset
+
+    parser = args._parser
+    values = load_preset(args.preset)
+    _say(f"preset {args.preset}: {values.pop('description', '')}")
+    for key, value in values.items():
+        if not hasattr(args, key):
+            raise ConfigError(f"preset {args.preset!r} sets unknown option {key!r}")
+        if getattr(args, key) == parser.get_default(key):
+            setattr(args, key, value)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from ._config import EvalConfig
     from ._evaluate import evaluate
     from .solve import SamplingConfig
 
+    if args.preset:
+        _apply_preset(args)
     config = EvalConfig(
         model=args.model, benchmark=args.benchmark, backend=args.backend,
         backend_options=dict(args.backend_option), base_url=args.base_url, api_key_env=args.api_key_env,

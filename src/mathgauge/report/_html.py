@@ -155,8 +155,8 @@ def build_report(store: Store, refs: Sequence[str], *, max_samples: int = 5000,
     loaded = load_runs(store, refs)
     rows_by_run = [list(store.export_rows(run.run_id)) for run, _ in loaded]
     executions = [_executions(store, run.run_id) for run, _ in loaded]
-    summaries = [_summarize(run, results, ex) for (run, results), ex in zip(loaded, executions)]
-    judges = [_judge(store, run.run_id, results) for run, results in loaded]
+    summaries = [_summarize(store, run, results, ex) for (run, results), ex in zip(loaded, executions)]
+    judges = [getattr(s, "judge", None) for s in summaries]
     gaps = [analyse_gap(run, results, rows, regrade=regrade)
             for (run, results), rows in zip(loaded, rows_by_run)]
     html = render_html(loaded, summaries, gaps, rows_by_run, max_samples=max_samples, executions=executions,
@@ -175,38 +175,13 @@ def _executions(store: Store, run_id: str) -> list[dict[str, Any]]:
         return []
 
 
-def _summarize(run: RunRecord, results: list[SampleResult], executions: list[dict[str, Any]]) -> RunSummary:
+def _summarize(store: Store, run: RunRecord, results: list[SampleResult],
+               executions: list[dict[str, Any]]) -> RunSummary:
     try:
-        return summarize(run, results, executions=executions)  # type: ignore[call-arg]
-    except TypeError:
+        from ._summary import summarize_run
+    except ImportError:
         return summarize(run, results)
-
-
-def _judge(store: Store, run_id: str, results: list[SampleResult]) -> dict[str, Any] | None:
-    """Judge grades beside the rules grades: verdict counts and agreement with the rules, when a judge graded."""
-    try:
-        judged = [r for r in store.sample_results(run_id, grader="judge") if r.grade_status is not None]
-    except Exception:
-        return None
-    if not judged:
-        return None
-    rules = {(r.problem_id, r.sample_index): r for r in results if r.grade_status is not None}
-    both = [(rules[(j.problem_id, j.sample_index)].correct, j.correct) for j in judged
-            if (j.problem_id, j.sample_index) in rules]
-    matrix = Counter(both)
-    n = len(both)
-    agree = matrix[(True, True)] + matrix[(False, False)]
-    kappa = None
-    if n:
-        pr = sum(1 for a, _ in both if a) / n
-        pj = sum(1 for _, b in both if b) / n
-        pe = pr * pj + (1 - pr) * (1 - pj)
-        kappa = None if pe >= 1 else (agree / n - pe) / (1 - pe)
-    scores = Counter((j.grade_method or j.grade_status) for j in judged)
-    return {"n": len(judged), "statuses": dict(Counter(j.grade_status for j in judged)), "scores": dict(scores),
-            "paired": n, "agree": agree, "kappa": kappa,
-            "matrix": {"both correct": matrix[(True, True)], "rules only": matrix[(True, False)],
-                       "judge only": matrix[(False, True)], "neither": matrix[(False, False)]}}
+    return summarize_run(store, run)
 
 
 def render_html(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], summaries: Sequence[RunSummary],
@@ -428,11 +403,12 @@ def _distribution_section(loaded: Sequence[tuple[RunRecord, list[SampleResult]]]
                               zip(loaded, executions)], title="Code execution time", unit="ms", log=True,
                              cls="hist exec-chart"))
     for s, j in zip(summaries, judges):
-        if j and j["scores"]:
-            keys_ = sorted(j["scores"], key=str)
+        if j and j.get("scores"):
+            keys_ = list(j["scores"])
             out.append(grouped_bars([str(k) for k in keys_], [(s.run_name, [float(j["scores"][k]) for k in keys_],
                                                                None)],
-                                    title=f"{s.run_name}: judge verdicts", percent=False, cls="bars judge-chart"))
+                                    title=f"{s.run_name}: judge score distribution", percent=False,
+                                    cls="bars judge-chart"))
     out.append("</div><table id='failures'><tr><th>run</th><th>no answer</th><th>truncated (hit max_tokens)</th>"
                "<th>failed</th><th>pending</th><th>retries</th><th>from cache</th><th>code executions</th>"
                "<th>unsafe code</th><th>execution time p50 / p95</th><th>judge vs rules</th></tr>")
@@ -445,9 +421,11 @@ def _distribution_section(loaded: Sequence[tuple[RunRecord, list[SampleResult]]]
                     if ex else "none recorded")
         time_txt = f"{p(0.5):.0f} ms / {p(0.95):.0f} ms" if p else "-"
         if j:
-            kappa = "-" if j["kappa"] is None else f"{j['kappa']:.2f}"
-            judge_txt = (f"agree on {j['agree']}/{j['paired']} samples (Cohen's kappa {kappa}); "
-                         + ", ".join(f"{k} {v}" for k, v in j["matrix"].items()))
+            agree = j.get("agreement") or {}
+            kappa = "undefined" if agree.get("kappa") is None else f"{agree['kappa']:.3f}"
+            observed = "-" if agree.get("observed") is None else f"{100 * agree['observed']:.1f}%"
+            judge_txt = (f"{j.get('judged', 0)} judged; agreement {observed} over {agree.get('n_scored', 0)} scored "
+                         f"(Cohen's kappa {kappa}); {len(agree.get('disagreements') or [])} disagreements")
         else:
             judge_txt = "no judge grades"
         out.append(f"<tr><td>{escape(s.run_name)}</td><td class='num'>{s.no_answer}</td>"
@@ -456,6 +434,15 @@ def _distribution_section(loaded: Sequence[tuple[RunRecord, list[SampleResult]]]
                    f"<td class='num'>{unsafe if ex else '-'}</td><td>{escape(time_txt)}</td>"
                    f"<td>{escape(judge_txt)}</td></tr>")
     out.append("</table>")
+    for s, j in zip(summaries, judges):
+        matrix = (j.get("agreement") or {}).get("matrix") if j else None
+        if matrix:
+            cols = list(next(iter(matrix.values())))
+            out.append(f"<table class='judge-matrix'><caption>{escape(s.run_name)}: rule verdict (rows) vs judge "
+                       "score (columns)</caption><tr><th></th>" + "".join(f"<th>{escape(c)}</th>" for c in cols)
+                       + "</tr>" + "".join(
+                           f"<tr><th>{escape(r)}</th>" + "".join(f"<td class='num'>{row[c]}</td>" for c in cols)
+                           + "</tr>" for r, row in matrix.items()) + "</table>")
     errors = Counter(e for s in summaries for _, _, e in s.failures)
     if errors:
         out.append("<table id='failure-reasons'><tr><th>failure</th><th>samples</th></tr>" + "".join(

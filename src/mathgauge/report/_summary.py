@@ -10,7 +10,7 @@ from typing import Any
 from ..datasets import MATH_SUBJECTS
 from ..store import RunRecord, SampleResult, Store
 from ._sampling import SamplingMetrics, sampling_metrics
-from ._stats import wilson_interval
+from ._stats import spearman, wilson_interval
 
 
 @dataclass
@@ -112,6 +112,12 @@ class RunSummary:
     judge: dict[str, Any] | None = None
 
     @property
+    def difficulty_trend(self) -> float | None:
+        """Spearman correlation of level (1-5) and accuracy: near -1 when harder levels are solved less."""
+        points = [(int(k), c.accuracy) for k, c in self.by_level.items() if k.isdigit() and c.n]
+        return spearman([float(x) for x, _ in points], [float(a) for _, a in points])  # type: ignore[arg-type]
+
+    @property
     def requests_per_s(self) -> float | None:
         return self.requests / self.wall_s if self.wall_s > 0 else None
 
@@ -135,6 +141,7 @@ class RunSummary:
             "samples_per_problem": self.samples_per_problem,
             "by_subject": {k: v.to_dict() for k, v in self.by_subject.items()},
             "by_level": {k: v.to_dict() for k, v in self.by_level.items()},
+            "difficulty_trend_spearman": self.difficulty_trend,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "requests": self.requests,

@@ -64,6 +64,8 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
             table.add_row(name, str(cell.n), str(cell.correct), _pct(cell.accuracy), _ci(cell.correct, cell.n))
         console.print(table)
 
+        if s.difficulty_trend is not None:
+            console.print(f"Difficulty trend: Spearman correlation of level and accuracy {s.difficulty_trend:+.2f}")
         levels = list(s.by_level)
         table = Table(title="Subject x level: accuracy (correct/n)", title_justify="left")
         table.add_column("subject")

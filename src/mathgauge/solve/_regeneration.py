@@ -126,7 +126,8 @@ class _Detection:
 
 
 def _last_boundary(text: str, pos: int) -> int:
-    """The last line or sentence end at or before ``pos`` (0 when there is none)."""
+    """The last line or sentence end at or before ``pos``; failing that (one long line) the last word end; 0 when
+    there is none."""
     i = min(pos, len(text))
     while i > 0:
         before = text[i - 1]
@@ -136,7 +137,8 @@ def _last_boundary(text: str, pos: int) -> int:
         if before in ".!?" and i < len(text) and text[i] in " \t":
             return i
         i -= 1
-    return 0
+    word_end = max(text.rfind(" ", 0, pos), text.rfind("\t", 0, pos))
+    return max(word_end, 0)
 
 
 class _StreamMonitor:
