@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from collections import defaultdict
@@ -76,8 +75,17 @@ def main(argv=None) -> int:
             v = grader.grade(r["response"], r["gold_answer"], answer_format=r["answer_format"])
             times.append(time.perf_counter() - s)
             preds.append(v.correct)
+        # the same again with the (candidate, gold) verdict cache emptied before every grade
+        cold_preds, cold_times = [], []
+        for r in rows:
+            grader._verdict_cache.clear()
+            s = time.perf_counter()
+            v = grader.grade(r["response"], r["gold_answer"], answer_format=r["answer_format"])
+            cold_times.append(time.perf_counter() - s)
+            cold_preds.append(v.correct)
     print(f"(mathgauge total wall {time.perf_counter() - t0:.2f}s incl. import)")
     report("mathgauge", rows, preds, times, args.show_disagreements)
+    report("mathgauge, no verdict cache (parsed golds still cached)", rows, cold_preds, cold_times, 0)
 
     if args.no_math_verify:
         return 0

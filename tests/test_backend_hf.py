@@ -104,6 +104,11 @@ def test_batches_streams_and_matches_single_generation(tiny_model: Path) -> None
             stopped = await backend.complete(ChatRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=40),
                                              lambda d: seen.append(d) or len(seen) < 2)
             assert stopped.finish_reason == "stopped_by_client" and stopped.completion_tokens < 40
+            # Stop strings end the generation and are cut from the text (greedy: same continuation as before).
+            full = results[1].text
+            stop = full[4:7]
+            cut = await backend.complete(ChatRequest(messages=requests[1].messages, max_tokens=10, stop=[stop]))
+            assert cut.text == full[:full.find(stop)] and cut.finish_reason == "stop"
             body = backend.request_body(requests[0])
             assert body["backend"] == "hf" and body["max_tokens"] == 10
         finally:

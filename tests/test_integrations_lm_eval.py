@@ -7,6 +7,7 @@ same responses (and that re-scoring lm-eval's samples file flips nothing).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -26,12 +27,11 @@ SUBJECTS = ("prealgebra", "algebra", "number_theory", "counting_and_probability"
 
 
 def _utils():
-    sys.path.insert(0, str(TASK_DIR))
-    try:
-        import utils  # the task folder's helper module, as lm-eval imports it
-    finally:
-        sys.path.remove(str(TASK_DIR))
-    return utils
+    """The task folder's helper module, loaded from its file as lm-eval does (not as a top-level ``utils``)."""
+    spec = importlib.util.spec_from_file_location("mathgauge_lm_eval_utils", TASK_DIR / "utils.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_task_files_name_every_task_and_the_shared_settings() -> None:

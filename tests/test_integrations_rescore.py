@@ -227,6 +227,14 @@ def test_lm_eval_settings_and_prompt_are_imported(tmp_path, rows, math500_path) 
     assert result.original_metric == "math_verify" and result.original_correct == 0
 
 
+def test_qwen_eval_model_and_settings_from_its_output_layout(tmp_path, rows) -> None:
+    folder = tmp_path / "Qwen2.5-Math-7B-Instruct" / "math_eval" / "math500"
+    write_qwen_eval(folder, rows)
+    imported = read_file(next(folder.glob("*.jsonl")), "qwen-eval")
+    assert imported.model == "Qwen2.5-Math-7B-Instruct"
+    assert imported.settings == {"split": "test", "prompt_type": "qwen25-math-cot", "seed": 0, "temperature": 0.0}
+
+
 def test_older_lighteval_layout_and_plain_prompt_opencompass(tmp_path, rows, problems, math500_path) -> None:
     ours, orig, flips = _expected(problems)
     old = rescore(write_lighteval(tmp_path / "a", rows, old=True), "lighteval", data_file=str(math500_path),

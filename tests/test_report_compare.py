@@ -135,12 +135,15 @@ def test_compare_warns_about_unfair_settings_and_partial_overlap(tmp_path: Path)
     db = tmp_path / "w.db"
     a_items, b_items = paired_items([(True, True), (True, False), (False, False), (True, True)])
     cfg_b = base_config(temperature=0.7, max_tokens=256)
-    cfg_b["prompt_template"] = {"name": "minerva", "system": "", "user": "x {problem}", "answer_format": "final_answer_line"}
+    cfg_b["prompt_template"] = {"name": "minerva", "system": "", "user": "x {problem}",
+                                "answer_format": "final_answer_line"}
     cfg_b["answer_format"] = "final_answer_line"
+    cfg_b["solver"] = {"attempts": 3}
     b_items[3]["responses"] = [("Continuing the computation we get", False, "length")]
     write_run(db, "A", "m", a_items)
     write_run(db, "B", "m", b_items[:3] + [b_items[3]] + [
-        {"pid": "test/extra.json", "subject": "Algebra", "level": 2, "gold": "1", "responses": [("\\boxed{1}", True, "stop")]}
+        {"pid": "test/extra.json", "subject": "Algebra", "level": 2, "gold": "1",
+         "responses": [("\\boxed{1}", True, "stop")]}
     ], config=cfg_b)
     with Store(db) as store:
         comp = compare_runs(store, ["A", "B"], n_boot=200)
@@ -152,6 +155,7 @@ def test_compare_warns_about_unfair_settings_and_partial_overlap(tmp_path: Path)
     assert "prompt template differs (cot_boxed vs minerva)" in text
     assert "answer format differs" in text
     assert "truncated responses differ" in text
+    assert "solver attempts differs (1 vs 3)" in text
 
 
 def test_multi_sample_runs_use_problem_means_and_majority_verdicts(tmp_path: Path) -> None:
@@ -171,6 +175,8 @@ def test_multi_sample_runs_use_problem_means_and_majority_verdicts(tmp_path: Pat
     assert pair.acc_a == pytest.approx((1 + 2 / 3) / 2) and pair.acc_b == pytest.approx((1 / 3 + 2 / 3) / 2)
     assert (pair.both, pair.a_only, pair.b_only) == (1, 1, 0) and pair.binary == "majority of samples"
     assert comp.runs[0].n == 6 and comp.runs[0].correct == 5
+    side = comp.runs[0]  # k=3: the CI resamples problems (means 1 and 2/3), not the 6 correlated samples
+    assert side.ci_method == "bootstrap over problems" and side.ci95 == (pytest.approx(2 / 3), pytest.approx(1.0))
 
 
 def test_compare_bad_input_gives_one_line_errors(tmp_path: Path, run_cli) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -12,8 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mathgauge.errors import MathgaugeError
-from mathgauge.report._cli import configure_export_parser
-from mathgauge.report._exports import export_run_ext
+from mathgauge.report import export_run_ext
 from mathgauge.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,12 +63,9 @@ def test_lm_eval_samples_shape(db: Path, tmp_path: Path) -> None:
     assert recs[1]["filtered_resps"][1] == "[invalidanswer]"
 
 
-def test_export_command_parser_and_errors(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser()
-    configure_export_parser(parser.add_subparsers().add_parser("export"))
-    args = parser.parse_args(["export", "r", "--format", "csv", "--attempts", "--output", str(tmp_path / "a.csv"),
-                              "--store", str(db)])
-    assert args.func(args) == 0
+def test_attempt_csv_and_export_errors(db: Path, tmp_path: Path) -> None:
+    with Store(db) as store:
+        assert export_run_ext(store, "r", "csv", tmp_path / "a.csv", attempts=True) == 6
     rows = list(csv.DictReader(open(tmp_path / "a.csv", encoding="utf-8")))
     assert len(rows) == 6 and rows[0]["attempt_index"] == "0"
     with Store(db) as store:

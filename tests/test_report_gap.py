@@ -68,6 +68,10 @@ def test_gap_analysis_regrades_and_lists_published_figures(tmp_path: Path) -> No
     assert g776.inside_ci is True  # n=6: a wide interval
     doc = gap.to_json()
     assert doc["published"][0]["settings_that_differ"][0] == "benchmark"
+    assert gap.grader_effect() == (
+        "Grading policy alone moves the score from 16.7 (minerva) to 83.3 (rules), a spread of 66.7 points; gaps "
+        "to published figures range from +5.7 to +6.2 points, and 2 of 2 published figure(s) fall within the range "
+        "of re-graded scores.")
 
 
 def test_gap_names_the_settings_that_differ_from_each_source(tmp_path: Path) -> None:
@@ -109,3 +113,19 @@ def test_report_prints_the_gap_and_writes_json(run_cli, tmp_path: Path) -> None:
     doc = json.loads(gap_json.read_text())
     assert doc[0]["grading_policies"]["hendrycks"]["correct"] == 2
     assert {p["published"]["score"] for p in doc[0]["published"]} == {77.1, 77.6}
+
+
+def test_gap_mode_and_judge_grader_comparisons(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    cfg = base_config()
+    cfg["mode"], cfg["grader"] = "pot", "judge"
+    items = [{"pid": "p0", "subject": "Algebra", "level": 1, "gold": "1", "responses": [("\\boxed{1}", True, "stop")]}]
+    write_run(db, "pot", "Qwen/Qwen2.5-Math-7B-Instruct", items, config=cfg)
+    with Store(db) as store:
+        run = store.get_run("pot")
+        gap = analyse_gap(run, store.sample_results(run.run_id), list(store.export_rows(run.run_id)), regrade=False)
+    assert gap.policies == {}
+    (entry,) = gap.gaps  # the MATH-500 row (82.9, CoT); the MATH rows (CoT and TIR) are not comparable
+    settings = {s.setting: s.differs for s in entry.settings}
+    assert entry.entry.score == 82.9 and settings["mode (CoT/PoT/TIR)"] is True
+    assert gap.other_benchmarks == {"MATH": 2}

@@ -103,6 +103,7 @@ def test_report_html_is_self_contained_with_charts_and_numbers(run_cli, two_runs
     assert f"{100 * expected['weak'] / 40:.1f}%" in html
     # strong vs weak compared on their 40 shared problems; qwen shares none with them (said so, not compared)
     assert html.count("class='pair-row'") == 1 and "comparison" in doc.ids
+    assert f"strong only: {expected['strong'] - expected['weak']}</summary>" in html  # the weak script's subset
     assert "qwen: the runs share no graded problem" in html or "vs qwen: the runs share no graded problem" in html
     # heatmap cells carry accuracy and counts; level chart points carry CIs
     assert "accuracy by subject x level" in html and "Accuracy vs level (95% CI)" in html
@@ -257,3 +258,48 @@ def test_report_with_5000_samples_stays_usable(browser: Browser, tmp_path: Path,
     got = browser.js(_FILTER, "f-verdict", "incorrect")
     assert got["count"].startswith("1500 of 5000") and time.monotonic() - t0 < 3
     assert [e for e in browser.console() if e.get("level") == "SEVERE"] == []
+
+
+def test_report_shows_judge_scores_and_agreement(run_cli, tmp_path: Path) -> None:
+    from mathgauge.grading import Verdict
+    from mathgauge.store import Store
+
+    from test_report_compare import base_config
+
+    db = tmp_path / "j.db"
+    cfg = base_config()
+    cfg["grader"] = "judge"
+    rules = [True, True, False, False]
+    judge = [5, 2, 4, 1]
+    items = [{"pid": f"p{i}", "subject": "Algebra", "level": 1, "gold": "1",
+              "responses": [("\\boxed{1}" if ok else "\\boxed{2}", ok, "stop")]} for i, ok in enumerate(rules)]
+    write_run(db, "judged", "m", items, config=cfg)
+    with Store(db) as store:
+        run = store.get_run("judged")
+        for r in store.sample_results(run.run_id):
+            attempt_id = store.attempts_for(run.run_id, r.problem_id, r.sample_index)[0]["attempt_id"]
+            score = judge[int(r.problem_id[1:])]
+            v = Verdict(correct=score >= 4, extracted=r.extracted, normalized=None, normalized_gold=None,
+                        method="judge", reason=None if score >= 4 else "mismatch")
+            store.add_grade(run.run_id, r.problem_id, 0, attempt_id, v, grader="judge", score=score, marks_done=False)
+            store.add_grade(run.run_id, r.problem_id, 0, attempt_id, v, grader="final", marks_done=True)
+    out = tmp_path / "j.html"
+    assert run_cli("report", "judged", "--store", str(db), "--output", str(out)).code == 0
+    html = out.read_text(encoding="utf-8")
+    assert "judged: judge score distribution" in html
+    assert "4 judged; agreement 50.0% over 4 scored (Cohen&#x27;s kappa 0.000); 2 disagreements" in html
+    assert "class='judge-matrix'" in html
+
+
+def test_model_text_cannot_inject_markup(run_cli, tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    evil = "<script>alert(1)</script><!-- </script><img src=x onerror=alert(2)>"
+    write_run(db, "x<b>", "m<i>", [{"pid": "p<1>", "subject": "Algebra", "level": 1, "gold": "</script>",
+                                    "responses": [(evil, False, "stop")]}])
+    out = tmp_path / "x.html"
+    assert run_cli("report", "x<b>", "--store", str(db), "--output", str(out)).code == 0
+    html = out.read_text(encoding="utf-8")
+    doc = parse(html)
+    assert doc.tags.get("script") == 2 and doc.tags.get("img") is None and doc.tags.get("b") is None
+    data = json.loads(html.split("id='samples-data'>", 1)[1].split("</script>", 1)[0])
+    assert data["samples"][0]["resp"] == evil and data["problems"]["p<1>"]["gold"] == "</script>"

@@ -43,6 +43,8 @@ def test_model_matching_and_never_mixing_benchmarks() -> None:
     assert split_run_model("openai/gpt-4o-2024-08-06") == ("gpt-4o", "2024-08-06")
     assert split_run_model("claude-3-5-sonnet-20241022") == ("claude-3.5-sonnet", "2024-10-22")
     assert split_run_model("Qwen/Qwen2.5-7B-Instruct") == ("qwen2.5-7b-instruct", None)
+    assert split_run_model("deepseek-r1:7b") == ("deepseek-r1-distill-qwen-7b", None)  # an Ollama tag
+    assert split_run_model("qwen2.5:7b") == ("qwen2.5-7b-instruct", None)
     qwen = published_for_model("Qwen/Qwen2.5-7B-Instruct")
     assert sorted((e.benchmark, e.score) for e in qwen) == [
         ("MATH", 60.4), ("MATH", 75.5), ("MATH-500", 77.1), ("MATH-500", 77.6)]

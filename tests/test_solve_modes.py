@@ -250,3 +250,66 @@ def test_self_consistency_metrics_and_sft_export(run_cli, tmp_path: Path) -> Non
     assert sorted(r["messages"][1]["content"] for r in records) == ["$\\boxed{1024}$", "$\\boxed{42.0}$",
                                                                      "$\\boxed{42}$"]
     assert "coverage 2/3 problems" in exported.err and "Geometry 0/1" in exported.err
+
+
+def test_run_with_regeneration_cuts_loops_and_reports_them(run_cli, tmp_path: Path) -> None:
+    unit = "The sum is 12 so we check again. "
+    kept = "We add the numbers.\nThe sum is 12 so we check again."
+    data = tmp_path / "toy.jsonl"
+    data.write_text(json.dumps({"problem": "Add five and seven.", "answer": "12", "unique_id": "loop"}) + "\n")
+    script = write_script(tmp_path / "loop.jsonl", [
+        {"match": "five and seven", "calls": [{"text": "We add the numbers.\n", "repeat": unit, "times": 3000},
+                                             kept + " Hence $\\boxed{12}$."]}])
+    summary = tmp_path / "s.json"
+    with scripted_server("--script", str(script), "--stream-chunk-chars", "7") as srv:
+        result = run_cli("run", "--model", "m", "--base-url", srv.base_url, "--data-file", str(data),
+                         "--store", str(tmp_path / "g.db"), "--quiet", "--regenerate", "--summary-json", str(summary))
+        assert srv.stats()["streams_cut"] >= 1
+    assert result.code == 0, result.err
+    doc = json.loads(summary.read_text())
+    assert doc["correct"] == 1
+    regen = doc["regeneration"]
+    assert regen["regenerations"] == 1 and regen["calls_regenerated"] == 1
+    assert sum(regen["cuts_by_reason"].values()) == 1 and regen["discarded_chars"] > 0
+    assert "Regeneration: 1 regenerations" in result.out
+
+
+def test_preset_sets_defaults_and_explicit_options_win(run_cli, tmp_path: Path, math_test_path: Path) -> None:
+    summary = tmp_path / "s.json"
+    with scripted_server("--data", str(math_test_path)) as srv:
+        missing_judge = run_cli("run", "--preset", "arxiv-2501.17084", "--model", "m", "--base-url", srv.base_url,
+                                "--data-file", str(math_test_path), "--store", str(tmp_path / "p.db"), "--quiet")
+        assert missing_judge.code == 2 and "--judge-model" in missing_judge.err
+        result = run_cli("run", "--preset", "arxiv-2501.17084", "--model", "m", "--base-url", srv.base_url,
+                         "--data-file", str(math_test_path), "--store", str(tmp_path / "p.db"), "--quiet",
+                         "--grader", "rules", "--mode", "cot", "--limit", "6", "--run-name", "study",
+                         "--summary-json", str(summary))
+    assert result.code == 0, result.err
+    assert "preset arxiv-2501.17084" in result.err
+    with sqlite3.connect(tmp_path / "p.db") as conn:
+        config = json.loads(conn.execute("SELECT config_json FROM runs WHERE name = 'study'").fetchone()[0])
+    assert config["grader"] == "rules" and config["mode"] == "cot"  # given on the command line
+    assert config["solver"]["attempts"] == 10 and config["regeneration"] is not None  # from the preset
+    assert config["selection"]["manifest"].endswith("arxiv-2501.17084.manifest.json")
+    assert json.loads(summary.read_text())["n"] == 6
+
+
+def test_ablate_regeneration_reports_deltas(run_cli, tmp_path: Path) -> None:
+    kept = "Compute it.\n```python\nx = 5 + 7\n"
+    data = tmp_path / "toy.jsonl"
+    data.write_text(json.dumps({"problem": "Add five and seven.", "answer": "12", "unique_id": "add"}) + "\n")
+    script = write_script(tmp_path / "code.jsonl", [
+        # Broken code (the run without regeneration gets the first, the run with it the second); resumed from the
+        # last valid line, the program is fixed.
+        {"match": "five and seven", "calls": [kept + "print(x))\n```\n", kept + "print(x))\n```\n",
+                                             kept + "print(x)\n```\n"]}])
+    out = tmp_path / "ablate.json"
+    with scripted_server("--script", str(script), "--stream-chunk-chars", "5") as srv:
+        result = run_cli("ablate", "regeneration", "--json", str(out), "--", "--model", "m", "--base-url",
+                         srv.base_url, "--data-file", str(data), "--store", str(tmp_path / "a.db"), "--quiet",
+                         "--mode", "pot")
+    assert result.code == 0, result.err
+    doc = json.loads(out.read_text())
+    assert doc["problems"] == 1 and doc["accuracy_off"] == 0.0 and doc["accuracy_on"] == 1.0
+    assert doc["accuracy_delta"] == 1.0 and doc["exec_s_off"] > 0 and doc["exec_s_on"] > 0
+    assert "accuracy   off 0.0%   on 100.0%" in result.out and "code execution time" in result.out

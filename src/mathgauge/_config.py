@@ -11,7 +11,7 @@ from .solve import SamplingConfig
 
 #: Config fields that decide the results; a resumed run must match on all of them.
 RESULT_FIELDS = ("benchmark", "problems_sha256", "problem_count", "backend", "backend_options", "model", "base_url",
-                 "prompt_template", "sampling", "answer_format", "grader", "judge", "mode", "solver")
+                 "prompt_template", "sampling", "answer_format", "grader", "judge", "mode", "solver", "regeneration")
 
 
 @dataclass
@@ -36,6 +36,8 @@ class EvalConfig:
         max_rounds: most code rounds per try (``tir``, default 4) or verification rounds (``verify``, default 2).
         exec_timeout_s, exec_memory_mb: sandbox limits per code execution.
         unsafe_no_sandbox: run model code without isolation when the sandbox's layers are missing.
+        regenerate: token-by-token regeneration: watch each streamed response and regenerate from the point
+            where it degenerated (loops, broken code, runaway length).
         prompt_template: built-in name or file; ``None`` for the mode's default template.
         answer_format: extraction format; ``None`` takes the template's.
         sampling: temperature, top_p, max_tokens, seed, samples per problem.
@@ -74,6 +76,7 @@ class EvalConfig:
     exec_timeout_s: float = 10.0
     exec_memory_mb: int = 1024
     unsafe_no_sandbox: bool = False
+    regenerate: bool = False
     prompt_template: str | None = None
     answer_format: str | None = None
     sampling: SamplingConfig = field(default_factory=SamplingConfig)

@@ -91,6 +91,7 @@ def resume(run_ref: str, *, store: str = "mathgauge.db", concurrency: int | None
         sampling=sampling,
         mode=run.config.get("mode", "cot"),
         grader=run.config.get("grader", "rules"),
+        regenerate=bool(run.config.get("regeneration")),
         unsafe_no_sandbox=not run.config.get("solver", {}).get("sandboxed", True),
         concurrency=concurrency or execution.get("concurrency", 32),
         store=store,
@@ -172,6 +173,7 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
         "judge": _judge_settings(config),
         "mode": config.mode,
         "solver": _solver_settings(config),
+        "regeneration": _regeneration_settings(config),
         "selection": {"subjects": config.subjects, "levels": config.levels, "per_cell": config.per_cell,
                       "seed": config.selection_seed, "limit": config.limit, "manifest": config.manifest},
         "execution": {"concurrency": config.concurrency, "api_key_env": config.api_key_env,
@@ -218,6 +220,15 @@ _DEFAULT_TEMPLATES = {"cot": "cot_boxed", "pot": "pot", "tir": "tir", "verify": 
 _DEFAULT_ROUNDS = {"tir": 4, "verify": 2}
 
 
+def _regeneration_settings(config: EvalConfig) -> dict[str, Any] | None:
+    if not config.regenerate:
+        return None
+    from .solve import RegenerationPolicy
+
+    # Stopping right after a code block only suits tool use, where the sandbox supplies the output.
+    return RegenerationPolicy(stop_after_code_block=config.mode == "tir").describe()
+
+
 def _judge_settings(config: EvalConfig) -> dict[str, Any] | None:
     if config.grader == "rules":
         return None
@@ -228,10 +239,7 @@ def _judge_settings(config: EvalConfig) -> dict[str, Any] | None:
     if not config.judge_model:
         raise ConfigError(f"--grader {config.grader} needs --judge-model: the model under test is never its own "
                           f"judge by default (pass --judge-model {config.model} to insist)")
-    try:
-        rubric = load_rubric(config.judge_rubric)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot load judge rubric {config.judge_rubric!r}: {exc}") from None
+    rubric = load_rubric(config.judge_rubric)  # a bad rubric raises ConfigError naming it
     return {
         "model": config.judge_model,
         "base_url": (config.judge_base_url or config.resolved_base_url() or "").rstrip("/"),
@@ -295,6 +303,11 @@ async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, sa
     store = Store(config.store)
     # All store access during the run goes through this one thread: SQLite commits never stall the loop.
     db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mathgauge-store")
+    if run.config.get("regeneration"):
+        from .solve import RegeneratingBackend, RegenerationPolicy
+
+        # Inside the cache: a cached response is the regenerated one, keyed with the policy in the run config.
+        backend = RegeneratingBackend(backend, RegenerationPolicy(**run.config["regeneration"]))
     if config.use_cache:
         backend = CachedBackend(backend, store, executor=db_pool)
     judge = None

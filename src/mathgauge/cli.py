@@ -79,6 +79,8 @@ def _add_run_parser(sub: Any) -> None:
                        help="most code rounds per try in tir mode (default 4) or verify rounds (default 2)")
     solve.add_argument("--exec-timeout", type=float, default=10.0, help="seconds per code execution (default 10)")
     solve.add_argument("--exec-memory-mb", type=int, default=1024, help="memory cap per code execution (default 1024)")
+    solve.add_argument("--regenerate", action="store_true",
+                       help="token-by-token regeneration: regenerate from where a streamed response degenerated")
     solve.add_argument("--unsafe-no-sandbox", action="store_true",
                        help="run model code without isolation where the sandbox's layers are missing (unsafe)")
     judge = p.add_argument_group("grading")
@@ -126,7 +128,7 @@ _PLUGINS = (
     ("report", "add_report_commands", ("scores", "compare", "report")),
     ("integrations", "add_integration_commands", ("rescore", "lm-eval-path")),
 )
-_CORE_COMMANDS = ("run", "resume", "runs", "show", "export", "regrade", "benchmarks")
+_CORE_COMMANDS = ("run", "resume", "runs", "show", "export", "regrade", "ablate", "benchmarks")
 
 
 def _plugins_for(argv: Sequence[str] | None) -> list[tuple[str, str]]:
@@ -165,8 +167,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a run's samples")
     p.add_argument("run", help="run id or name")
-    p.add_argument("--format", choices=["jsonl", "csv", "sft"], default="jsonl",
-                   help="jsonl / csv: every sample; sft: verified solutions as chat records for fine-tuning")
+    p.add_argument("--format", choices=["jsonl", "csv", "parquet", "lm-eval-samples", "sft"], default="jsonl",
+                   help="jsonl / csv / parquet: every sample; lm-eval-samples: lm-eval's samples_<task>.jsonl shape; "
+                   "sft: verified solutions as chat records for fine-tuning")
+    p.add_argument("--attempts", action="store_true", help="one row per model call instead of per sample")
     p.add_argument("--output", required=True, help="destination file ('-' for stdout)")
     p.add_argument("--max-per-problem", type=int, default=4, help="sft: most kept solutions per problem (default 4)")
     _add_store_args(p)
@@ -177,6 +181,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show the changes without storing them")
     _add_store_args(p)
     p.set_defaults(func=_cmd_regrade)
+
+    p = sub.add_parser("ablate", help="run a configuration with and without a factor; compare with CIs",
+                       description="Run the same `run` options twice, without and with the factor, and print the "
+                       "accuracy and code-execution-time deltas with 95% bootstrap confidence intervals.")
+    p.add_argument("factor", choices=["regeneration"])
+    p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    p.set_defaults(func=_cmd_ablate, run_options=[])
+    p.epilog = "usage: mathgauge ablate regeneration [--json PATH] -- RUN OPTIONS (as for `mathgauge run`)"
 
     p = sub.add_parser("benchmarks", help="list known benchmarks")
     p.set_defaults(func=_cmd_benchmarks)
@@ -254,30 +266,32 @@ def _apply_preset(args: argparse.Namespace) -> None:
     from .presets import load_preset
 
     parser = args._parser
+    given = {action.dest for action in parser._actions
+             if any(token == opt or token.startswith(opt + "=") for opt in action.option_strings
+                    for token in args._argv)}
     values = load_preset(args.preset)
     _say(f"preset {args.preset}: {values.pop('description', '')}")
     for key, value in values.items():
         if not hasattr(args, key):
             raise ConfigError(f"preset {args.preset!r} sets unknown option {key!r}")
-        if getattr(args, key) == parser.get_default(key):
+        if key not in given:
             setattr(args, key, value)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _config_from_args(args: argparse.Namespace) -> Any:
     from ._config import EvalConfig
-    from ._evaluate import evaluate
     from .solve import SamplingConfig
 
     if args.preset:
         _apply_preset(args)
-    config = EvalConfig(
+    return EvalConfig(
         model=args.model, benchmark=args.benchmark, backend=args.backend,
         backend_options=dict(args.backend_option), base_url=args.base_url, api_key_env=args.api_key_env,
         data_file=args.data_file, hub_repo=args.hub_repo, columns=args.columns, subjects=args.subjects,
         levels=args.levels, per_cell=args.per_cell, selection_seed=args.seed, limit=args.limit,
         manifest=args.manifest, save_manifest=args.save_manifest, prompt_template=args.prompt_template,
         mode=args.mode, attempts=args.attempts, max_rounds=args.max_rounds, exec_timeout_s=args.exec_timeout,
-        exec_memory_mb=args.exec_memory_mb, unsafe_no_sandbox=args.unsafe_no_sandbox,
+        exec_memory_mb=args.exec_memory_mb, unsafe_no_sandbox=args.unsafe_no_sandbox, regenerate=args.regenerate,
         answer_format=args.answer_format,
         sampling=SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                                 seed=args.sampling_seed, samples=args.samples),
@@ -286,6 +300,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency, store=args.store, run_name=args.run_name, resume=args.resume,
         use_cache=not args.no_cache, max_retries=args.max_retries, request_timeout_s=args.request_timeout,
     )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ._evaluate import evaluate
+
+    config = _config_from_args(args)
     progress = _Progress(not args.quiet and sys.stderr.isatty())
     try:
         result = evaluate(config, progress=progress, notify=_say)
@@ -304,6 +324,30 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     return _finish(result, args)
+
+
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from ._ablate import ablate
+
+    options = args.run_options
+    if not options:
+        raise MathgaugeError("give the run options after --, e.g. mathgauge ablate regeneration -- --model M ...")
+    run_args = build_parser(["run"]).parse_args(["run", *options])
+    run_args._argv = options
+    result = ablate(args.factor, _config_from_args(run_args), notify=_say)
+    lo, hi = result.accuracy_delta_ci95
+    print(f"{args.factor} ablation on {result.problems} problems ({result.run_off} vs {result.run_on}):")
+    print(f"  accuracy   off {100 * result.accuracy_off:.1f}%   on {100 * result.accuracy_on:.1f}%   "
+          f"delta {100 * result.accuracy_delta:+.1f} points, 95% CI [{100 * lo:+.1f}, {100 * hi:+.1f}]")
+    if result.exec_change is None:
+        print("  code execution: none in the run without it")
+    else:
+        clo, chi = result.exec_change_ci95 or (float("nan"), float("nan"))
+        print(f"  code execution time   off {result.exec_s_off:.2f}s   on {result.exec_s_on:.2f}s   "
+              f"change {100 * result.exec_change:+.1f}%, 95% CI [{100 * clo:+.1f}%, {100 * chi:+.1f}%]")
+    if args.json:
+        _write_json(args.json, result.to_dict())
+    return 0
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
@@ -348,6 +392,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .report import export_run, export_sft
     from .store import Store
 
+    if args.format in ("parquet", "lm-eval-samples") or args.attempts:
+        from .report import export_run_ext
+
+        with Store(args.store) as store:
+            count = export_run_ext(store, args.run, args.format, args.output, attempts=args.attempts)
+        _say(f"wrote {count} records to {args.output}")
+        return 0
     if args.format == "sft":
         with Store(args.store) as store:
             coverage = export_sft(store, args.run, args.output, max_per_problem=args.max_per_problem)
@@ -398,8 +449,16 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 2 user error, 3 some samples failed, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in argv and argv and argv[0] == "ablate":  # everything after -- belongs to the ablated `run`
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1:]
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    args._argv = argv
+    if passthrough:
+        args.run_options = passthrough
     try:
         return int(args.func(args))
     except MathgaugeError as exc:

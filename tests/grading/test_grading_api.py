@@ -97,6 +97,7 @@ def test_grader_context_manager_and_threads():
         ("\\boxed{1} then\nlater \\boxed{\\sqrt{\\frac{a}{b}}}", "boxed", r"\sqrt{\frac{a}{b}}"),
         (r"hence \fbox{12}", "boxed", "12"),
         (r"thus \boxed 5", "boxed", "5"),
+        (r"nested \boxed{\boxed{\frac{1}{2}}}", "boxed", r"\frac{1}{2}"),
         ("x = \\boxed{2} or x = \\boxed{3}", "boxed", "2, 3"),
         ("Final Answer: The final answer is $\\frac{3}{4}$. I hope it is correct.", "final_answer_line", r"\frac{3}{4}"),
         ("blah\nThe answer is 42.", "final_answer_line", "42"),
@@ -262,3 +263,13 @@ def test_cli_missing_file(tmp_path, capsys):
     assert args.func(args) == 2
     err = capsys.readouterr().err
     assert "not found" in err and "Traceback" not in err
+
+
+def test_timeout_reason_within_cap():
+    many = ", ".join(f"\\sqrt{{{k}}}" for k in range(2, 70))
+    gold = ", ".join(f"\\sqrt{{{k}}}+1" for k in range(2, 70))
+    t = time.monotonic()
+    v = answers_equivalent(many, gold, timeout_s=0.01)
+    assert time.monotonic() - t < 0.5
+    assert not v.correct and v.reason == "timeout"
+    assert answers_equivalent(many, many.replace(" ", ""), timeout_s=5.0).correct

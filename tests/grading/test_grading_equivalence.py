@@ -61,6 +61,15 @@ EQUAL = [
     ("4210", "4210_{5}", "base subscript left off"),
     ("1112112₃", "1112112_3", "unicode subscript"),
     ("\\textbf{(B)}", "\\text{(B)}", "multiple choice"),
+    ("(3, \\infty)", "x > 3", "inequality as interval"),
+    ("(1, +\\infty)", "(1,\\infty)", "signed infinity"),
+    ("[2, 5]", "2 \\le x \\le 5", "double inequality as interval"),
+    ("2x+1", "f^{-1}(x) = 2x + 1", "function-name prefix"),
+    ("\\lfloor x \\rfloor", "\\lfloor x\\rfloor", "floor brackets"),
+    ("\\frac{5}{3}", "1.\\overline{6}", "repeating decimal"),
+    ('"7"', "7", "quoted answer"),
+    ("\\#4", "4", "number sign"),
+    ("i", "\\sqrt{-1}", "imaginary unit (no negative-zero branch cut)"),
     ("B", "\\text{(B)}", "bare choice letter"),
 ]
 
@@ -78,6 +87,9 @@ DIFFERENT = [
     ("3.14", "\\pi", "pi approximation"),
     ("2x + 3", "y = 2x + 4", "different right side"),
     ("x \\ge 3", "x > 3", "strict vs non-strict"),
+    ("(-\\infty, 2)", "(\\infty, 2)", "infinity sign"),
+    ("\\sqrt{2}x", "2x", "radical is not text"),
+    ("c", "\\text{(C)}", "lower-case variable is not a choice"),
 ]
 
 
@@ -116,6 +128,24 @@ RESPONSES = [
     ("</think> <answer> <insert the answer here> </answer>", "4", "think_answer_tags", False, "placeholder"),
     ("Since x is positive, x = -", "2", "boxed", False, "cut off response"),
     ("\\boxed{x^2}<|end_of_solution|>", "x^2", "boxed", True, "special tokens"),
+    ("Everything checks out. I think the answer is definitely \\(8000\\).", "8000", "boxed", True, "adverb before answer"),
+    ("Therefore, I'm confident that the answer is three boxes contain neither.", "3", "boxed", True, "number word"),
+    ("6. **Conclusion**: Both values equal 7. This shows the method works.", "7", "boxed", True, "equal verb"),
+    ("Then, the remainder when it is divided by 7, given $n \\equiv 2 \\pmod{7}$, is 3.", "3", "boxed", True,
+     "is after a congruence"),
+    ("</think>\n<Solve> so $x = -\\frac{\\pi}{6}$. $\\text{Answer: } -\\frac{\\pi}{6}.$\n</answer>", "-\\frac{\\pi}{6}",
+     "think_answer_tags", True, "closing answer tag only"),
+    ("</think>\nAnswer: Karla would have saved 550 gallons of gasoline.", "550", "think_answer_tags", True,
+     "answer line sentence"),
+    ("</think> <answer> This equation represents an ellipse.</answer>", "\\text{ellipse}", "think_answer_tags", True,
+     "word answer in a sentence"),
+    ('Answer: "7"', "7", "json_answer_field", True, "malformed JSON answer line"),
+    ('{"answer": "576"}\nQuestion: ...\n{"answer": "___"}', "576", "json_answer_field", True, "placeholder JSON answer"),
+    ('{"final_answer": "12"}', "12", "json_answer_field", True, "final_answer key"),
+    ("\\boxed{\\text{The answer is } 5}", "5", "boxed", True, "sentence inside the box"),
+    ("\\boxed{4 \\text{ (since } x > 0)}", "4", "boxed", True, "remark inside the box"),
+    ("\\boxed{\\text{The answer is } 6}", "5", "boxed", False, "sentence inside the box, wrong value"),
+    ("What is $\\log_2 64$? \\boxed{}. \\boxed{}.", "6", "boxed", False, "echoed question with empty boxes"),
 ]
 
 

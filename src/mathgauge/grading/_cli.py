@@ -155,6 +155,16 @@ def cmd_grade_file(args) -> int:
                     agree[key][1] += 1
                 if not ok:
                     disagreements.append(str(obj.get("id", f"line {lineno}")))
+    try:
+        _print_summary(results, bad, agree, disagreements)
+    except BrokenPipeError:  # output piped into `head` and the like
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _print_summary(results, bad, agree, disagreements) -> None:
     n_ok = sum(r[0] for r in results)
     print(f"graded {len(results)} responses: {n_ok} correct ({100 * n_ok / max(1, len(results)):.2f}%)"
           + (f"; {bad} malformed line(s) skipped" if bad else ""))
@@ -162,7 +172,6 @@ def cmd_grade_file(args) -> int:
         for key, (a, t) in sorted(agree.items(), key=lambda kv: kv[0] != "overall"):
             print(f"agreement {key}: {100 * a / t:.2f}% ({a}/{t})")
         print(f"disagreements ({len(disagreements)}): {' '.join(disagreements)}")
-    return 0
 
 
 def main(argv=None) -> int:  # standalone entry for testing: python -m mathgauge.grading._cli

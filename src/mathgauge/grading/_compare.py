@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 
 from ._latex import ParseError, TooLarge, free_symbols, parse_expr
 from ._normalize import basic_normalize, strip_units, text_key
@@ -21,10 +20,7 @@ from ._numeric import NotExact, evaluate, exact
 REL_TOL = 1e-10
 MAX_ANSWER_CHARS = 1000
 
-_POINTS = (
-    0.7312659, 1.3719287, 2.2136197, 0.4161473,
-)
-_VAR_OFFSETS = {}
+_POINTS = (0.7312659, 1.3719287, 2.2136197, 0.4161473)  # where expressions with variables are compared
 
 
 class Timeout(Exception):
@@ -54,6 +50,8 @@ _OPEN = {"(": ")", "[": "]", "{": "}"}
 
 def split_top(s: str, seps: tuple[str, ...]) -> list[str]:
     """Split at separators that are outside all brackets."""
+    if not any(sep in s for sep in seps):
+        return [s.strip()]
     parts = []
     depth = 0
     last = 0
@@ -110,7 +108,7 @@ def _outer_brackets(s: str) -> tuple[str, str, str] | None:
 
 _MATRIX_RE = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^}]*\})?(.*)\\end\{\1\}$", re.S)
 _VAR_PREFIX_RE = re.compile(
-    r"^(?:[A-Za-z](?:_\{?\w+\}?)?|\\[a-z]+|[A-Za-z]\([A-Za-z0-9]\)|\\angle\s*[A-Z]+|[A-Z]{1,3})\s*=(?!=)"
+    r"^(?:[A-Za-z](?:_\{?\w+\}?)?|\\[a-z]+|[A-Za-z](?:\^\{?-1\}?)?\s*\([A-Za-z0-9]\)|\\angle\s*[A-Z]+|[A-Z]{1,3})\s*=(?!=)"
 )
 _IN_PREFIX_RE = re.compile(r"^[A-Za-z]\s*\\in\s*")
 _REL_RE = re.compile(r"(\\le(?:q|qslant)?|\\ge(?:q|qslant)?|\\lt|\\gt|<=|>=|<|>|\\neq?)(?![a-z])")
@@ -124,21 +122,6 @@ def _wordlike(s: str) -> bool:
     return bool(_WORDLIKE_RE.match(s))
 _CHOICE_RE = re.compile(r"^\(?([A-E])\)?$")
 _CHOICE_ANS_RE = re.compile(r"^\(?([A-E])(?:\)|$|\s|\.|:)")
-
-
-def _strip_var_prefix(s: str) -> str:
-    for _ in range(3):
-        m = _VAR_PREFIX_RE.match(s)
-        if not m:
-            break
-        rest = s[m.end():].strip()
-        if not rest:
-            break
-        s = rest
-    m = _IN_PREFIX_RE.match(s)
-    if m:
-        s = s[m.end():]
-    return s
 
 
 # ---------------------------------------------------------------- structure
@@ -186,18 +169,45 @@ def structure(s: str, depth: int = 0):
         if a:
             return ("set", (("expr", f"{a}+({b})"), ("expr", f"{a}-({b})")))
         return ("set", (("expr", f"{b}"), ("expr", f"-({b})")))
-    eq = split_top(s, ("=", "\\approx"))
+    eq = split_top(s, ("=", "\\approx", "\\equiv"))
     if len(eq) > 1:
         return ("eq", eq[0], eq[-1], len(eq))
     rel = _REL_RE.search(s)
     if rel:
-        parts = _REL_RE.split(s)
+        parts = [p.strip() for p in _REL_RE.split(s)]
         if len(parts) == 3:
-            return ("rel", _REL_CANON.get(parts[1], parts[1]), parts[0].strip(), parts[2].strip())
+            op = _REL_CANON.get(parts[1], parts[1])
+            iv = _rel_interval(parts[0], op, parts[2])
+            if iv is not None:
+                return iv
+            return ("rel", op, parts[0], parts[2])
+        if len(parts) == 5 and re.fullmatch(r"[A-Za-z]", parts[2]):
+            o1, o2 = _REL_CANON.get(parts[1], parts[1]), _REL_CANON.get(parts[3], parts[3])
+            if o1 in ("<", "<=") and o2 in ("<", "<="):
+                return ("seq", "(" if o1 == "<" else "[", ")" if o2 == "<" else "]",
+                        (("expr", parts[0]), ("expr", parts[4])))
+            if o1 in (">", ">=") and o2 in (">", ">="):
+                return ("seq", "(" if o2 == ">" else "[", ")" if o1 == ">" else "]",
+                        (("expr", parts[4]), ("expr", parts[0])))
     mb = _BASE_RE.match(s)
     if mb and not mb.group(1).isalpha():
         return ("base", mb.group(1).upper(), mb.group(2))
     return ("expr", s)
+
+
+def _rel_interval(lhs: str, op: str, rhs: str):
+    """``x > 3`` -> the interval ``(3, \\infty)`` (a single-letter variable on one side)."""
+    if op == "!=":
+        return None
+    if not re.fullmatch(r"[A-Za-z]", lhs):
+        if re.fullmatch(r"[A-Za-z]", rhs):
+            lhs, rhs = rhs, lhs
+            op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}[op]
+        else:
+            return None
+    if op in (">", ">="):
+        return ("seq", "(" if op == ">" else "[", ")", (("expr", rhs), ("expr", "\\infty")))
+    return ("seq", "(", ")" if op == "<" else "]", (("expr", "-\\infty"), ("expr", rhs)))
 
 
 _REL_CANON = {
@@ -271,6 +281,15 @@ def _values(node, syms):
     return out
 
 
+def _infinity(node) -> int:
+    """+1 / -1 for (signed) infinity, 0 otherwise."""
+    sign = 1
+    while node[0] == "neg":
+        sign = -sign
+        node = node[1]
+    return sign if node == ("sym", "infty") else 0
+
+
 def _close(a: complex, b: complex) -> bool:
     return abs(a - b) <= REL_TOL * max(1.0, abs(a), abs(b))
 
@@ -288,6 +307,10 @@ def compare_expr(a: str, b: str, deadline: float) -> Outcome:
                 return Outcome(True, "string", None)
             return Outcome(False, "none", p[0])
     na, nb = pa[1], pb[1]
+    ia, ib = _infinity(na), _infinity(nb)
+    if ia or ib:
+        ok = ia == ib
+        return Outcome(ok, "numeric", None if ok else "mismatch")
     try:
         ea = exact(na)
         try:
@@ -363,7 +386,7 @@ def _leaf_text(node) -> str | None:
     return None
 
 
-def compare_struct(c, g, deadline: float, top: bool = False) -> Outcome:
+def compare_struct(c, g, deadline: float) -> Outcome:
     if time.monotonic() > deadline:
         raise Timeout
     tc, tg = c[0], g[0]
@@ -379,18 +402,18 @@ def compare_struct(c, g, deadline: float, top: bool = False) -> Outcome:
     if tc == "eq" and tg == "eq":
         return compare_eq(c, g, deadline)
     if tg == "set":
-        items_c = c[1] if tc == "set" else (c[3] if tc == "seq" and c[1] == "(" and c[2] == ")" and False else (c,))
+        items_c = c[1] if tc == "set" else (c,)
         return _compare_sets(items_c, g[1], deadline)
     if tc == "set":
         if tg == "seq":
             # "1, 2" for an ordered pair "(1, 2)": same elements in order
             if len(c[1]) == len(g[3]):
                 return _compare_in_order(c[1], g[3], deadline)
-        # several different answers for a single gold value
-        uniq = _dedupe(c[1], deadline)
-        if len(uniq) == 1:
-            return compare_struct(uniq[0], g, deadline)
-        return Outcome(False, "structural", "mismatch")
+        # several different answers for a single gold value; equal repeats are fine
+        items = _text_unique(c[1])
+        if len(items) > 1 and not all(compare_struct(x, items[0], deadline).correct for x in items[1:]):
+            return Outcome(False, "structural", "mismatch")
+        return compare_struct(items[0], g, deadline)
     if tg == "seq":
         if tc == "seq":
             if len(c[3]) != len(g[3]):
@@ -457,9 +480,24 @@ def _dedupe(items, deadline):
     return uniq
 
 
+def _text_unique(items) -> list:
+    seen = set()
+    out = []
+    for it in items:
+        key = repr(it).replace(" ", "")
+        if key not in seen:
+            seen.add(key)
+            out.append(it)
+    return out
+
+
 def _compare_sets(cs, gs, deadline) -> Outcome:
-    cs = _dedupe(list(cs), deadline)
-    gs = _dedupe(list(gs), deadline)
+    cs = _text_unique(cs)
+    gs = _text_unique(gs)
+    if len(cs) > 2 * len(gs) + 2:
+        return Outcome(False, "structural", "mismatch")  # far too many values
+    cs = _dedupe(cs, deadline)
+    gs = _dedupe(gs, deadline)
     if len(cs) != len(gs):
         return Outcome(False, "structural", "mismatch")
     used = [False] * len(gs)
@@ -494,7 +532,7 @@ def normalize_answer(s: str) -> str:
     return basic_normalize(s)
 
 
-def compare(cand_norm: str, gold_norm: str, gold_struct, deadline: float) -> Outcome:
+def compare(cand_norm: str, gold_norm: str, gold_struct, deadline: float, _reduce: bool = True) -> Outcome:
     """Compare a normalised candidate with a normalised gold (and its structure)."""
     if len(cand_norm) > MAX_ANSWER_CHARS:
         return Outcome(False, "none", "too_large")
@@ -520,4 +558,25 @@ def compare(cand_norm: str, gold_norm: str, gold_struct, deadline: float) -> Out
     cs = structure(c_units)
     if g_units != gold_norm:
         gold_struct = structure(g_units)
-    return compare_struct(cs, gold_struct, deadline, top=True)
+    out = compare_struct(cs, gold_struct, deadline)
+    if not out.correct and _reduce and _ENGLISH_RE.search(cand_norm):
+        # words around the answer inside the box: "The answer is 5", "4 (since x > 0)"
+        reduced = _reduce_sentence(cand_norm)
+        if reduced and reduced != cand_norm:
+            again = compare(reduced, gold_norm, gold_struct, deadline, _reduce=False)
+            if again.correct:
+                return again
+    return out
+
+
+_ENGLISH_RE = re.compile(r"(?<![\\A-Za-z])(?:the|is|are|since|because|so|answer|when|where|for)(?![A-Za-z])", re.I)
+_REMARK_RE = re.compile(r"\s*[(,;]\s*(?:since|as|because|where|for|when|if|assuming)\b.*$", re.I)
+
+
+def _reduce_sentence(s: str) -> str | None:
+    from ._extract import answer_from_statement
+
+    s2 = _REMARK_RE.sub("", s).strip()
+    if s2 != s and s2:
+        return s2
+    return answer_from_statement(s)

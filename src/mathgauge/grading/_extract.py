@@ -8,10 +8,16 @@ chain is tried (the labelling convention is "the last answer the response
 commits to"), except for ``raw`` which always returns the whole response.
 
 ``auto`` tries, in order: ``think_answer_tags`` (an ``<answer>`` tag after the
-thinking), ``json_answer_field``, ``boxed``, ``final_answer_line`` ("The final
-answer is X", "The answer is X"), ``answer_line`` ("ANSWER: X"), a concluding
-statement in the last lines ("Therefore, the value of n is 3."), and finally
-``raw`` when the whole response is short enough to be a bare answer.
+thinking), ``json_answer_field`` (the last JSON ``answer`` field that is not a
+placeholder such as ``"___"``), ``boxed``, ``final_answer_line`` ("The final
+answer is X", "The answer is X") and ``answer_line`` ("ANSWER: X") within the
+last 8 lines, a concluding statement in the last 5 lines ("Therefore, the value
+of n is 3.", "The midpoint is (-1, 6).") unless the response stops mid-sentence
+(taken as cut off: no answer), and finally ``raw`` when the whole response is a
+short bare answer. ``program_output`` is only used when asked for.
+
+Only the last 200,000 characters after the thinking are searched, and every
+pattern is linear in the text, so extraction stays fast on adversarial input.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ ANSWER_FORMATS: tuple[str, ...] = (
     "raw",
 )
 
+MAX_SCAN_CHARS = 200_000  # only the end of a very long response is searched
 MAX_ANSWER_CHARS = 2000  # longer "answers" are cut here (and rejected as too_large later)
 
 
@@ -66,30 +73,28 @@ _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 MAX_BOX_CHARS = 4000
 
 
+_BRACE_RE = re.compile(r"\\.|[{}]", re.S)
+
+
 def _braced(text: str, start: int) -> tuple[str, int] | None:
     """``text[start] == '{'``: return (content, end index) of the balanced group."""
     depth = 0
-    i = start
     n = min(len(text), start + MAX_BOX_CHARS)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
+    for m in _BRACE_RE.finditer(text, start, n):
+        c = m.group(0)
         if c == "{":
             depth += 1
         elif c == "}":
             depth -= 1
             if depth == 0:
-                return text[start + 1:i], i + 1
-        i += 1
+                return text[start + 1:m.start()], m.end()
     if n < len(text):
         # still open after MAX_BOX_CHARS: an over-long answer (rejected later as too_large)
         return text[start + 1:n], n
     return None
 
 
-def _box_at(text: str, m: re.Match) -> str | None:
+def _box_at(text: str, m: re.Match) -> tuple[str, int] | None:
     i = m.end()
     while i < len(text) and text[i] in " \t":
         i += 1
@@ -97,40 +102,54 @@ def _box_at(text: str, m: re.Match) -> str | None:
         got = _braced(text, i)
         if got is None:
             return None
-        content = got[0]
+        content, end = got
     else:
         if i == m.end():
             return None
         m2 = re.match(r"[^\s$\\]+|\\[A-Za-z]+", text[i:i + 200])
         if not m2:
             return None
-        content = m2.group(0)
+        content, end = m2.group(0), i + m2.end()
     content = content.strip()
-    return content or None
+    return (content, end) if content else None
 
 
 def extract_boxed(text: str) -> str | None:
     """Last ``\\boxed{}``/``\\fbox{}``; several different boxes on the last box's line are joined."""
     if "\\boxed" not in text and "\\fbox" not in text:
         return None
-    matches = list(_BOX_RE.finditer(text))[-64:]
-    found: list[str] = []
-    line_start = None
-    for m in reversed(matches):
-        if line_start is not None and m.start() < line_start:
-            break
-        content = _box_at(text, m)
-        if content is None:
-            continue
-        if line_start is None:
-            line_start = text.rfind("\n", 0, m.start()) + 1
-        if content not in found:
-            found.insert(0, content)
-    if not found:
+    boxes = []  # (start, end, content), outermost boxes only
+    for m in list(_BOX_RE.finditer(text))[-64:]:
+        if boxes and m.start() < boxes[-1][1]:
+            continue  # nested inside the previous box
+        got = _box_at(text, m)
+        if got is not None:
+            boxes.append((m.start(), got[1], got[0]))
+    if not boxes:
         return None
-    if len(found) > 1:
-        return ", ".join(found)
-    return found[0]
+    last_start = boxes[-1][0]
+    line_start = text.rfind("\n", 0, last_start) + 1
+    found: list[str] = []
+    for start, _, content in boxes:
+        if start >= line_start and content not in found:
+            found.append(content)
+    ans = ", ".join(found)
+    for _ in range(3):  # \boxed{\boxed{5}}
+        inner = _boxes_only(ans)
+        if inner is None:
+            break
+        ans = inner
+    return ans
+
+
+def _boxes_only(s: str) -> str | None:
+    m = re.match(r"\\(?:boxed|fbox)\s*\{", s)
+    if not m:
+        return None
+    got = _braced(s, m.end() - 1)
+    if got is None or s[got[1]:].strip():
+        return None
+    return got[0].strip() or None
 
 
 # ---------------------------------------------------------------- final answer line
@@ -189,7 +208,7 @@ def extract_answer_line(text: str) -> str | None:
 
 # ---------------------------------------------------------------- json
 
-_JSON_KEY_RE = re.compile(r"[\"']answer[\"']\s*:\s*")
+_JSON_KEY_RE = re.compile(r"[\"'](?:final_?)?answer[\"']\s*:\s*", re.IGNORECASE)
 
 
 def _json_string(text: str, i: int) -> str | None:
@@ -235,9 +254,12 @@ def extract_json_answer(text: str) -> str | None:
                 continue
             val = m2.group(0)
         val = val.strip()
-        if val and val.lower() not in ("null", "none", "..."):
+        if val and val.lower() not in ("null", "none") and not _PLACEHOLDER_RE.match(val):
             return val
     return None
+
+
+_PLACEHOLDER_RE = re.compile(r"^(?:[_.…\s-]+|<[^<>]{0,60}>|your answer.*|answer here)$", re.I)
 
 
 # ---------------------------------------------------------------- think / answer tags
@@ -254,7 +276,7 @@ def extract_answer_tags(text: str) -> str | None:
             break
         j = low.find("</answer>", i)
         content = text[i + len("<answer>"):j if j >= 0 else len(text)]
-        if content.strip():
+        if content.strip() and not _PLACEHOLDER_RE.match(content.strip()):
             return answer_from_statement(content[-4000:])
         pos = i
     if pos != len(low):
@@ -450,16 +472,24 @@ def _final_answer_line_tail(text: str) -> str | None:
     return extract_final_answer_line("\n".join(lines[-8:]))
 
 
-def _auto(text: str) -> str | None:
+def _answer_line_tail(text: str) -> str | None:
+    """``answer_line`` restricted to the last lines (auto mode)."""
+    lines = text[-1500:].rstrip().splitlines()
+    return extract_answer_line("\n".join(lines[-8:]))
+
+
+def _auto(text: str, skip=None) -> str | None:
     for fn in (
         extract_answer_tags,
         extract_json_answer,
         extract_boxed,
         _final_answer_line_tail,
-        extract_answer_line,
+        _answer_line_tail,
         extract_conclusion,
         _last_line_raw,
     ):
+        if fn is skip:
+            continue
         ans = fn(text)
         if ans:
             return ans
@@ -485,6 +515,8 @@ def extract_final_answer(response: str, answer_format: str = "auto") -> str | No
         ans = response.strip()
         return ans[:MAX_ANSWER_CHARS + 1] or None
     text = strip_thinking(response)
+    if len(text) > MAX_SCAN_CHARS:
+        text = text[-MAX_SCAN_CHARS:]  # the final answer is near the end
     if not text.strip():
         return None
     ans = None
@@ -492,7 +524,7 @@ def extract_final_answer(response: str, answer_format: str = "auto") -> str | No
     if primary is not None:
         ans = primary(text)
     if not ans:
-        ans = _auto(text)
+        ans = _auto(text, skip=primary)
     if ans is None:
         return None
     ans = ans.strip()

@@ -35,6 +35,7 @@ class Grader:
         self.timeout_s = float(timeout_s)
         self.workers = 1 if workers is None else max(0, int(workers))
         self._gold_cache: dict[str, tuple] = {}
+        self._verdict_cache: dict[tuple[str, str], Verdict] = {}
         self._lock = threading.Lock()
         self._pool = None
         self._closed = False
@@ -82,6 +83,18 @@ class Grader:
         return pool.compare(a, b, remaining)
 
     def compare_answers(self, candidate: str, gold: str) -> Verdict:
+        key = (candidate, gold)
+        hit = self._verdict_cache.get(key)
+        if hit is not None:
+            return hit
+        v = self._compare_answers(candidate, gold)
+        if v.reason != "timeout":
+            if len(self._verdict_cache) > 200_000:
+                self._verdict_cache.clear()
+            self._verdict_cache[key] = v
+        return v
+
+    def _compare_answers(self, candidate: str, gold: str) -> Verdict:
         start = time.monotonic()
         deadline = start + self.timeout_s
         gold_norm, gold_struct = self._gold(gold)
@@ -124,7 +137,7 @@ _DEFAULT: Grader | None = None
 _DEFAULT_LOCK = threading.Lock()
 
 
-def _default(timeout_s: float) -> Grader:
+def _default() -> Grader:
     global _DEFAULT
     with _DEFAULT_LOCK:
         if _DEFAULT is None:
@@ -134,22 +147,19 @@ def _default(timeout_s: float) -> Grader:
 
 def answers_equivalent(candidate: str, gold: str, *, timeout_s: float = 2.0) -> Verdict:
     """Compare two bare answers."""
-    g = _default(timeout_s)
+    g = _default()
     if timeout_s == g.timeout_s:
         return g.compare_answers(candidate, gold)
     tmp = Grader(timeout_s=timeout_s, workers=g.workers)
-    tmp._pool = None
     tmp._gold_cache = g._gold_cache
-    with _DEFAULT_LOCK:
-        pass
-    tmp._symbolic = g._symbolic  # share the worker process
+    tmp._symbolic = g._symbolic  # share the default grader's worker process
     return tmp.compare_answers(candidate, gold)
 
 
 def grade(response: str, gold: str, *, answer_format: str = "auto", timeout_s: float = 2.0) -> Verdict:
     """Extract the final answer of ``response`` and compare it with ``gold``."""
     check_format(answer_format)
-    g = _default(timeout_s)
+    g = _default()
     if timeout_s == g.timeout_s:
         return g.grade(response, gold, answer_format=answer_format)
     tmp = Grader(answer_format=answer_format, timeout_s=timeout_s, workers=g.workers)

@@ -102,6 +102,10 @@ def tokenize(s: str) -> list[tuple[str, str]]:
 
 
 _PRIMARY_START_OPS = {"(", "{", "[", "|"}
+_NON_PRIMARY_CMDS = {
+    "\\cdot", "\\times", "\\div", "\\pm", "\\mp", "\\rfloor", "\\rceil", "\\rvert", "\\vert",
+    "\\le", "\\leq", "\\ge", "\\geq", "\\lt", "\\gt", "\\ne", "\\neq",
+}
 
 
 class _Parser:
@@ -145,11 +149,7 @@ class _Parser:
 
     def expr(self):
         self.enter()
-        terms = []
-        sign = 1
-        if self.peek()[1] in ("+", "-"):
-            pass
-        terms.append(self.term())
+        terms = [self.term()]
         while True:
             v = self.peek()[1]
             if v == "+":
@@ -161,7 +161,6 @@ class _Parser:
             else:
                 break
         self.depth -= 1
-        del sign
         return terms[0] if len(terms) == 1 else ("add", tuple(terms))
 
     def _starts_primary(self) -> bool:
@@ -171,7 +170,7 @@ class _Parser:
         if kind in ("num", "word"):
             return True
         if kind == "cmd":
-            return val not in ("\\cdot", "\\times", "\\div", "\\pm", "\\mp")
+            return val not in _NON_PRIMARY_CMDS
         if val in ("(", "{", "["):
             return True
         if val == "|":
@@ -368,8 +367,6 @@ class _Parser:
             base = self.group_arg()
         if self.peek()[1] in ("(", "{", "["):
             arg = self.primary()
-            if self.peek()[1] == "^" and power is None and name not in ("sqrt",):
-                pass
         else:
             # \sin 2x : implicit product of following powers
             parts = [self.power()]

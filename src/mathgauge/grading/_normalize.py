@@ -58,6 +58,7 @@ def _unwrap_text(s: str) -> str:
     return s
 
 
+_MOD_RE = re.compile(r"\s*(?:\\pmod\s*\{[^{}]*\}|\\pmod\s*\w+|\(\s*\\?(?:mod|bmod)\s*[^()]*\)|\\bmod\s*\w+|\bmod\s+\d+)$")
 _ORDINAL_RE = re.compile(r"(\d)\s*\^\s*\{?\s*(?:st|nd|rd|th)\s*\}?|(\d)(?:st|nd|rd|th)\b")
 
 
@@ -89,6 +90,7 @@ def basic_normalize(s: str) -> str:
     s = re.sub(r"\s+", " ", s).strip()
     s = re.sub(r"^(?:\\therefore|therefore|thus|so|hence)[\s,]+", "", s, flags=re.I)
     s = s.rstrip(" .;,")
+    s = _MOD_RE.sub("", s).rstrip(" .;,")
     if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", s):
         s = s.replace(",", "")
     return s

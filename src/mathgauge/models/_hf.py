@@ -340,6 +340,9 @@ class _RowState:
         self.eos = eos
         self.ids: list[int] = []
         self.sent = ""
+        # Text of ids[:start], fixed at the last newline, so each step decodes only the current line.
+        self.start = 0
+        self.committed = ""
         self.finished = False
         self.client_stopped = False
         self._lock = threading.Lock()
@@ -361,7 +364,10 @@ class _RowState:
         self.ids.append(token)
         if not self.wants_text:
             return
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        chunk = self.tokenizer.decode(self.ids[self.start:], skip_special_tokens=True)
+        text = self.committed + chunk
+        if chunk.endswith("\n"):
+            self.committed, self.start = text, len(self.ids)
         if self.stops and _first_stop(text, self.stops) is not None:
             self.finished = True
             return

@@ -164,29 +164,3 @@ def _write_text(path: str, text: str) -> None:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write ({exc.strerror})") from None
 
-
-# -- export (for cli.py's `export` command) ----------------------------------------------------------------------
-def configure_export_parser(p: Any) -> None:
-    """Arguments and handler of ``mathgauge export`` with every format (jsonl, csv, parquet, lm-eval-samples) and
-    ``--attempts``; cli.py calls this on its ``export`` sub-parser instead of adding its own arguments."""
-    from ._exports import ALL_EXPORT_FORMATS
-
-    p.add_argument("run", help="run id or name")
-    p.add_argument("--format", choices=list(ALL_EXPORT_FORMATS), default="jsonl",
-                   help="jsonl (default), csv, parquet, or lm-eval-samples (lm-eval's samples_<task>.jsonl shape)")
-    p.add_argument("--attempts", action="store_true", help="one row per model call instead of one per sample")
-    p.add_argument("--output", required=True, help="destination file ('-' for stdout; not for parquet)")
-    _add_store(p)
-    p.set_defaults(func=cmd_export)
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from ..store import Store
-    from ._exports import export_run_ext
-
-    with Store(args.store) as store:
-        count = export_run_ext(store, args.run, args.format, args.output, attempts=args.attempts)
-    if args.output != "-":
-        unit = "calls" if args.attempts else ("problems" if args.format == "lm-eval-samples" else "samples")
-        print(f"wrote {count} {unit} to {args.output}", file=sys.stderr)
-    return 0

@@ -50,6 +50,13 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 20
     return (lo, hi)
 
 
+def bootstrap_mean_ci(values: Sequence[float], *, n_boot: int = 2000, seed: int = 0,
+                      level: float = 0.95) -> tuple[float, float]:
+    """Percentile CI of the mean of ``values`` resampled with replacement (per-problem accuracies: with k samples
+    per problem the samples are not independent, so a binomial interval over all samples would be too narrow)."""
+    return paired_bootstrap(values, [0.0] * len(values), n_boot=n_boot, seed=seed, level=level)
+
+
 # -- per-problem scores of a run ----------------------------------------------------------------------------------
 @dataclass
 class ProblemScore:
@@ -97,6 +104,7 @@ class RunSide:
     ci95: tuple[float, float]
     truncated: int
     truncated_share: float
+    ci_method: str = "Wilson"
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -231,19 +239,23 @@ def compare_loaded(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], *, n_
         correct = sum(sc[p].correct for p in shared)
         on_shared = [r for r in results if r.problem_id in shared_ids and r.grade_status is not None]
         truncated = sum(r.truncated for r in on_shared)
+        k = int(run.config.get("sampling", {}).get("samples", 1))
+        means = [sc[p].mean for p in shared]
+        if k > 1:
+            ci, method = bootstrap_mean_ci(means, n_boot=n_boot, seed=seed), "bootstrap over problems"
+        else:
+            ci, method = wilson_interval(correct, n), "Wilson"
         sides.append(RunSide(
-            run_id=run.run_id, name=run.name, model=run.model, benchmark=run.benchmark,
-            samples_per_problem=int(run.config.get("sampling", {}).get("samples", 1)), problems=len(sc), n=n,
-            correct=correct, accuracy=sum(sc[p].mean for p in shared) / len(shared),
-            ci95=wilson_interval(correct, n), truncated=truncated,
-            truncated_share=truncated / len(on_shared) if on_shared else 0.0,
+            run_id=run.run_id, name=run.name, model=run.model, benchmark=run.benchmark, samples_per_problem=k,
+            problems=len(sc), n=n, correct=correct, accuracy=sum(means) / len(shared), ci95=ci,
+            truncated=truncated, truncated_share=truncated / len(on_shared) if on_shared else 0.0, ci_method=method,
         ))
-    multi = any(s.samples_per_problem > 1 for s in sides)
     pairs = []
     for i in range(len(loaded)):
         for j in range(i + 1, len(loaded)):
             if len(pairs) >= max_pairs:
                 break
+            multi = sides[i].samples_per_problem > 1 or sides[j].samples_per_problem > 1
             pairs.append(_pair(sides[i].name, sides[j].name, scores[i], scores[j], shared, n_boot, seed, multi))
     return Comparison(benchmark=loaded[0][0].benchmark, shared_problems=len(shared), runs=sides, pairs=pairs,
                       warnings=warnings, n_boot=n_boot, seed=seed)
@@ -259,7 +271,8 @@ def _breakdown(key_of: Any, sa: dict[str, ProblemScore], sb: dict[str, ProblemSc
         out.append(Breakdown(
             key=key, n=len(ids), acc_a=sum(sa[p].mean for p in ids) / len(ids),
             acc_b=sum(sb[p].mean for p in ids) / len(ids),
-            b=sum(sa[p].solved and not sb[p].solved for p in ids), c=sum(sb[p].solved and not sa[p].solved for p in ids),
+            b=sum(sa[p].solved and not sb[p].solved for p in ids),
+            c=sum(sb[p].solved and not sa[p].solved for p in ids),
         ))
     return out
 
@@ -290,8 +303,8 @@ def _pair(name_a: str, name_b: str, sa: dict[str, ProblemScore], sb: dict[str, P
     )
 
 
-def _fmt(value: Any) -> str:
-    return "server default" if value is None else repr(value)
+def _fmt(value: Any, none: str = "server default") -> str:
+    return none if value is None else repr(value)
 
 
 def unfair_settings(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], scores: Sequence[dict],
@@ -321,9 +334,16 @@ def unfair_settings(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], scor
         if pa != pb:
             warnings.append(f"{pair}: prompt template differs ({pa.get('name', '?')} vs {pb.get('name', '?')}"
                             + (", same name but different text" if pa.get("name") == pb.get("name") else "") + ")")
-        for key, label in (("answer_format", "answer format"), ("grader", "grader"), ("mode", "mode")):
+        for key, label in (("answer_format", "answer format"), ("grader", "grader"), ("mode", "mode"),
+                           ("judge", "judge settings")):
             if ca.get(key) != cb.get(key):
                 warnings.append(f"{pair}: {label} differs ({ca.get(key)!r} vs {cb.get(key)!r})")
+        sol_a = {"attempts": 1, **(ca.get("solver") or {})}  # runs stored before solvers had settings: 1 try
+        sol_b = {"attempts": 1, **(cb.get("solver") or {})}
+        for key in sorted(set(sol_a) | set(sol_b)):
+            if sol_a.get(key) != sol_b.get(key):
+                warnings.append(f"{pair}: solver {key} differs ({_fmt(sol_a.get(key), 'not set')} vs "
+                                f"{_fmt(sol_b.get(key), 'not set')})")
         if ca.get("problems_sha256") and cb.get("problems_sha256") and ca.get("problems_sha256") != cb.get(
                 "problems_sha256") and ca.get("problem_count") == cb.get("problem_count"):
             warnings.append(f"{pair}: the problem texts or answers differ (different data sources: "
@@ -358,11 +378,11 @@ def render_comparison(comp: Comparison, console: Any, list_limit: int = 10) -> N
 
     console.print(f"[bold]Comparison on {comp.benchmark}[/bold]: {comp.shared_problems} shared problems")
     table = Table(title="Accuracy on the shared problems", title_justify="left")
-    for col in ("run", "model", "samples/problem", "n", "correct", "accuracy", "95% CI (Wilson)", "truncated"):
+    for col in ("run", "model", "samples/problem", "n", "correct", "accuracy", "95% CI", "truncated"):
         table.add_column(col, justify="left" if col in ("run", "model") else "right")
     for s in comp.runs:
         table.add_row(escape(s.name), escape(s.model), str(s.samples_per_problem), str(s.n), str(s.correct),
-                      _pct(s.accuracy), f"[{100 * s.ci95[0]:.1f}, {100 * s.ci95[1]:.1f}]",
+                      _pct(s.accuracy), f"[{100 * s.ci95[0]:.1f}, {100 * s.ci95[1]:.1f}] ({s.ci_method})",
                       f"{s.truncated} ({_pct(s.truncated_share)})")
     console.print(table)
     for pc in comp.pairs:

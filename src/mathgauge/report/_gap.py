@@ -11,7 +11,6 @@ from ..store import RunRecord, SampleResult
 from ._published import PublishedScore, published_for_model, run_benchmark, version_matches
 from ._regrade import CLOSEST_POLICY, POLICIES, regrade_rows
 from ._stats import wilson_interval
-from ._summary import summarize
 
 
 @dataclass
@@ -60,10 +59,27 @@ class GapAnalysis:
     policies: dict[str, dict[str, Any]]  # policy -> {correct, n, accuracy (percent), description}
     run_settings: dict[str, str] = field(default_factory=dict)
 
+    def grader_effect(self) -> str | None:
+        """One sentence: how far the grading policy alone moves the score, beside the gaps to published figures."""
+        scored = {k: v["accuracy"] for k, v in self.policies.items() if v.get("accuracy") is not None}
+        if not scored or self.accuracy is None:
+            return None
+        lo_name, hi_name = min(scored, key=scored.get), max(scored, key=scored.get)
+        text = (f"Grading policy alone moves the score from {scored[lo_name]:.1f} ({lo_name}) to "
+                f"{scored[hi_name]:.1f} ({hi_name}), a spread of {scored[hi_name] - scored[lo_name]:.1f} points")
+        diffs = [g.diff for g in self.gaps if g.diff is not None]
+        if diffs:
+            reach = [g for g in self.gaps if g.entry.score is not None
+                     and min(scored.values()) <= g.entry.score <= max(scored.values())]
+            text += (f"; gaps to published figures range from {min(diffs):+.1f} to {max(diffs):+.1f} points, and "
+                     f"{len(reach)} of {len(diffs)} published figure(s) fall within the range of re-graded scores")
+        return text + "."
+
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "run_name": self.run_name, "model": self.model, "benchmark": self.benchmark,
                 "accuracy": self.accuracy, "ci95": list(self.ci95), "caveat": self.caveat,
                 "run_settings": self.run_settings, "grading_policies": self.policies,
+                "grader_effect": self.grader_effect(),
                 "published": [g.to_json() for g in self.gaps],
                 "not_comparable_published_figures": self.other_benchmarks}
 
@@ -99,12 +115,18 @@ def _metric_differs(run: str, entry: PublishedScore) -> bool | None:
 
 def analyse_gap(run: RunRecord, results: list[SampleResult], rows: list[dict], *, regrade: bool = True) -> GapAnalysis:
     """The gap analysis of one run (``rows``: ``Store.export_rows`` of the run, for the stored responses)."""
-    summary = summarize(run, results)
     cfg = run.config
     bench, caveat = run_benchmark(cfg, run.benchmark)
-    acc = None if summary.accuracy is None else 100 * summary.accuracy
-    ci = (100 * summary.ci95[0], 100 * summary.ci95[1])
-    graded = [r for r in results if r.grade_status is not None]
+    graded = [r for r in results if r.grade_status is not None and r.status != "failed"]
+    correct = sum(r.correct for r in graded)
+    acc = 100 * correct / len(graded) if graded else None
+    if int(cfg.get("sampling", {}).get("samples", 1) or 1) > 1 and graded:
+        from ._compare import bootstrap_mean_ci, problem_scores  # k samples per problem are not independent
+
+        lo, hi = bootstrap_mean_ci([p.mean for p in problem_scores(graded).values()])
+    else:
+        lo, hi = wilson_interval(correct, len(graded))
+    ci = (100 * lo, 100 * hi)
     truncated = sum(r.truncated for r in graded)
     responses = [r.response or "" for r in graded]
     thinking = sum("</think>" in t or "<think>" in t for t in responses)
@@ -142,7 +164,8 @@ def analyse_gap(run: RunRecord, results: list[SampleResult], rows: list[dict], *
         cdiff = None
         if closest and closest in policies and entry.score is not None and policies[closest]["accuracy"] is not None:
             cdiff = policies[closest]["accuracy"] - entry.score
-        gaps.append(PublishedGap(entry=entry, diff=diff, inside_ci=inside, same_snapshot=version_matches(entry, run.model),
+        gaps.append(PublishedGap(entry=entry, diff=diff, inside_ci=inside,
+                                 same_snapshot=version_matches(entry, run.model),
                                  settings=settings, closest_policy=closest, closest_policy_diff=cdiff))
     return GapAnalysis(run_id=run.run_id, run_name=run.name, model=run.model, benchmark=bench, accuracy=acc, ci95=ci,
                        caveat=caveat, gaps=gaps, other_benchmarks=other, policies=policies, run_settings=run_settings)
@@ -155,7 +178,11 @@ def _settings(entry: PublishedScore, cfg: dict, rs: dict[str, str], metric: str,
     out.append(SettingDiff("shots", rs["shots"], _fmt(entry.shots), None if entry.shots is None else entry.shots != 0))
     run_mode = str(cfg.get("mode", "cot"))
     kind = entry.mode_kind
-    mode_differs = None if kind == "not stated" else kind in ("pot", "tir", "few-shot")
+    run_family = run_mode if run_mode in ("pot", "tir") else "cot"  # verify is CoT with a self-check pass
+    src_family = kind if kind in ("pot", "tir") else ("cot" if kind != "not stated" else None)
+    mode_differs = None if src_family is None else src_family != run_family
+    if run_mode == "verify" and mode_differs is False:
+        mode_differs = True  # the run adds a self-verification pass the source does not describe
     out.append(SettingDiff("mode (CoT/PoT/TIR)", run_mode, entry.mode, mode_differs))
     run_thinks = graded > 0 and thinking * 2 > graded
     src_thinks = None if kind == "not stated" else kind in ("thinking", "reasoning")
@@ -176,8 +203,14 @@ def _settings(entry: PublishedScore, cfg: dict, rs: dict[str, str], metric: str,
     out.append(SettingDiff("chat template", rs["chat template"],
                            "yes" if entry.chat_template else "not stated", False if entry.chat_template else None))
     gk = entry.grader_kind
-    out.append(SettingDiff("grader", rs["grader"], entry.grader or "not stated",
-                           None if gk == "not stated" else gk not in ("math-verify",)))
+    run_grader = str(cfg.get("grader", "rules"))
+    if gk == "not stated":
+        grader_differs = None
+    elif gk == "llm-judge":
+        grader_differs = run_grader == "rules"
+    else:
+        grader_differs = not (gk == "math-verify" and run_grader == "rules")
+    out.append(SettingDiff("grader", rs["grader"], entry.grader or "not stated", grader_differs))
     return out
 
 
@@ -192,6 +225,9 @@ def render_gap(gap: GapAnalysis, console: Any) -> None:
     if gap.policies:
         console.print("Score under other grading policies: " + ", ".join(
             f"{name} {p['accuracy']:.1f}" for name, p in gap.policies.items() if p["accuracy"] is not None))
+        effect = gap.grader_effect()
+        if effect:
+            console.print(escape(effect))
     if not gap.gaps:
         console.print("No published figure for this model on this benchmark in mathgauge's registry."
                       + (f" (figures on other benchmarks, not comparable: {gap.other_benchmarks})"

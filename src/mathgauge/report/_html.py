@@ -57,18 +57,35 @@ _JS = r"""
   var SYM = {'\\pi':'\u03c0','\\cdot':'\u00b7','\\times':'\u00d7','\\leq':'\u2264','\\le':'\u2264','\\geq':'\u2265',
     '\\ge':'\u2265','\\neq':'\u2260','\\pm':'\u00b1','\\infty':'\u221e','\\sqrt':'\u221a','\\theta':'\u03b8',
     '\\alpha':'\u03b1','\\beta':'\u03b2','\\circ':'\u00b0','\\div':'\u00f7','\\approx':'\u2248','\\in':'\u2208'};
+  var SUP = {'0':'\u2070','1':'\u00b9','2':'\u00b2','3':'\u00b3','4':'\u2074','5':'\u2075','6':'\u2076',
+    '7':'\u2077','8':'\u2078','9':'\u2079','-':'\u207b','n':'\u207f'};
+  function sup(t){ var o = ''; for (var i = 0; i < t.length; i++){ if (!(t[i] in SUP)) return null; o += SUP[t[i]]; }
+    return o; }
   function pretty(tex){
-    return tex.replace(/\\(pi|cdot|times|leq|le|geq|ge|neq|pm|infty|sqrt|theta|alpha|beta|circ|div|approx|in)(?![A-Za-z])/g,
-      function(m){ return SYM[m] || m; });
+    var t = tex.replace(/\\(left|right|displaystyle)(?![A-Za-z])/g, '').replace(/\\[,;:!]/g, ' ')
+      .replace(/\\(?:text|mathrm|textbf|mathbf|operatorname)\{([^{}]*)\}/g, '$1').replace(/\\[dt]frac/g, '\\frac')
+      .replace(/\\(pi|cdot|times|leq|le|geq|ge|neq|pm|infty|theta|alpha|beta|circ|div|approx|in)(?![A-Za-z])/g,
+        function(m){ return SYM[m] || m; });
+    for (var k = 0; k < 4; k++){
+      t = t.replace(/\\frac\{([^{}]*)\}\{([^{}]*)\}/g, function(m, a, b){
+        var w = function(x){ return x.length > 1 ? '(' + x + ')' : x; }; return w(a) + '/' + w(b); })
+        .replace(/\\sqrt\{([^{}]*)\}/g, '\u221a($1)').replace(/\\boxed\{([^{}]*)\}/g, '$1');
+    }
+    t = t.replace(/\^\{([^{}]*)\}|\^(\w)/g, function(m, a, b){ var x = a != null ? a : b; var s = sup(x);
+      return s == null ? '^' + (x.length > 1 ? '(' + x + ')' : x) : s; });
+    return t.replace(/\\sqrt(?![A-Za-z])/g, '\u221a');
   }
   // Text with $..$, $$..$$, \(..\), \[..\] shown as math spans (symbols prettified) and \boxed{} framed.
   function renderMath(el, text){
-    var re = /(\$\$[\s\S]+?\$\$|\$[^$]+?\$|\\\([\s\S]+?\\\)|\\\[[\s\S]+?\\\])/g, last = 0, m;
+    var re = /(\$\$[\s\S]+?\$\$|\$[^$]+?\$|\\\([\s\S]+?\\\)|\\\[[\s\S]+?\\\]|\\boxed\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\})/g,
+      last = 0, m;
     while ((m = re.exec(text)) !== null){
       if (m.index > last) el.appendChild(document.createTextNode(text.slice(last, m.index)));
       var span = document.createElement('span'); span.className = 'math';
       var inner = m[0].replace(/^\$\$|\$\$$|^\$|\$$|^\\\(|\\\)$|^\\\[|\\\]$/g, '');
-      if (inner.indexOf('\\boxed') >= 0) span.className += ' boxed';
+      var bare = /^\\boxed\{/.test(m[0]);
+      if (bare) inner = m[0].slice(7, -1);
+      if (bare || inner.indexOf('\\boxed') >= 0) span.className += ' boxed';
       span.textContent = pretty(inner); el.appendChild(span); last = re.lastIndex;
     }
     if (last < text.length) el.appendChild(document.createTextNode(text.slice(last)));
@@ -146,7 +163,8 @@ def _ci(lo: float, hi: float) -> str:
 
 
 def _json_for_script(doc: Any) -> str:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/").replace("<!--", "<\\!--")
+    # no '<' at all inside the script element: nothing in the data can close it or open a comment
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
 def build_report(store: Store, refs: Sequence[str], *, max_samples: int = 5000,
@@ -219,7 +237,8 @@ def _headline(summaries: Sequence[RunSummary], gaps: Sequence[GapAnalysis]) -> s
         pub = [x.entry.score for x in g.gaps if x.entry.score is not None]
         pub_txt = ", ".join(f"{v:g}" for v in pub) if pub else "none in the registry"
         out.append(
-            f"<tr class='run-row' data-run='{escape(s.run_name)}'><td>{escape(s.run_name)}</td><td>{escape(s.model)}</td>"
+            f"<tr class='run-row' data-run='{escape(s.run_name)}'><td>{escape(s.run_name)}</td>"
+            f"<td>{escape(s.model)}</td>"
             f"<td>{escape(s.benchmark)}</td><td>{escape(s.status)}</td><td class='num'>{s.samples_per_problem}</td>"
             f"<td class='num'>{s.n}</td><td class='num'>{s.correct}</td>"
             f"<td class='num acc'>{_pct(s.accuracy)}</td><td class='num'>{_ci(*s.ci95)}</td>"
@@ -259,6 +278,9 @@ def _gap_section(gaps: Sequence[GapAnalysis]) -> str:
                            f"<td class='num'>{p['correct']}/{p['n']}</td>"
                            f"<td class='num'>{p['accuracy']:.1f}</td><td class='num'>{delta}</td></tr>")
             out.append("</table>")
+            effect = g.grader_effect()
+            if effect:
+                out.append(f"<p class='grader-effect'>{escape(effect)}</p>")
             if g.accuracy is not None:
                 vals = [p["accuracy"] / 100 for p in g.policies.values()]
                 out.append("<div class='charts'>" + grouped_bars(
@@ -272,8 +294,9 @@ def _gap_section(gaps: Sequence[GapAnalysis]) -> str:
             continue
         rows = [(f"measured: {g.run_name}", g.accuracy, g.ci95, PALETTE[0])]
         for x in g.gaps:
-            rows.append((f"{x.entry.source_date} {x.entry.metric} ({x.entry.provenance})", x.entry.score, None,
-                         PALETTE[1]))
+            other = " [other snapshot]" if x.same_snapshot is False else ""
+            rows.append((f"{x.entry.source_date} {x.entry.metric} ({x.entry.provenance}){other}", x.entry.score,
+                         None, PALETTE[1]))
         out.append("<div class='charts'>" + forest(rows, title=f"{g.run_name} vs published {g.benchmark} figures",
                                                    band=g.ci95 if g.accuracy is not None else None) + "</div>")
         out.append("<table class='published'><tr><th>source</th><th>date</th><th>published</th>"
@@ -295,7 +318,8 @@ def _gap_section(gaps: Sequence[GapAnalysis]) -> str:
             out.append(f"<tr class='published-row'><td>{links}<div class='muted'>{escape(e.model)}; "
                        f"{escape(e.provenance)}{snap}</div><div class='muted'>{escape(e.notes)}</div></td>"
                        f"<td>{escape(e.source_date)}</td><td class='num'>{pub}</td><td class='num'>{diff}</td>"
-                       f"<td>{escape(e.metric)}</td><td>{escape(e.mode)}</td><td>{escape(e.grader or 'not stated')}</td>"
+                       f"<td>{escape(e.metric)}</td><td>{escape(e.mode)}</td>"
+                       f"<td>{escape(e.grader or 'not stated')}</td>"
                        f"<td>{settings}</td><td>{escape(closest)}</td></tr>")
         out.append("</table>")
         if g.other_benchmarks:
@@ -328,17 +352,30 @@ def _comparison_section(loaded: Sequence[tuple[RunRecord, list[SampleResult]]]) 
                         f"<td class='num'>{_pct(pc.acc_a)}</td><td class='num'>{_pct(pc.acc_b)}</td>"
                         f"<td class='num'>{100 * pc.diff:+.1f}</td>"
                         f"<td class='num'>[{100 * pc.ci95[0]:+.1f}, {100 * pc.ci95[1]:+.1f}]</td>"
-                        f"<td class='num'>{pc.a_only} / {pc.b_only}</td><td class='num'>{pc.p_value:.3g}</td></tr>")
-            notes.extend(f"{a.name} vs {b.name}: {w}" for w in comp.warnings)
+                        f"<td class='num'>{pc.a_only} / {pc.b_only}</td><td class='num'>{pc.p_value:.3g}</td>"
+                        f"<td>{_solved_lists(pc)}</td></tr>")
+            pair = f"{a.name} vs {b.name}"
+            notes.extend(w if w.startswith(pair) else f"{pair}: {w}" for w in comp.warnings)
     if not rows and not notes:
         return ""
     out = ["<h2 id='comparison'>Paired comparison</h2>"]
     if rows:
         out.append("<table class='pairs'><tr><th>A</th><th>B</th><th>shared problems</th><th>A</th><th>B</th>"
                    "<th>A - B (points)</th><th>95% CI (paired bootstrap)</th><th>solved by A only / B only</th>"
-                   "<th>exact McNemar p</th></tr>" + "".join(rows) + "</table>")
+                   "<th>exact McNemar p</th><th>problems solved by one only</th></tr>" + "".join(rows) + "</table>")
     if notes:
         out.append("<ul class='warn'>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
+    return "".join(out)
+
+
+def _solved_lists(pc: Any, limit: int = 200) -> str:
+    out = []
+    for name, items in ((pc.a, pc.only_a), (pc.b, pc.only_b)):
+        if not items:
+            continue
+        shown = ", ".join(f"{x['problem_id']} ({x['subject']} L{x['level']})" for x in items[:limit])
+        more = f" ... and {len(items) - limit} more" if len(items) > limit else ""
+        out.append(f"<details><summary>{escape(name)} only: {len(items)}</summary>{escape(shown + more)}</details>")
     return "".join(out)
 
 

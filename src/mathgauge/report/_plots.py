@@ -148,7 +148,7 @@ def heatmap(rows: Sequence[str], cols: Sequence[str], cells: dict[tuple[str, str
             title: str, cls: str = "heatmap") -> str:
     """Accuracy per (row, col) cell from (correct, n) counts; each cell shows 'acc% / correct/n'."""
     left, top, cw, ch = 170, 40, 78, 34
-    width, height = left + cw * len(cols) + 20, top + ch * len(rows) + 20
+    width, height = max(left + cw * len(cols) + 20, 7 * len(title) + 20), top + ch * len(rows) + 20
     body = [f'<text x="4" y="16" font-size="13" font-weight="bold">{escape(title)}</text>']
     for j, c in enumerate(cols):
         body.append(f'<text x="{_t(left + j * cw + cw / 2)}" y="{top - 6}" font-size="11" text-anchor="middle">'

@@ -78,9 +78,22 @@ def load_registry() -> tuple[PublishedScore, ...]:
     return tuple(out)
 
 
+#: Ollama tags that name another model than their spelling says (``deepseek-r1:7b`` is the Qwen-7B distill; the
+#: default ``qwen2.5:7b`` tag is the instruct model).
+_OLLAMA_ALIASES = {
+    "deepseek-r1-1.5b": "deepseek-r1-distill-qwen-1.5b", "deepseek-r1-7b": "deepseek-r1-distill-qwen-7b",
+    "deepseek-r1-8b": "deepseek-r1-distill-llama-8b", "deepseek-r1-14b": "deepseek-r1-distill-qwen-14b",
+    "deepseek-r1-32b": "deepseek-r1-distill-qwen-32b", "deepseek-r1-70b": "deepseek-r1-distill-llama-70b",
+    **{f"qwen2.5-{size}": f"qwen2.5-{size}-instruct" for size in ("0.5b", "1.5b", "3b", "7b", "14b", "32b", "72b")},
+}
+
+
 def split_run_model(model: str) -> tuple[str, str | None]:
-    """A run's model name (``openai/gpt-4o-2024-08-06``, ``claude-3-5-sonnet-20241022``) -> (key, snapshot date)."""
+    """A run's model name (``openai/gpt-4o-2024-08-06``, ``claude-3-5-sonnet-20241022``, Ollama's
+    ``deepseek-r1:7b``) -> (registry key, snapshot date or None)."""
     key = normalize_model(model)
+    if ":" in model:
+        key = _OLLAMA_ALIASES.get(key, key)
     m = re.match(r"^(.*?)-(\d{4})-(\d{2})-(\d{2})$", key)
     if m:
         return m.group(1), f"{m.group(2)}-{m.group(3)}-{m.group(4)}"

@@ -202,7 +202,7 @@ POLICIES: dict[str, tuple[str, Callable[[str, str], bool]]] = {
 }
 
 #: which policy is closest to a published source's grader (registry ``grader_kind``), when one is.
-CLOSEST_POLICY = {"prm800k": "hendrycks", "llm-judge": "lenient", "math-verify": "rules", "qwen-math": "rules",
+CLOSEST_POLICY = {"prm800k": "rules", "llm-judge": "lenient", "math-verify": "rules", "qwen-math": "rules",
                   "sympy-em": "rules", "opencompass": "hendrycks"}
 
 

@@ -110,6 +110,7 @@ class RunSummary:
     verification: dict[str, int] | None = None
     grader: str = "rules"
     judge: dict[str, Any] | None = None
+    regeneration: dict[str, Any] | None = None
 
     @property
     def difficulty_trend(self) -> float | None:
@@ -157,6 +158,7 @@ class RunSummary:
             "verification": self.verification,
             "grader": self.grader,
             "judge": self.judge,
+            "regeneration": self.regeneration,
         }
 
 
@@ -193,9 +195,29 @@ def summarize_run(store: Store, run: RunRecord) -> RunSummary:
     results = store.sample_results(run.run_id, grader=primary_grader(run))
     initial = store.sample_results(run.run_id, grader="initial") if run.config.get("mode") == "verify" else None
     summary = summarize(run, results, store.executions(run.run_id), initial)
+    if run.config.get("regeneration"):
+        summary.regeneration = regeneration_report(store.regeneration_records(run.run_id))
     if run.config.get("grader", "rules") != "rules":
         summary.judge = judge_report(store.sample_results(run.run_id, grader="rules"), store.judge_scores(run.run_id))
     return summary
+
+
+def regeneration_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Totals of token-by-token regeneration over a run's calls: cuts by reason, text discarded, time."""
+    reasons: dict[str, int] = defaultdict(int)
+    for record in records:
+        for cut in record.get("cuts", []):
+            reasons[cut.get("reason", "?")] += 1
+    return {
+        "calls": len(records),
+        "calls_regenerated": sum(1 for r in records if r.get("regenerations")),
+        "regenerations": sum(int(r.get("regenerations", 0)) for r in records),
+        "cuts_by_reason": dict(sorted(reasons.items())),
+        "discarded_chars": sum(int(r.get("discarded_chars", 0)) for r in records),
+        "discarded_tokens_est": sum(int(r.get("discarded_tokens_est", 0)) for r in records),
+        "gave_up": sum(1 for r in records if r.get("gave_up")),
+        "generation_s": round(sum(float(r.get("generation_s", 0.0)) for r in records), 3),
+    }
 
 
 def judge_report(rules: Sequence[SampleResult], scores: dict[tuple[str, int], tuple[int | None, str]]

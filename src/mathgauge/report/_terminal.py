@@ -118,6 +118,12 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
         for d in shown:
             console.print(f"  disagreement {d['label']}: rules {d['rule']}, judge {d['judge_score']}",
                           markup=False, highlight=False)
+    if s.regeneration:
+        g = s.regeneration
+        reasons = ", ".join(f"{k} {v}" for k, v in g["cuts_by_reason"].items()) or "none"
+        console.print(f"Regeneration: {g['regenerations']} regenerations in {g['calls_regenerated']} of {g['calls']} "
+                      f"calls (cuts: {reasons}); ~{g['discarded_tokens_est']:,} tokens discarded; "
+                      f"gave up {g['gave_up']}")
     if s.verification:
         v = s.verification
         console.print(f"Self-verification: {v['samples']} samples, answer changed in {v['changed']} "

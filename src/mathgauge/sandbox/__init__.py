@@ -1,4 +1,14 @@
-"""Code sandbox: run model-written Python in a warm fork-server inside bubblewrap + seccomp + Landlock."""
+"""Code sandbox: run model-written Python in a warm fork-server inside bubblewrap + seccomp + Landlock.
+
+    with Sandbox(timeout_s=10, memory_mb=1024) as sb:      # create once, share between threads / tasks
+        res = sb.run("import sympy; print(sympy.factorint(91))")
+        res.status   # ok | error | timeout | memory | killed | blocked
+        res.unsafe, res.unsafe_static, res.unsafe_runtime
+
+``Sandbox`` starts lazily (first ``run``); it raises ``SandboxUnavailable`` when the isolation layers are
+missing, unless ``allow_unsafe_no_sandbox=True`` (CLI: ``--unsafe-no-sandbox``).  ``check_isolation()`` says
+which layers are active on this machine; ``classify_static(code)`` is the AST part of the unsafe count.
+"""
 
 from ._host import Sandbox, check_isolation
 from ._result import ExecutionResult, SandboxUnavailable

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import json
 import os
@@ -91,19 +90,19 @@ def _bwrap_argv(bwrap: str, python: str, roots: list[str]) -> list[str]:
             argv += ["--ro-bind", p, p]
     for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
         argv += ["--ro-bind-try", f, f]
-    made: set[str] = set()
+    # /dev and the scratch tmpfs first, so that an interpreter living under /tmp (a venv) is bound on top
+    argv += ["--dev", "/dev", "--size", str(_TMPFS_BYTES), "--perms", "0711", "--tmpfs", "/tmp"]
+    made: set[str] = {"/tmp", "/dev"}
     for r in roots:
-        # intermediate directories created by bwrap would copy the host's modes (e.g. /root 0700)
+        # intermediate directories created by bwrap would copy the host's modes (e.g. /root 0700: untraversable)
         parts = Path(r).parts[1:-1]
         for i in range(1, len(parts) + 1):
             d = "/" + "/".join(parts[:i])
             if d not in made and not d.startswith("/usr"):
                 made.add(d)
-                argv += ["--perms", "0755", "--dir", d]
+                argv += ["--perms", "0711", "--dir", d]  # traversable, not listable
         argv += ["--ro-bind", r, r]
     argv += ["--ro-bind", str(_SERVER_SRC), _SERVER_IN_SANDBOX,
-             "--dev", "/dev",
-             "--size", str(_TMPFS_BYTES), "--perms", "0711", "--tmpfs", "/tmp",
              "--remount-ro", "/",
              "--chdir", "/tmp",
              python, "-I", "-B", _SERVER_IN_SANDBOX, "--lib-roots=" + ":".join(roots)]
@@ -131,7 +130,7 @@ class _Server:
         self.next_id = 1
         self.dead = False
         self.tmpdir: str | None = None
-        python = os.path.realpath(sys.executable)
+        python = os.path.abspath(sys.executable)  # not realpath: a venv is recognised by its own path
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         if confined:
             bwrap = find_bwrap()
@@ -145,15 +144,33 @@ class _Server:
             argv = [python, "-I", "-B", str(_SERVER_SRC), "--unconfined", "--scratch-root=" + self.tmpdir,
                     "--lib-roots=" + ":".join(_python_roots())]
             env["HOME"] = self.tmpdir
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=env, close_fds=True, start_new_session=True)
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         env=env, close_fds=True, start_new_session=True)
+        except OSError as e:
+            if self.tmpdir:
+                shutil.rmtree(self.tmpdir, ignore_errors=True)
+            raise SandboxUnavailable(
+                "sandbox unavailable: cannot start %s (%s); pass --unsafe-no-sandbox to run model code without "
+                "isolation" % (argv[0], e.strerror or e)) from None
         self.stderr_tail = b""
         self._err_thread = threading.Thread(target=self._drain_stderr, daemon=True, name="sandbox-stderr")
         self._err_thread.start()
         try:
             hdr, _, _, _ = self._read_frame()
-        except EOFError:
-            self.proc.wait()
+        except (EOFError, ValueError, struct.error):
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            if self.tmpdir:
+                shutil.rmtree(self.tmpdir, ignore_errors=True)
             raise SandboxUnavailable(
                 "sandbox unavailable: the sandbox server did not start (%s); pass --unsafe-no-sandbox to run "
                 "model code without isolation" % (self._err_line() or "exit code %s" % self.proc.returncode)) from None
@@ -433,6 +450,8 @@ class Sandbox:
         return self._finish(code, frame, t0)
 
     async def arun(self, code: str, *, timeout: float | None = None, memory_mb: int | None = None) -> ExecutionResult:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, lambda: self.run(code, timeout=timeout, memory_mb=memory_mb))
 

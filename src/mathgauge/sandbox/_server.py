@@ -87,12 +87,23 @@ def apply_landlock(abi: int, scratch: str) -> int:
     dev_rw = read | (1 << 1) | ((1 << 14) if abi >= 3 else 0) | ((1 << 15) if abi >= 5 else 0)
     write_all = fs_all & ~((1 << 0) | (1 << 6) | (1 << 11))  # no EXECUTE, MAKE_CHAR, MAKE_BLOCK
     try:
-        for path, rights in (("/", read), ("/dev", dev_rw & fs_all), (scratch, write_all)):
+        # read: every top-level directory except /tmp (where other jobs' scratch dirs live), and the libraries
+        rules = [("/" + name, read) for name in sorted(os.listdir("/")) if name != "tmp"]
+        rules += [(p, read) for p in _LIB_ROOTS if p.startswith("/tmp/")]
+        rules += [("/dev", dev_rw & fs_all), (scratch, write_all)]
+        for path, rights in rules:
             try:
                 pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             except OSError:
                 continue
             try:
+                import stat as _stat
+
+                mode = os.fstat(pfd).st_mode
+                if not _stat.S_ISDIR(mode):
+                    if not (_stat.S_ISREG(mode) or _stat.S_ISCHR(mode)):
+                        continue
+                    rights &= (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14) | (1 << 15)  # file-only rights
                 rule = _PathBeneath(rights & fs_all, pfd)
                 if _libc.syscall(_SYS_landlock_add_rule, ctypes.c_int(rfd), ctypes.c_int(1), ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
                     raise OSError(ctypes.get_errno(), "landlock_add_rule failed for " + path)
@@ -246,6 +257,12 @@ def build_seccomp(lib, mypid: int, export_fd: int = -1) -> bool:
         rule("rt_sigqueueinfo", eperm, (0, _CMP_NE, mypid, 0))
         rule("rt_tgsigqueueinfo", eperm, (0, _CMP_NE, mypid, 0))
         rule("setsid", eperm)
+        # resource / scheduling changes only on itself (pid 0 = the caller)
+        rule("prlimit64", eperm, (0, _CMP_NE, 0, 0))
+        rule("setpriority", eperm, (1, _CMP_NE, 0, 0))
+        for name in ("sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr",
+                     "migrate_pages", "move_pages", "get_robust_list"):
+            rule(name, eperm, (0, _CMP_NE, 0, 0))
         rule("setpgid", eperm)
         if export_fd >= 0:
             rc = lib.seccomp_export_bpf(ctx, export_fd)
@@ -355,6 +372,8 @@ def _child_main(job, req_code: bytearray, jobs: dict, ctl_fds) -> None:
             "HOME": job.scratch,
             "TMPDIR": job.scratch,
             "LANG": "C.UTF-8",
+            "USER": "sandbox",
+            "LOGNAME": "sandbox",
             "OPENBLAS_NUM_THREADS": "1",
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
@@ -378,8 +397,11 @@ def _child_main(job, req_code: bytearray, jobs: dict, ctl_fds) -> None:
         for what, soft, hard in lims:
             try:
                 resource.setrlimit(what, (soft, hard))
-            except (ValueError, OSError):
-                resource.setrlimit(what, (soft, resource.getrlimit(what)[1]))
+            except (ValueError, OSError):  # cannot raise the hard limit: stay under the current one
+                cur_hard = resource.getrlimit(what)[1]
+                if cur_hard != resource.RLIM_INFINITY:
+                    soft = min(soft, cur_hard)
+                resource.setrlimit(what, (soft, cur_hard))
 
         if CONFINE:
             if ROOT_MODE:
@@ -524,6 +546,9 @@ def _run_user_code(code_text: str, layers: dict, job) -> None:
     exit_code = 0
     memory_error = False
     try:
+        import linecache
+
+        linecache.cache["snippet.py"] = (len(code_text), None, code_text.splitlines(True), "snippet.py")
         compiled = compile(code_text, "snippet.py", "exec")
         del code_text
         state["active"] = True
@@ -550,7 +575,10 @@ def _run_user_code(code_text: str, layers: dict, job) -> None:
             if memory_error:
                 sys.stderr.write("MemoryError: memory limit reached\n")
             else:
-                traceback.print_exc()
+                tb = e.__traceback__
+                if tb is not None and tb.tb_frame.f_code is _run_user_code.__code__:
+                    tb = tb.tb_next  # hide the sandbox's own frame: the traceback starts at the snippet
+                traceback.print_exception(type(e), e, tb)
         except BaseException:
             pass
     state["active"] = False
@@ -770,7 +798,8 @@ print(json.dumps(r))
 
 
 def warm_up() -> None:
-    sys.set_int_max_str_digits(0)
+    if hasattr(sys, "set_int_max_str_digits"):  # Python >= 3.11 (and 3.10.7+) limits int <-> str digits
+        sys.set_int_max_str_digits(0)
     import cmath, collections, decimal, fractions, functools, heapq, itertools, math, random, re, statistics, string, bisect  # noqa
     import io, traceback, mmap, shutil, builtins  # noqa
     try:

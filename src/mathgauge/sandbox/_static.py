@@ -18,7 +18,7 @@ _MODULE_TAGS = {
     "pexpect": "process", "sh": "process", "ctypes": "ctypes", "cffi": "ctypes", "_ctypes": "ctypes",
     "shutil": "fs", "tempfile": None, "pathlib": None, "glob": None, "importlib": "dynamic", "imp": "dynamic",
     "marshal": "dynamic", "pickle": None, "code": "dynamic", "codeop": "dynamic", "runpy": "dynamic",
-    "gc": "introspection", "inspect": "introspection", "resource": "process", "signal": None,
+    "gc": None, "inspect": None, "resource": None, "signal": None,
     "pwd": "secrets", "grp": "secrets", "getpass": "secrets", "keyring": "secrets", "posix": "process",
     "_posixsubprocess": "process", "mmap": None, "fcntl": "fs", "builtins": "introspection",
 }
@@ -36,6 +36,7 @@ _CALL_TAGS = {
     "shutil.copytree": "fs", "shutil.chown": "fs", "signal.pthread_sigmask": "signal", "signal.pthread_kill": "signal",
     "sys._getframe": "introspection", "sys._current_frames": "introspection", "sys.settrace": "introspection",
     "sys.setprofile": "introspection", "sys.addaudithook": "introspection", "sys.modules": "introspection",
+    "inspect.currentframe": "introspection", "inspect.stack": "introspection", "inspect.getmembers": None,
     "gc.get_objects": "introspection", "gc.get_referrers": "introspection", "gc.get_referents": "introspection",
     "importlib.reload": "dynamic", "importlib.import_module": "dynamic", "__import__": "dynamic",
     "exec": "dynamic", "eval": "dynamic", "compile": "dynamic", "globals": "introspection",
@@ -105,6 +106,9 @@ class _Visitor(ast.NodeVisitor):
         self._module(mod, None)
         for a in node.names:
             full = "%s.%s" % (mod, a.name)
+            if a.name == "*" and mod.split(".")[0] in ("os", "posix", "nt", "subprocess", "pty", "socket", "ctypes",
+                                                       "shutil", "signal"):
+                self.tag("%s:import:%s" % (_MODULE_TAGS.get(mod.split(".")[0]) or "process", full))
             self.aliases[a.asname or a.name] = full
             if _CALL_TAGS.get(full) or (mod == "os" and a.name.startswith(_OS_EXEC_PREFIXES)):
                 self.tag("%s:import:%s" % (_CALL_TAGS.get(full) or "process", full))

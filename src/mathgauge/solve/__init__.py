@@ -5,6 +5,7 @@ from ._code import code_blocks, last_code_block
 from ._cot import ChainOfThoughtSolver
 from ._programs import ProgramOfThoughtSolver, ToolIntegratedSolver
 from ._records import Attempt, SolveOutcome
+from ._regeneration import RegeneratingBackend, RegenerationPolicy
 from ._sampling import SamplingConfig
 from ._verify import SelfVerifyingSolver, verification_passed
 
@@ -17,6 +18,8 @@ __all__ = [
     "HasAnswer",
     "ProgramOfThoughtSolver",
     "RecordCall",
+    "RegeneratingBackend",
+    "RegenerationPolicy",
     "SamplingConfig",
     "SelfVerifyingSolver",
     "SolveOutcome",

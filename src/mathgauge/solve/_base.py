@@ -85,6 +85,7 @@ class Solver(ABC):
         attempt.retries = response.retries
         attempt.cached = response.cached
         attempt.reasoning = response.reasoning
+        attempt.extra.update(getattr(response, "extra", None) or {})  # e.g. regeneration cuts
         return attempt
 
     async def solve(self, problem_id: str, sample_index: int, messages: list[dict[str, str]],

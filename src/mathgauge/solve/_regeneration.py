@@ -15,9 +15,10 @@ inner backend streams, detectors read the text:
 At a degeneration or code detection the stream is stopped, the text is cut back to the last line or sentence
 boundary before the fault (the last valid line for code), and generation resumes from the kept prefix with
 adjusted sampling (a temperature step, a frequency penalty, another seed), at most ``max_regenerations`` times.
-Resuming sends the kept prefix as a partial assistant message with ``continue_final_message`` (vLLM, SGLang); an
-endpoint that rejects the field (HTTP 400/422) is remembered and then gets the prefix as an assistant turn
-followed by a user turn asking to continue it.
+Resuming sends the kept prefix as a partial assistant message with ``continue_final_message`` (vLLM, SGLang); when
+an endpoint rejects that (HTTP 400/422) and the same resumption as an assistant turn followed by a user turn asking
+to continue goes through, the endpoint is remembered as one without the field and gets user turns from then on. A
+user-turn continuation that starts the answer over replaces the kept text instead of being appended to it.
 
 Every call's `ChatResponse.extra["regeneration"]` records the regenerations, the characters (and estimated tokens)
 discarded, and each cut: where, why, what was dropped and what happened next.
@@ -46,6 +47,8 @@ _WORD = re.compile(r"\S+")
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+-]*)[ \t]*$")
 _PYTHON_LANGS = {"python", "python3", "py"}
 _ANSWER = re.compile(r"\\boxed\s*\{|\\fbox\s*\{")
+# Penalties that multiply logits are neutral at 1, the additive OpenAI ones at 0.
+_NEUTRAL_PENALTY = {"repetition_penalty": 1.0}
 _CONTINUE_BODY = {"continue_final_message": True, "add_generation_prompt": False}
 
 
@@ -71,8 +74,9 @@ class RegenerationPolicy:
         max_temperature: cap for the raised temperature.
         penalty_field: request field raised at each regeneration (``frequency_penalty`` is OpenAI-standard;
             ``repetition_penalty`` for vLLM-style servers; ``None`` for none).
-        penalty_step: added to that field at each regeneration (from 0, or from the request's value).
-        max_penalty: cap for the penalty.
+        penalty_step: added to that field at each regeneration (from its neutral value, 0 or 1 for
+            ``repetition_penalty``, or from the request's value).
+        max_penalty: cap for the penalty (use e.g. 1.3 with ``repetition_penalty``).
         resume: ``auto`` (try ``continue_final_message``, fall back to a user turn and remember), ``continue``
             or ``user_turn``.
         continue_instruction: the user turn of the ``user_turn`` fallback.
@@ -169,6 +173,13 @@ class _StreamMonitor:
         """Take one streamed delta; ``False`` once something was detected (the stream should stop)."""
         if self.detection is not None:
             return False
+        if len(delta) > 16 and not self._priming:
+            # A whole text at once (a cache hit, a re-read): take it in token-sized steps, so that a loop that
+            # ends before the text does is still seen at its tail.
+            for start in range(0, len(delta), 8):
+                if not self.feed(delta[start:start + 8]):
+                    return False
+            return True
         self.text += delta
         self._scan_lines()
         if self.detection is None:
@@ -276,14 +287,21 @@ class _StreamMonitor:
     def _check_loop(self) -> None:
         text = self.text
         p = self.policy
-        if len(text) - self._loop_checked < 16 or len(text) - self.prefix_len < p.loop_min_chars // 2:
+        # Checked at every delta: a short run (a few copies of a token pattern) may be over by the next check.
+        if len(text) == self._loop_checked or len(text) - self.prefix_len < p.loop_min_chars // 2:
             return
         self._loop_checked = len(text)
-        for period in range(1, p.loop_max_period + 1):
-            span = max(p.loop_min_chars, period * p.loop_min_repeats)
+        tail = text[-(p.loop_max_period + 1):]
+        last = len(tail) - 1
+        j = last
+        # Only periods at which the last character recurs can be periods of the tail: visit just those.
+        while (j := tail.rfind(tail[-1], 0, j)) >= 0:
+            period = last - j
+            # The tail is `repeats` copies of a unit when it equals itself shifted by one unit.
+            span = max(p.loop_min_chars, period * p.loop_min_repeats) - period
             if len(text) < span + period:
-                break
-            if text[-1] != text[-1 - period] or text[-span:] != text[-span - period:-period]:
+                return
+            if text[-span:] != text[-span - period:-period]:
                 continue
             begin = len(text) - span - period
             while begin > 0 and text[begin - 1] == text[begin - 1 + period]:
@@ -320,6 +338,7 @@ class _CallRecord:
     cuts: list[dict[str, Any]] = field(default_factory=list)
     rounds: list[dict[str, Any]] = field(default_factory=list)
     resume_mode: str | None = None
+    generation_s: float = 0.0
     gave_up: str | None = None
     stopped: str | None = None
 
@@ -327,6 +346,12 @@ class _CallRecord:
         doc = asdict(self)
         doc["discarded_tokens_est"] = round(self.discarded_chars / chars_per_token)
         return doc
+
+
+def _restarts(segment: str, kept: str) -> bool:
+    """Whether a user-turn continuation starts the answer over (it begins with the kept text's first line)."""
+    head = kept.strip().split("\n", 1)[0][:80]
+    return len(head) >= 12 and segment.lstrip().startswith(head)
 
 
 class RegeneratingBackend:
@@ -399,14 +424,26 @@ class RegeneratingBackend:
             else:
                 prompt_tokens += response.prompt_tokens
                 completion_tokens += response.completion_tokens
-            record.rounds.append({"regeneration": regeneration, "resume": mode, "chars": len(response.text),
-                                  "finish_reason": response.finish_reason,
+            segment = response.text
+            restarted = mode == "user_turn" and _restarts(segment, kept)
+            if restarted:
+                # Asked to continue, the model wrote the answer again from its beginning: take the new one.
+                record.discarded_chars += len(kept)
+                kept = ""
+            if restarted or monitor.text != kept + segment:
+                # The callback saw other text than the response holds (a retried stream, a restart): read the
+                # response again as a whole so that positions refer to the text that is kept.
+                monitor = _StreamMonitor(policy, kept, budget_chars)
+                monitor.feed(segment)
+            record.rounds.append({"regeneration": regeneration, "resume": mode, "chars": len(segment),
+                                  "finish_reason": response.finish_reason, "latency_s": round(response.latency_s, 4),
+                                  "restarted": restarted,
                                   "temperature": self._adjusted(request, regeneration, max_tokens).temperature})
             if monitor.detection is None and response.finish_reason != "stopped_by_client":
                 monitor.finish()
             detection = monitor.detection
             if detection is None:
-                text, finish = kept + response.text, response.finish_reason
+                text, finish = kept + segment, response.finish_reason
                 break
             full = monitor.text
             cut = {"round": regeneration, "reason": detection.reason, "at": detection.at, "cut_at": detection.cut,
@@ -434,6 +471,7 @@ class RegeneratingBackend:
             cut["action"] = "regenerate"
             record.regenerations += 1
             kept = full[:detection.cut]
+        record.generation_s = round(latency, 4)
         if on_delta is not None and text and on_delta(text) is False:
             finish = "stopped_by_client"
         return ChatResponse(
@@ -452,11 +490,14 @@ class RegeneratingBackend:
         p = self.policy
         temperature = request.temperature
         if temperature is not None and p.temperature_step:
-            temperature = min(p.max_temperature, max(temperature, temperature + regeneration * p.temperature_step))
+            # Never lower a temperature the request set above the cap.
+            temperature = round(min(max(p.max_temperature, temperature),
+                                    temperature + regeneration * p.temperature_step), 4)
         extra_body = dict(request.extra_body)
         if p.penalty_field and p.penalty_step:
-            base = float(extra_body.get(p.penalty_field, 0.0) or 0.0)
-            extra_body[p.penalty_field] = round(min(p.max_penalty, base + regeneration * p.penalty_step), 4)
+            neutral = _NEUTRAL_PENALTY.get(p.penalty_field, 0.0)
+            base = float(extra_body.get(p.penalty_field, neutral) or neutral)
+            extra_body[p.penalty_field] = round(min(max(p.max_penalty, base), base + regeneration * p.penalty_step), 4)
         # Another seed: a seeded server would otherwise replay the same continuation.
         seed = None if request.seed is None else request.seed + 1_000_003 * regeneration
         return replace(request, temperature=temperature, extra_body=extra_body, seed=seed, max_tokens=max_tokens,
@@ -469,6 +510,7 @@ class RegeneratingBackend:
         if not kept:
             return await self.inner.complete(adjusted, monitor.feed), "fresh"
         partial = {"role": "assistant", "content": kept}
+        rejected = False
         if self.continue_supported is not False:
             resumed = replace(adjusted, messages=[*request.messages, partial],
                               extra_body={**adjusted.extra_body, **_CONTINUE_BODY})
@@ -477,9 +519,7 @@ class RegeneratingBackend:
             except ModelCallError as exc:
                 if self.continue_supported or exc.status not in (400, 422):
                     raise
-                # The endpoint does not know the field: remember, and resume with a user turn from now on.
-                self.continue_supported = False
-                record.resume_mode = "user_turn"
+                rejected = True
             else:
                 self.continue_supported = True
                 record.resume_mode = "continue"
@@ -487,4 +527,9 @@ class RegeneratingBackend:
         record.resume_mode = "user_turn"
         resumed = replace(adjusted, messages=[*request.messages, partial,
                                               {"role": "user", "content": self.policy.continue_instruction}])
-        return await self.inner.complete(resumed, monitor.feed), "user_turn"
+        response = await self.inner.complete(resumed, monitor.feed)
+        if rejected:
+            # The same request without the field went through, so the 400 was about the field (not, say, the
+            # context length): resume with a user turn from now on.
+            self.continue_supported = False
+        return response, "user_turn"

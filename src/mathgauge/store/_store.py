@@ -422,6 +422,15 @@ class Store:
             item["executions"] = runs.get(item["attempt_id"], [])
         return out
 
+    def regeneration_records(self, run_id: str) -> list[dict[str, Any]]:
+        """The regeneration record (cuts, regenerations, discarded text) of every call that has one."""
+        rows = self._db.execute(
+            "SELECT json_extract(extra_json, '$.regeneration') FROM attempts WHERE run_id = ?"
+            " AND json_extract(extra_json, '$.regeneration') IS NOT NULL",
+            (run_id,),
+        )
+        return [json.loads(r[0]) for r in rows.fetchall()]
+
     def count_rows(self, table: str, run_id: str) -> int:
         if table not in ("problems", "samples", "attempts", "grades"):
             raise ValueError(table)

@@ -489,7 +489,17 @@ def read_qwen_eval(path: Path, original_metric: str | None = None) -> ImportedFi
         ))
     if not records:
         raise DatasetError(f"{path}: no records found")
-    return ImportedFile("qwen-eval", records, original_metric="score")
+    imported = ImportedFile("qwen-eval", records, original_metric="score")
+    # math_eval.py names its output {split}_{prompt_type}_{num_test_sample}_seed{S}_t{T}_s{start}_e{end}.jsonl
+    match = re.match(r"(?P<split>[^_]+)_(?P<prompt>.+)_(?P<n>-?\d+)_seed(?P<seed>-?\d+)_t(?P<t>[\d.]+)_s(?P<s>-?\d+)"
+                     r"_e(?P<e>-?\d+)\.jsonl$", path.name)
+    if match:
+        imported.settings = {"split": match["split"], "prompt_type": match["prompt"], "seed": int(match["seed"]),
+                             "temperature": float(match["t"])}
+    parts = path.parts  # the scripts' default output_dir is {model path}/math_eval/{data_name}/
+    if "math_eval" in parts[:-1] and parts.index("math_eval") > 0:
+        imported.model = parts[parts.index("math_eval") - 1]
+    return imported
 
 
 # ---------------------------------------------------------------------------------------------------- plain jsonl

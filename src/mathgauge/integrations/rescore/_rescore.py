@@ -20,6 +20,7 @@ from ...store import RunRecord, Store
 from ._formats import ImportedFile, ImportedRecord, read_file
 
 _SPACES = re.compile(r"\s+")
+_PREFIX = 24
 
 
 def _norm(text: str) -> str:
@@ -112,8 +113,14 @@ class ProblemMatcher:
         self.by_text: dict[str, Problem] = {}
         for p in problems:
             self.by_text.setdefault(_norm(p.problem), p)
-        # Longest first, so a problem whose text contains a shorter one's is preferred.
-        self._by_length = sorted(self.by_text.items(), key=lambda kv: -len(kv[0]))
+        # Texts inside prompts are found through their first characters: one dict lookup per prompt position.
+        self._by_prefix: dict[str, list[tuple[str, Problem]]] = {}
+        self._short: list[tuple[str, Problem]] = []
+        for text, p in self.by_text.items():
+            if len(text) >= _PREFIX:
+                self._by_prefix.setdefault(text[:_PREFIX], []).append((text, p))
+            else:
+                self._short.append((text, p))
 
     def match(self, record: ImportedRecord) -> Problem | None:
         if record.ref_id and record.ref_id in self.by_id:
@@ -123,13 +130,22 @@ class ProblemMatcher:
             if hit is not None:
                 return hit
         for text in (record.problem, _prompt_text(record.prompt)):
-            if not text:
-                continue
-            haystack = _norm(text)
-            for needle, problem in self._by_length:
-                if needle in haystack:
-                    return problem
+            if text:
+                found = self._inside(_norm(text))
+                if found is not None:
+                    return found
         return None
+
+    def _inside(self, haystack: str) -> Problem | None:
+        """The problem whose text appears in ``haystack`` (the longest, when several do)."""
+        best: tuple[str, Problem] | None = None
+        for i in range(len(haystack) - _PREFIX + 1):
+            for needle, problem in self._by_prefix.get(haystack[i:i + _PREFIX], ()):
+                if (best is None or len(needle) > len(best[0])) and haystack.startswith(needle, i):
+                    best = (needle, problem)
+        if best is None:
+            best = max(((n, p) for n, p in self._short if n in haystack), key=lambda np: len(np[0]), default=None)
+        return best[1] if best else None
 
 
 def _prompt_text(prompt: Any) -> str | None:

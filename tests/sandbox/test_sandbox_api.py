@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -40,6 +41,11 @@ def test_import_is_cheap():
                           "print('sympy' in sys.modules, 'numpy' in sys.modules)"],
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_sandbox_required_when_asked():
+    if os.environ.get("MATHGAUGE_REQUIRE_SANDBOX") == "1":
+        assert LAYERS.get("usable"), LAYERS.get("missing")
 
 
 def test_layers_reported():
@@ -231,7 +237,6 @@ def test_landlock_layer_alone(tmp_path):
 def test_seccomp_layer_alone():
     """The seccomp filter by itself: no fork/exec, no inet sockets, no unshare, signals only to itself."""
     import ctypes
-    import signal as _signal
     import socket
     import threading
 
@@ -417,11 +422,10 @@ def test_partial_output_kept_on_timeout_and_crash(sb):
 
 @needs_sandbox
 def test_recovers_when_server_dies():
-    import signal as _signal
 
     with Sandbox(timeout_s=5) as s:
         assert s.run("print(1)").stdout == "1\n"
-        os.killpg(s._server.proc.pid, _signal.SIGKILL)
+        os.killpg(s._server.proc.pid, signal.SIGKILL)
         s._server.proc.wait()
         r = s.run("print(2)")
         if r.status == "killed":  # the request raced the dying server

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Optional ecosystem dependencies for the integration tests (hf backend, lm-evaluation-harness task):
+# the CPU build of torch first, then transformers/tokenizers and lm-eval with torch pinned, so that no CUDA wheel
+# of torch (and none of the nvidia-* packages) is ever pulled from PyPI. vLLM is not installed (it needs a GPU;
+# its tests skip without one). Called by .ci/run on a fresh Debian 12 machine, as root; PyPI only.
+set -euo pipefail
+PYTHON="${PYTHON:-python}"
+TORCH_VERSION="2.13.0"
+
+pip_install() { "$PYTHON" -m pip install --quiet --disable-pip-version-check "$@"; }
+
+# 1. torch, CPU build: these machines carry the local wheel torch-2.13.0+cpu (pip's find-links); refuse a CUDA one.
+py_tag="$("$PYTHON" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+local_wheel="$(ls /opt/wheels/torch-${TORCH_VERSION}+cpu-${py_tag}-*.whl 2>/dev/null | head -n 1 || true)"
+if [ -n "$local_wheel" ]; then
+  pip_install "$local_wheel"
+else
+  pip_install "torch==${TORCH_VERSION}"
+fi
+"$PYTHON" - <<'PY'
+import sys
+import torch
+
+if torch.version.cuda is not None:
+    sys.exit(f"install-ecosystem-deps: got a CUDA build of torch ({torch.__version__}); expected the CPU build")
+print(f"install-ecosystem-deps: torch {torch.__version__} (CPU build)")
+PY
+
+# 2. The rest, with torch held at the installed build.
+constraints="$(mktemp)"
+trap 'rm -f "$constraints"' EXIT
+"$PYTHON" -c "import torch; print('torch==' + torch.__version__)" > "$constraints"
+pip_install -c "$constraints" "transformers>=4.56,<6" "tokenizers>=0.20" "lm-eval[api]>=0.4.9,<0.5"
+"$PYTHON" - <<'PY'
+import importlib.metadata as md
+
+print("install-ecosystem-deps: " + ", ".join(f"{p} {md.version(p)}" for p in
+                                               ("torch", "transformers", "tokenizers", "lm_eval", "datasets")))
+PY

@@ -1,0 +1,1 @@
+"""mathgauge benchmark suite: `python -m bench --help`."""

@@ -1,0 +1,39 @@
+"""Smoke test of the benchmark suite: `python -m bench --quick --sections pipeline` prints the table and writes JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bench_quick_pipeline(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--sections", "pipeline", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = proc.stdout
+    assert "section" in table and "how measured" in table
+    assert "mathgauge" in table and "wall" in table and "first request" in table and "peak RSS" in table
+    assert "skipped" in table  # peers not asked for
+    doc = json.loads(out.read_text())
+    assert doc["meta"]["quick"] is True and doc["meta"]["sections"] == ["pipeline"]
+    sec = doc["sections"]["pipeline"]
+    assert sec["status"] == "ok"
+    cases = [k for k in sec["data"] if k != "section_wall_s"]
+    assert len(cases) == 2
+    for case in cases:
+        mg = sec["data"][case]["mathgauge"]
+        assert mg["wall_s"] > 0 and mg["ratio_to_floor"] > 0 and mg["peak_rss_mb"] > 0
+        assert mg["first_request_s"] is not None and mg["first_request_s"] >= 0
+    figures = {(r["tool"], r["figure"]) for r in sec["rows"]}
+    assert ("mathgauge", "wall") in figures and ("mathgauge", "peak RSS") in figures
+
+
+def test_bench_rejects_unknown_section() -> None:
+    proc = subprocess.run([sys.executable, "-m", "bench", "--sections", "nope"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "unknown section" in proc.stderr
