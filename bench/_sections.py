@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import statistics
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path

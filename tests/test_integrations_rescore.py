@@ -190,7 +190,7 @@ def test_rescore_reports_original_and_regraded_scores_and_every_flip(fmt, tmp_pa
     assert len(doc["flips"]) == flips
     assert doc["model"] == MODELS[fmt]
     assert doc["unmatched"] == 0
-    assert f"original score" in result.out and f"{orig}/{N}" in result.out
+    assert "original score" in result.out and f"{orig}/{N}" in result.out
     assert f"mathgauge score: {ours}/{N}" in result.out
     # Every flip is shown with both extracted answers side by side.
     by_id = {p.id: p for p in problems}

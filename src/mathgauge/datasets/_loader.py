@@ -100,12 +100,13 @@ def _read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     if suffix == ".parquet":
         yield from _read_parquet(path)
     elif suffix in (".jsonl", ".json", ".ndjson"):
-        yield from _read_jsonl(path)
+        yield from read_jsonl_records(path)
     else:
         raise DatasetError(f"{path}: unsupported data file type {suffix!r}; expected .jsonl or .parquet")
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+def read_jsonl_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``("file:line", object)`` for every non-blank line of a JSONL file; `DatasetError` names the line."""
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:

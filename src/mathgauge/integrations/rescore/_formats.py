@@ -9,11 +9,12 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...datasets import read_jsonl_records
 from ...datasets._boxed import last_boxed_content
 from ...errors import DatasetError
 
@@ -88,27 +89,6 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from None
-    with handle:
-        try:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-                if not isinstance(row, dict):
-                    raise DatasetError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-                yield f"{path}:{lineno}", row
-        except UnicodeDecodeError:
-            raise DatasetError(f"{path}: not UTF-8 text; expected JSONL") from None
-
-
 def _read_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -149,7 +129,7 @@ def read_lm_eval(path: Path, original_metric: str | None = None) -> ImportedFile
     """
     records = []
     metric_used = original_metric
-    for where, row in _read_jsonl(path):
+    for where, row in read_jsonl_records(path):
         for name in ("doc", "resps"):
             if name not in row:
                 raise DatasetError(f"{where}: missing field {name!r}; is this an lm-eval samples_*.jsonl file?")
@@ -468,7 +448,7 @@ def read_qwen_eval(path: Path, original_metric: str | None = None) -> ImportedFi
     fields (``unique_id``, ``level``, ``type``/``subject``, ``answer``, ``solution``).
     """
     records = []
-    for where, row in _read_jsonl(path):
+    for where, row in read_jsonl_records(path):
         if "code" not in row:
             raise DatasetError(f"{where}: missing field 'code' (the generations); is this a math_eval.py output?")
         responses = _str_list(row["code"], where, "code")
@@ -508,7 +488,7 @@ def read_plain_jsonl(path: Path, original_metric: str | None = None) -> Imported
     optional ``id``/``problem_id``, ``correct`` (the original verdict, or a list), ``extracted``, ``model``."""
     records = []
     models = set()
-    for where, row in _read_jsonl(path):
+    for where, row in read_jsonl_records(path):
         key = "responses" if "responses" in row else "response"
         if key not in row:
             raise DatasetError(f"{where}: missing field 'response' (the model's answer text)")
