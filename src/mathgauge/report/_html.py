@@ -218,6 +218,7 @@ def render_html(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], summarie
     parts.append(_comparison_section(loaded))
     parts.append(_breakdown_section(summaries))
     parts.append(_distribution_section(loaded, summaries, executions, judges))
+    parts.append(_method_section(summaries))
     parts.append(_browser_section(loaded, rows_by_run, max_samples))
     data = _samples_doc(loaded, rows_by_run, max_samples, executions)
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
@@ -250,6 +251,42 @@ def _headline(summaries: Sequence[RunSummary], gaps: Sequence[GapAnalysis]) -> s
             out.append(f"<p class='headline'>{escape(s.run_name)}: <span class='acc'>{_pct(s.accuracy)}</span> "
                        f"({s.correct}/{s.n}), 95% CI {_ci(*s.ci95)}</p>")
     return "".join(out)
+
+
+def _method_section(summaries: Sequence[RunSummary]) -> str:
+    """Samples per problem (avg@k / pass@k / maj@k against k), self-verification, regeneration, difficulty trend:
+    only the parts the runs have."""
+    out: list[str] = []
+    for s in summaries:
+        trend = s.difficulty_trend
+        if trend is not None:
+            out.append(f"<p>{escape(s.run_name)}: difficulty trend (Spearman correlation of level and accuracy) "
+                       f"<b>{trend:+.2f}</b></p>")
+        m = s.sampling
+        if m is not None:
+            ks = [str(p["k"]) for p in m.curve]
+            curves = [(name, [p[key] for p in m.curve], [None] * len(m.curve))
+                      for name, key in (("avg@k", "avg"), ("pass@k", "pass"), ("maj@k", "maj"))]
+            out.append("<div class='charts'>" + lines_with_ci(
+                ks, curves, title=f"{s.run_name}: accuracy against k samples per problem") + "</div>")
+            out.append("<table class='sampling'><tr><th>metric</th><th>value</th><th>95% CI (bootstrap)</th></tr>"
+                       + "".join(f"<tr><td>{name}@{m.k}</td><td class='num'>{_pct(e.value)}</td>"
+                                 f"<td class='num'>{_ci(*e.ci95)}</td></tr>"
+                                 for name, e in (("avg", m.avg), ("pass", m.pass_k), ("maj", m.maj)))
+                       + "</table>")
+        if s.verification:
+            v = s.verification
+            out.append(f"<p>{escape(s.run_name)}: self-verification changed {v['changed']} of {v['samples']} answers"
+                       f" ({v['better']} for the better, {v['worse']} for the worse)</p>")
+        if s.regeneration:
+            g = s.regeneration
+            reasons = ", ".join(f"{escape(k)} {n}" for k, n in g["cuts_by_reason"].items()) or "none"
+            out.append(f"<p>{escape(s.run_name)}: regeneration: {g['regenerations']} regenerations in "
+                       f"{g['calls_regenerated']} of {g['calls']} calls (cuts: {reasons}); about "
+                       f"{g['discarded_tokens_est']:,} tokens discarded</p>")
+    if not out:
+        return ""
+    return "<h2 id='method'>Sampling, verification and regeneration</h2>" + "".join(out)
 
 
 def _cls(differs: bool | None) -> str:
