@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 sec = _sections.rate_limits(sizes, peers, peers_note)
             else:
                 sec = getattr(_sections, name)(sizes)
-        except Exception as exc:  # a broken section is reported, the others still run
+        except Exception as exc:  # noqa: BLE001 -- a broken section is reported, the others still run
             sec = _sections.Section(name, status="error", note=f"{type(exc).__name__}: {exc}")
             sec.row("-", "-", "status", None, "error", sec.note[:300])
         sec.data["section_wall_s"] = time.perf_counter() - t0

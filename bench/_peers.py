@@ -32,7 +32,7 @@ def peers_ready() -> bool:
     if not venv_python().exists():
         return False
     probe = subprocess.run([str(venv_python()), "-c", "import lm_eval, inspect_ai, openai"],
-                           capture_output=True)
+                           capture_output=True, check=False)
     return probe.returncode == 0
 
 
@@ -65,7 +65,7 @@ def ensure_peers(log=print) -> dict:
 def peer_versions() -> dict:
     code = ("import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
             "('lm_eval', 'inspect_ai', 'openai', 'torch')}))")
-    out = subprocess.run([str(venv_python()), "-c", code], capture_output=True, text=True)
+    out = subprocess.run([str(venv_python()), "-c", code], capture_output=True, text=True, check=False)
     try:
         import json
 
@@ -106,15 +106,17 @@ class LmEvalCmd:
                 "--apply_chat_template", "--limit", str(self.problems), "--batch_size", "1",
                 "--output_path", str(workdir / "out"), "--log_samples"]
 
-    def after(self, workdir: Path, res) -> dict:  # noqa: ANN001
+    def after(self, workdir: Path, res) -> dict:
         import json
 
         found = sorted((workdir / "out").rglob("results_*.json"))
-        if not found:
-            return {"tool_score": None}
+        if not found:  # lm-eval writes nothing until every request is done: a crash keeps no sample
+            return {"tool_score": None, "tool_kept": 0}
         doc = json.loads(found[-1].read_text())
         task = doc.get("results", {}).get("mathgauge_math500", {})
-        return {"tool_score": task.get("exact_match,none")}
+        kept = sum(1 for f in (workdir / "out").rglob("samples_mathgauge_math500_*.jsonl")
+                   for line in f.read_text().splitlines() if line.strip())
+        return {"tool_score": task.get("exact_match,none"), "tool_kept": kept}
 
 
 class InspectCmd:
@@ -133,19 +135,21 @@ class InspectCmd:
                 "--max-connections", str(self.concurrency), "--log-dir", str(workdir / "logs-inspect"),
                 "--display", "none"]
 
-    def after(self, workdir: Path, res) -> dict:  # noqa: ANN001
-        """The task's accuracy from inspect's own log (read after the timed run)."""
+    def after(self, workdir: Path, res) -> dict:
+        """The task's accuracy and the samples kept without error, from inspect's own log (after the timed run)."""
         code = ("import sys, json\n"
                 "from inspect_ai.log import list_eval_logs, read_eval_log\n"
                 "logs = list_eval_logs(sys.argv[1])\n"
-                "log = read_eval_log(logs[0], header_only=True) if logs else None\n"
+                "log = read_eval_log(logs[0]) if logs else None\n"
                 "acc = None\n"
                 "if log is not None and log.results and log.results.scores:\n"
                 "    m = log.results.scores[0].metrics.get('accuracy')\n"
                 "    acc = m.value if m else None\n"
-                "print(json.dumps({'tool_score': acc, 'tool_status': log.status if log else None}))\n")
+                "kept = sum(1 for x in (log.samples or []) if x.error is None) if log else 0\n"
+                "print(json.dumps({'tool_score': acc, 'tool_status': log.status if log else None,\n"
+                "                  'tool_kept': kept}))\n")
         out = subprocess.run([str(venv_python()), "-c", code, str(workdir / "logs-inspect")], capture_output=True,
-                             text=True, timeout=120)
+                             text=True, timeout=120, check=False)
         try:
             import json
 

@@ -5,6 +5,7 @@ Every row says how its figure was measured (runs, median or max, what the clock 
 
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
 import sys
@@ -93,7 +94,7 @@ class MathgaugeCmd:
         if not path.exists():
             return {"tool_score": None}
         doc = json.loads(path.read_text())
-        return {"tool_score": doc.get("accuracy"), "tool_graded": doc.get("n"), "tool_failed": doc.get("failed")}
+        return {"tool_score": doc.get("accuracy"), "tool_kept": doc.get("n"), "tool_failed": doc.get("failed")}
 
 
 def mathgauge_env() -> dict:
@@ -189,10 +190,11 @@ def pipeline(sizes: Sizes, peers: bool, peers_note: str) -> Section:
         mg = walls.get("mathgauge")
         peer_walls = {k: v for k, v in walls.items() if k != "mathgauge"}
         if mg:
-            target = [f"{mg / floor:.2f}x floor (target <= 1.5x: {'met' if mg / floor <= 1.5 else 'NOT met'})"]
+            ratio = round(mg / floor, 2)
+            target = [f"{ratio:.2f}x floor (target <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'})"]
             if peer_walls:
                 best = min(peer_walls, key=peer_walls.get)  # type: ignore[arg-type]
-                speedup = peer_walls[best] / mg
+                speedup = round(peer_walls[best] / mg, 1)
                 target.append(f"{speedup:.1f}x faster than {best} (target >= 4x: "
                               f"{'met' if speedup >= 4 else 'NOT met'})")
                 sec.data[case]["speedup_vs_fastest_peer"] = speedup
@@ -217,12 +219,15 @@ def rate_limits(sizes: Sizes, peers: bool, peers_note: str) -> Section:
             res = against_server(cmd, server_args(MATH500, lat, retry_after=1.0, **kw), env=env,
                                  timeout_s=sizes.rl_timeout_s)
             answered = min(n, res.extra.get("completed") or 0)
-            lost = n - answered
-            sec.data.setdefault(label, {})[tool] = {"problems": n, "answered": answered, "lost": lost,
-                                                    **res.to_dict()}
-            sec.row(label, tool, "time to finish", res.wall_s, f"{res.wall_s:.1f} s", how)
-            sec.row(label, tool, "samples lost", lost, f"{lost}/{n}",
-                    "problems without an answer from the server (server's count of answers sent)")
+            kept = res.extra.get("tool_kept")
+            lost = n - (min(n, kept) if kept is not None else answered)
+            sec.data.setdefault(label, {})[tool] = {"problems": n, "answered_by_server": answered,
+                                                    "kept_by_tool": kept, "lost": lost, **res.to_dict()}
+            finish = f"{res.wall_s:.1f} s" + (" (killed, had not finished)" if res.timed_out else "")
+            sec.row(label, tool, "time to finish", res.wall_s, finish, how)
+            sec.row(label, tool, "samples lost", lost, f"{lost}/{n} (server answered {answered})",
+                    "samples the tool kept no result for at the end (its summary / results / log file); "
+                    "server's count of answers sent beside it")
             extra = ""
             if tool == "mathgauge" and res.extra.get("tool_failed") is not None:
                 extra = f", {res.extra['tool_failed']} stored as failed"
@@ -261,10 +266,10 @@ def grading(sizes: Sizes) -> Section:
         sec.note = why or f"bench/grading.py {_status(res)}: {res.stderr_tail.strip()[-300:]}"  # type: ignore[union-attr]
         sec.row("-", "-", "status", None, "unavailable", sec.note)
         return sec
-    rows_m = re.search(r"^(\d+) labelled rows", out, re.M)
+    rows_m = re.search(r"^(\d+) labelled rows", out, re.MULTILINE)
     nrows = rows_m.group(1) if rows_m else "?"
     how = f"bench/grading.py, one pass over {nrows} labelled rows (borderline/gold_issue left out), each grade timed"
-    blocks = re.split(r"^== ", out, flags=re.M)[1:]
+    blocks = re.split(r"^== ", out, flags=re.MULTILINE)[1:]
     for block in blocks:
         tool = block.splitlines()[0].strip()
         if "not installed" in tool:
@@ -285,8 +290,9 @@ def grading(sizes: Sizes) -> Section:
                     f"{pct:.2f}% ({agree.group(2)}/{agree.group(3)})", "verdict == hand label, " + how)
         sec.data[tool] = entry
     if not blocks:
-        sec.status = "error"
-        sec.row("-", "-", "status", None, "no figures in bench/grading.py output", "see JSON stdout")
+        sec.status = "unavailable"
+        sec.row("-", "-", "status", None, "unavailable: no figures found in bench/grading.py output",
+                "its stdout is in the JSON")
     return sec
 
 
@@ -307,8 +313,8 @@ def sandbox(sizes: Sizes) -> Section:
          " ms"),
         ("latency", "mathgauge sandbox", "sympy mix", r"sympy snippet latency: ([\d.]+) ms\s*\[(.*?)\]", " ms"),
         ("start-up", "mathgauge sandbox", "once per Sandbox", r"server start (\(.*?\)): ([\d.]+) s", " s"),
-        ("per snippet", "cold python -c", "sympy import + factorint", r"cold subprocess.*?: ([\d.]+) ms per snippet"
-         r"\s*\[(.*?)\]", " ms"),
+        ("per snippet", "cold python -c", "sympy import + factorint",
+         (r"cold subprocess.*?: ([\d.]+) ms per snippet\s*\[(.*?)\]"), " ms"),
     ]
     for figure, tool, case, pat, unit in patterns:
         m = re.search(pat, out)
@@ -330,8 +336,9 @@ def sandbox(sizes: Sizes) -> Section:
     if target:
         sec.row("-", "mathgauge sandbox", "targets", None, target.group(1), "bench/sandbox.py")
     if not sec.rows:
-        sec.status = "error"
-        sec.row("-", "-", "status", None, "no figures in bench/sandbox.py output", "see JSON stdout")
+        sec.status = "unavailable"
+        sec.row("-", "-", "status", None, "unavailable: no figures found in bench/sandbox.py output",
+                "its stdout is in the JSON")
     return sec
 
 
@@ -412,7 +419,7 @@ def linearity(points: list[dict]) -> dict:
     """
     def marginal(key: str) -> list[float]:
         out = []
-        for a, b in zip(points, points[1:]):
+        for a, b in itertools.pairwise(points):
             out.append((b[key] - a[key]) / (b["problems"] - a["problems"]))
         return out
 

@@ -15,7 +15,7 @@ from inspect_ai.scorer import CORRECT, INCORRECT, Score, Target, accuracy, score
 from inspect_ai.solver import TaskState, generate, prompt_template
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _answer import is_correct, last_boxed  # noqa: E402
+from _answer import is_correct, last_boxed
 
 PROMPT = "{prompt}\n\nPlease reason step by step, and put your final answer within \\boxed{{}}."
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "math500.jsonl"

@@ -63,6 +63,8 @@ EQUAL = [
     ("\\textbf{(B)}", "\\text{(B)}", "multiple choice"),
     ("(3, \\infty)", "x > 3", "inequality as interval"),
     ("(1, +\\infty)", "(1,\\infty)", "signed infinity"),
+    ("5 \\pmod{7}", "5", "trailing modulus"),
+    ("x \\equiv 5 \\pmod{7}", "5", "congruence"),
     ("[2, 5]", "2 \\le x \\le 5", "double inequality as interval"),
     ("2x+1", "f^{-1}(x) = 2x + 1", "function-name prefix"),
     ("\\lfloor x \\rfloor", "\\lfloor x\\rfloor", "floor brackets"),
@@ -88,6 +90,8 @@ DIFFERENT = [
     ("2x + 3", "y = 2x + 4", "different right side"),
     ("x \\ge 3", "x > 3", "strict vs non-strict"),
     ("(-\\infty, 2)", "(\\infty, 2)", "infinity sign"),
+    ("neither even nor odd", "\\text{odd}", "negated word answer"),
+    ("6 \\pmod{7}", "5", "wrong residue"),
     ("\\sqrt{2}x", "2x", "radical is not text"),
     ("c", "\\text{(C)}", "lower-case variable is not a choice"),
 ]
@@ -145,6 +149,7 @@ RESPONSES = [
     ("\\boxed{\\text{The answer is } 5}", "5", "boxed", True, "sentence inside the box"),
     ("\\boxed{4 \\text{ (since } x > 0)}", "4", "boxed", True, "remark inside the box"),
     ("\\boxed{\\text{The answer is } 6}", "5", "boxed", False, "sentence inside the box, wrong value"),
+    ("</think><answer>It is not 5 apples.</answer>", "5", "think_answer_tags", False, "negated statement"),
     ("What is $\\log_2 64$? \\boxed{}. \\boxed{}.", "6", "boxed", False, "echoed question with empty boxes"),
 ]
 

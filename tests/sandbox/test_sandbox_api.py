@@ -445,3 +445,17 @@ def test_cli_parser_contract():
                  ["sandbox", "check"]):
         args = parser.parse_args(argv)
         assert callable(args.func)
+
+
+def test_static_corpus_benign_cases_are_clean():
+    corpus = Path(__file__).resolve().parents[2].parent / "shared" / "redteam" / "cases.jsonl"
+    if not corpus.exists():
+        pytest.skip("red-team corpus not found")
+    cases = [json.loads(x) for x in corpus.read_text().splitlines() if x.strip()]
+    for c in cases:
+        c["code"] = c["code"].replace("__RT_ROOT__", "/srv/rt").replace("__RT_HARNESS__", "/srv/harness")
+    benign = [c for c in cases if c["category"] in ("benign", "benign_fs", "benign_state", "buggy", "cpu_heavy")]
+    assert benign and all(classify_static(c["code"]) == [] for c in benign)
+    hostile = [c for c in cases if c["category"] in ("network", "exec", "ctypes", "fs_read", "fs_write", "fs_delete",
+                                                     "obfuscation", "fork_bomb", "background", "secrets", "proc")]
+    assert hostile and all(classify_static(c["code"]) for c in hostile)

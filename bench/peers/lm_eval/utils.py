@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _answer import is_correct  # noqa: E402
+from _answer import is_correct
 
 
 def _rows() -> list[dict]:

@@ -113,6 +113,7 @@ _VAR_PREFIX_RE = re.compile(
 _IN_PREFIX_RE = re.compile(r"^[A-Za-z]\s*\\in\s*")
 _REL_RE = re.compile(r"(\\le(?:q|qslant)?|\\ge(?:q|qslant)?|\\lt|\\gt|<=|>=|<|>|\\neq?)(?![a-z])")
 _BASE_RE = re.compile(r"^([0-9A-Za-z]+)_\{?\(?(\d+|[a-z])\)?\}?$")
+_NEGATION_RE = re.compile(r"\b(?:not|neither|nor|no|never|isn't|aren't|cannot)\b", re.I)
 _WORDS_ONLY_RE = re.compile(r"^[A-Za-z][A-Za-z ]*$")
 _WORDLIKE_RE = re.compile(r"^[A-Za-z0-9 .,:;'()\-]*[A-Za-z]{2}[A-Za-z0-9 .,:;'()\-]*$")
 
@@ -544,7 +545,7 @@ def compare(cand_norm: str, gold_norm: str, gold_struct, deadline: float, _reduc
     if gk and gk.isalpha() and len(gk) >= 3 and _WORDS_ONLY_RE.match(gold_norm) and " " in cand_norm:
         # a word answer stated in a sentence: "This equation represents an ellipse"
         last = text_key(cand_norm.split()[-1])
-        ok = last == gk
+        ok = last == gk and not _NEGATION_RE.search(cand_norm)
         return Outcome(ok, "string", None if ok else "mismatch")
     mc = _CHOICE_RE.match(gold_norm)
     if mc:

@@ -334,7 +334,7 @@ def _strip_trailing_words(ans: str) -> str:
     ans = re.sub(r"^.*\b(?:is|are|was|equals)\s+(?=\S)", "", ans)
     ans = _LEADING_WORDS_RE.sub("", ans).strip()
     m = _WORDS_BEFORE_NUMBER_RE.match(ans)
-    if m and not any(w in _MATH_WORDS for w in m.group(0).split()):
+    if m and not any(w.lower() in _MATH_WORDS or w.lower() in ("not", "no", "never", "nor") for w in m.group(0).split()):
         ans = ans[m.end():]
     ans = _NUMBER_WORD_RE.sub(lambda mm: _NUMBER_WORDS[mm.group(1).lower()], ans)
     m = _NUM_THEN_WORDS_RE.match(ans)

@@ -2,7 +2,9 @@
 
 A comparison that overruns its time limit gets its worker killed (no signals in
 the calling thread; works from threads and asyncio executors), and the worker is
-restarted on the next use.
+restarted on the next use. Workers are started with the ``spawn`` method (safe
+from threaded and asyncio programs) on the first comparison that needs sympy;
+that one-off start (at most STARTUP_S seconds) is not counted in a grade's cap.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 
 from ._compare import Outcome
 
-STARTUP_S = 60.0
+STARTUP_S = 30.0  # one-off worker start (spawn + import sympy), not counted in a grade's cap
 
 
 class _Worker:

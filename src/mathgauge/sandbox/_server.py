@@ -546,9 +546,8 @@ def _run_user_code(code_text: str, layers: dict, job) -> None:
     exit_code = 0
     memory_error = False
     try:
-        import linecache
-
-        linecache.cache["snippet.py"] = (len(code_text), None, code_text.splitlines(True), "snippet.py")
+        # tracebacks name snippet.py and the line number but do not echo source lines: a checker scanning the
+        # output for markers (e.g. "ESCAPED:") must only see what the code printed, not what it contains
         compiled = compile(code_text, "snippet.py", "exec")
         del code_text
         state["active"] = True
