@@ -295,3 +295,21 @@ def test_an_unexpected_error_fails_one_sample_not_the_run(run_cli, server, small
     assert result.code == 3
     assert doc["failed"] >= 1 and doc["n"] + doc["failed"] == 10
     assert all("internal error: RuntimeError: grader bug" in f["error"] for f in doc["failures"])
+
+
+def test_compare_shows_models_by_subject_with_best_worst_gap(run_cli, small_data, tmp_path, math500_path):
+    db = tmp_path / "cmp.db"
+    with scripted_server("--data", str(math500_path)) as strong, \
+            scripted_server("--data", str(math500_path), "--correct-rate", "0.4") as weak:
+        assert run_cli(*run_args(strong, small_data, db, "--run-name", "strong")).code == 0
+        assert run_cli(*run_args(weak, small_data, db, "--run-name", "weak")).code == 0
+    result = run_cli("compare", "strong", "weak", "--store", str(db), "--json", str(tmp_path / "c.json"))
+    assert result.code == 0, result.err
+    runs = {r["name"]: r for r in read_json(tmp_path / "c.json")["runs"]}
+    problems = load_problems("math500", data_file=small_data)
+    for name, rate in (("strong", 0.7), ("weak", 0.4)):
+        by_subject = {}
+        for p in problems:
+            by_subject.setdefault(p.subject, []).append(scripted_outcome(p.problem, ScriptRates(correct=rate)) == "correct")
+        assert runs[name]["by_subject"] == pytest.approx({s: sum(v) / len(v) for s, v in by_subject.items()})
+    assert "best - worst" in result.out

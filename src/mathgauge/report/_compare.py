@@ -105,6 +105,7 @@ class RunSide:
     truncated: int
     truncated_share: float
     ci_method: str = "Wilson"
+    by_subject: dict[str, float] = field(default_factory=dict)  # accuracy per subject on the shared problems
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -245,10 +246,14 @@ def compare_loaded(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], *, n_
             ci, method = bootstrap_mean_ci(means, n_boot=n_boot, seed=seed), "bootstrap over problems"
         else:
             ci, method = wilson_interval(correct, n), "Wilson"
+        per_subject: dict[str, list[float]] = {}
+        for p in shared:
+            per_subject.setdefault(sc[p].subject, []).append(sc[p].mean)
         sides.append(RunSide(
             run_id=run.run_id, name=run.name, model=run.model, benchmark=run.benchmark, samples_per_problem=k,
             problems=len(sc), n=n, correct=correct, accuracy=sum(means) / len(shared), ci95=ci,
             truncated=truncated, truncated_share=truncated / len(on_shared) if on_shared else 0.0, ci_method=method,
+            by_subject={subject: sum(v) / len(v) for subject, v in sorted(per_subject.items())},
         ))
     pairs = []
     for i in range(len(loaded)):
@@ -385,6 +390,20 @@ def render_comparison(comp: Comparison, console: Any, list_limit: int = 10) -> N
                       _pct(s.accuracy), f"[{100 * s.ci95[0]:.1f}, {100 * s.ci95[1]:.1f}] ({s.ci_method})",
                       f"{s.truncated} ({_pct(s.truncated_share)})")
     console.print(table)
+    subjects = sorted({k for side in comp.runs for k in side.by_subject})
+    if subjects:
+        # The study's table: models x subjects, and how far apart the best and worst model are in each subject.
+        grid = Table(title="Accuracy by subject (models x subjects)", title_justify="left")
+        grid.add_column("subject")
+        for side in comp.runs:
+            grid.add_column(escape(side.name), justify="right")
+        grid.add_column("best - worst", justify="right")
+        for subject in subjects:
+            values = [side.by_subject.get(subject) for side in comp.runs]
+            present = [v for v in values if v is not None]
+            spread = _pp(max(present) - min(present)) if len(present) > 1 else "-"
+            grid.add_row(escape(subject), *[_pct(v) for v in values], spread)
+        console.print(grid)
     for pc in comp.pairs:
         console.print(
             f"\n[bold]{escape(pc.a)}[/bold] - [bold]{escape(pc.b)}[/bold]: difference {_pp(pc.diff)} points, "
