@@ -250,8 +250,7 @@ class HFBackend:
         torch, tf = self._torch, self._transformers
         started = time.monotonic()
         tok = self.tokenizer
-        texts = [tok.apply_chat_template(p.request.messages, add_generation_prompt=True, tokenize=False)
-                 for p in batch]
+        texts = [_render_prompt(tok, p.request) for p in batch]
         # The template already holds any BOS token; don't add special tokens a second time.
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         prompt_len = enc["input_ids"].shape[1]
@@ -272,6 +271,9 @@ class HFBackend:
                 torch.manual_seed(int(request.seed))
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        penalty = _repetition_penalty(request)
+        if penalty is not None:
+            kwargs["repetition_penalty"] = penalty
         rows = _RowState.for_batch(batch, tok, request.stop or [], set(self._eos_ids))
         streamer = _BatchStreamer(rows)
         stopping = tf.StoppingCriteriaList([_RowStopper(rows, torch)])
@@ -307,11 +309,34 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else "no detail"
 
 
+def _render_prompt(tok: Any, request: ChatRequest) -> str:
+    """The chat template applied to the request; a request that continues a partial assistant message (token-by-
+    token regeneration resuming from a kept prefix) is rendered open-ended, so generation picks up mid-message."""
+    if request.extra_body.get("continue_final_message") and request.messages[-1].get("role") == "assistant":
+        try:
+            return tok.apply_chat_template(request.messages, add_generation_prompt=False,
+                                           continue_final_message=True, tokenize=False)
+        except (TypeError, ValueError):  # an older transformers, or a template that cannot continue
+            pass
+    return tok.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+
+
 def _sampling_key(request: ChatRequest) -> tuple:
     temperature = request.temperature if request.temperature else 0.0
     seed = request.seed if temperature > 0 else None
     return (temperature, request.top_p if temperature > 0 else None, request.max_tokens,
-            tuple(request.stop or ()), seed)
+            tuple(request.stop or ()), seed, _repetition_penalty(request))
+
+
+def _repetition_penalty(request: ChatRequest) -> float | None:
+    """transformers' multiplicative repetition penalty, from ``repetition_penalty`` or (regeneration's usual
+    knob) an OpenAI-style ``frequency_penalty`` mapped onto it."""
+    extra = request.extra_body
+    if extra.get("repetition_penalty") is not None:
+        return float(extra["repetition_penalty"])
+    if extra.get("frequency_penalty"):
+        return 1.0 + float(extra["frequency_penalty"]) / 2
+    return None
 
 
 def _eos_ids(lm: Any, tokenizer: Any) -> list[int]:

@@ -111,6 +111,7 @@ class RunSummary:
     grader: str = "rules"
     judge: dict[str, Any] | None = None
     regeneration: dict[str, Any] | None = None
+    generation_s: float = 0.0
 
     @property
     def difficulty_trend(self) -> float | None:
@@ -159,6 +160,8 @@ class RunSummary:
             "grader": self.grader,
             "judge": self.judge,
             "regeneration": self.regeneration,
+            "generation_s": round(self.generation_s, 3),
+            "execution_s": round(self.executions.total_ms / 1000, 3) if self.executions else 0.0,
         }
 
 
@@ -297,6 +300,7 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
         cached=sum(r.cached for r in results),
         retries=sum(r.retries for r in results),
         wall_s=run.wall_s,
+        generation_s=sum(r.generation_s for r in results),
         failures=failures,
         attempts_allowed=attempts_allowed,
         tries_distribution=dict(tries),

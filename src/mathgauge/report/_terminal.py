@@ -106,6 +106,8 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
                       f"unsolved after {s.attempts_allowed}: {s.unsolved_after_attempts}")
     if s.executions:
         e = s.executions
+        console.print(f"Time in model calls {s.generation_s:.1f}s vs code execution {e.total_ms / 1000:.1f}s "
+                      "(summed over samples)")
         statuses = ", ".join(f"{k} {v}" for k, v in e.by_status.items())
         console.print(f"Code executions {e.count} ({statuses})   time total {e.total_ms / 1000:.1f}s "
                       f"p50 {e.p50_ms:.0f}ms p95 {e.p95_ms:.0f}ms   unsafe {e.unsafe} ({100 * e.unsafe_rate:.1f}%)")

@@ -46,6 +46,7 @@ class SampleResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float | None = None
+    generation_s: float = 0.0  # summed over the sample's calls
     retries: int = 0
     cached: bool = False
     tries: int = 0

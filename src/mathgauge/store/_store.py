@@ -346,8 +346,9 @@ class Store:
         ):
             pid, k, response, finish, latency, ptok, ctok, retries, cached, try_index = row
             agg = calls.setdefault((pid, k), {"attempts": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0,
-                                              "tries": 0})
+                                              "tries": 0, "generation_s": 0.0})
             agg["attempts"] += 1
+            agg["generation_s"] += latency or 0.0
             agg["tries"] = max(agg["tries"], (try_index or 0) + 1)
             agg["prompt_tokens"] += ptok or 0
             agg["completion_tokens"] += ctok or 0
@@ -372,6 +373,7 @@ class Store:
                     attempts=agg.get("attempts", 0), prompt_tokens=agg.get("prompt_tokens", 0),
                     completion_tokens=agg.get("completion_tokens", 0), latency_s=agg.get("latency_s"),
                     retries=agg.get("retries", 0), cached=agg.get("cached", False), tries=agg.get("tries", 0),
+                    generation_s=agg.get("generation_s", 0.0),
                 )
             )
         return results
