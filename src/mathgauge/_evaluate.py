@@ -7,6 +7,7 @@ calls in flight; a resumed run picks up exactly the samples that are not done.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import hashlib
 import json
@@ -79,6 +80,8 @@ def resume(run_ref: str, *, store: str = "mathgauge.db", concurrency: int | None
     """Continue a stored run from its own stored config and prompts; the dataset is not needed again."""
     with Store(store) as db:
         run = db.get_run(run_ref)
+    if run.config.get("mode") == "rescore":
+        raise ConfigError(f"run {run.name!r} was imported by `mathgauge rescore`: it made no model calls to resume")
     execution = run.config.get("execution", {})
     sampling = SamplingConfig(**run.config["sampling"])
     config = EvalConfig(
@@ -313,7 +316,9 @@ async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, sa
     judge = None
     if run.config.get("judge"):
         judge = _make_judge(run.config["judge"], store, db_pool, config.concurrency)
-    runner = _SampleRunner(store, run, backend, progress, db_pool, sandbox, judge)
+    # Twice the request concurrency in samples: while some wait for grading or the store, others keep the
+    # endpoint busy.
+    runner = _SampleRunner(store, run, backend, progress, db_pool, sandbox, judge, workers=2 * config.concurrency)
     started = time.monotonic()
     store.mark_run_started(run.run_id)
     status, error = "interrupted", None
@@ -406,7 +411,7 @@ class _SampleRunner:
     """Solves, stores and grades every unfinished sample of a run, concurrently."""
 
     def __init__(self, store: Store, run: RunRecord, backend: ModelBackend, progress: ProgressCallback | None,
-                 db_pool: ThreadPoolExecutor, sandbox: Any = None, judge: Any = None) -> None:
+                 db_pool: ThreadPoolExecutor, sandbox: Any = None, judge: Any = None, workers: int = 64) -> None:
         from .grading import Grader, extract_final_answer
 
         self.store = store
@@ -423,6 +428,7 @@ class _SampleRunner:
         self.previous: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.progress = progress
         self.gold = store.gold_answers(run.run_id)
+        self.workers = max(1, workers)
         self.grader_mode = run.config.get("grader", "rules")
         self.judge = judge
         self.problem_texts = store.problem_texts(run.run_id) if judge is not None else {}
@@ -438,9 +444,17 @@ class _SampleRunner:
         self.done = self.graded = len(done)
         self.correct = sum(r.correct for r in done)
         self._report()
-        tasks = [asyncio.ensure_future(self._guarded(pid, k, messages)) for pid, k, messages in todo]
-        if not tasks:
+        if not todo:
             return
+        # A fixed pool of workers rather than one task per sample: thousands of pending coroutines make every
+        # garbage-collector pass slower, so CPU per sample would grow with the run's size.
+        queue: collections.deque[tuple[str, int, list[dict[str, str]]]] = collections.deque(todo)
+
+        async def worker() -> None:
+            while queue:
+                await self._guarded(*queue.popleft())
+
+        tasks = [asyncio.ensure_future(worker()) for _ in range(min(len(todo), self.workers))]
         try:
             finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in finished:
