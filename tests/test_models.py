@@ -212,3 +212,28 @@ def test_retry_after_parsing() -> None:
     from email.utils import formatdate
 
     assert 5 <= _parse_retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10  # type: ignore[operator]
+
+
+def test_replicated_backend_fails_over_from_an_erroring_replica(math500_path: Path) -> None:
+    from mathgauge.models import ReplicatedBackend
+
+    with scripted_server("--reject-all", "--error-status", "500") as broken, \
+            scripted_server("--data", str(math500_path)) as healthy:
+        backend = ReplicatedBackend([
+            (broken.base_url, OpenAICompatibleBackend("m", base_url=broken.base_url, max_retries=1,
+                                                      backoff_base_s=0.01)),
+            (healthy.base_url, OpenAICompatibleBackend("m", base_url=healthy.base_url)),
+        ])
+
+        async def many() -> list[Any]:
+            try:
+                return await asyncio.gather(*[backend.complete(_request(sample_index=i)) for i in range(6)])
+            finally:
+                await backend.aclose()
+
+        responses = asyncio.run(many())
+        assert len(responses) == 6 and all(r.text for r in responses)
+        stats = backend.stats()
+        assert stats[broken.base_url]["failures"] >= 1 and stats[healthy.base_url]["served"] == 6
+        # Once it failed, the broken replica sat out its cooldown instead of being tried for every request.
+        assert broken.stats()["chat_requests"] <= 2 * stats[broken.base_url]["failures"]

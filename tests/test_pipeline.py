@@ -313,3 +313,25 @@ def test_compare_shows_models_by_subject_with_best_worst_gap(run_cli, small_data
             by_subject.setdefault(p.subject, []).append(scripted_outcome(p.problem, ScriptRates(correct=rate)) == "correct")
         assert runs[name]["by_subject"] == pytest.approx({s: sum(v) / len(v) for s, v in by_subject.items()})
     assert "best - worst" in result.out
+
+
+def test_replicas_are_load_balanced_and_a_dead_one_is_routed_around(run_cli, small_data, tmp_path, math500_path):
+    summary = tmp_path / "s.json"
+    with scripted_server("--data", str(math500_path), "--latency", "0.02") as a, \
+            scripted_server("--data", str(math500_path), "--latency", "0.02") as b:
+        result = run_cli("run", "--model", "m", "--base-url", a.base_url, "--base-url", b.base_url,
+                         "--data-file", str(small_data), "--store", str(tmp_path / "lb.db"), "--quiet",
+                         "--concurrency", "4", "--summary-json", str(summary))
+        served = (a.stats()["chat_requests"], b.stats()["chat_requests"])
+    assert result.code == 0, result.err
+    assert sum(served) == 40 and min(served) >= 10  # both replicas did real work
+    assert read_json(summary)["correct"] == expected_counts(small_data)["correct"]
+
+    with scripted_server("--data", str(math500_path)) as alive:
+        result = run_cli("run", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--base-url",
+                         alive.base_url, "--data-file", str(small_data), "--store", str(tmp_path / "lb2.db"),
+                         "--quiet", "--summary-json", str(summary))
+        assert alive.stats()["chat_requests"] == 40
+    assert result.code == 0, result.err
+    assert "cannot be reached; routing around it" in result.err
+    assert read_json(summary)["failed"] == 0 and read_json(summary)["n"] == 40

@@ -23,7 +23,8 @@ class EvalConfig:
         benchmark: registry name (``math500``, ``math``).
         backend: ``openai`` (any OpenAI-compatible endpoint), ``hf`` or ``vllm`` (in-process).
         backend_options: constructor options of an in-process backend (``dtype``, ``device``, ...).
-        base_url: OpenAI-compatible endpoint; default ``OPENAI_BASE_URL`` or OpenAI's.
+        base_url: OpenAI-compatible endpoint; default ``OPENAI_BASE_URL`` or OpenAI's. Several URLs (replicas of
+            one model) are load-balanced, a failing one routed around.
         api_key_env: environment variable holding the API key (the key itself is never stored).
         data_file: local JSONL/Parquet copy of the benchmark (no hub access).
         hub_repo: hub mirror to download instead of the registry's.
@@ -58,7 +59,7 @@ class EvalConfig:
     benchmark: str = "math500"
     backend: str = "openai"
     backend_options: dict[str, Any] = field(default_factory=dict)
-    base_url: str | None = None
+    base_url: str | list[str] | None = None
     api_key_env: str = "OPENAI_API_KEY"
     data_file: str | None = None
     hub_repo: str | None = None
@@ -94,11 +95,20 @@ class EvalConfig:
     request_timeout_s: float = 600.0
 
     def resolved_base_url(self) -> str | None:
-        from .models import DEFAULT_BASE_URL
-
+        """The endpoint as stored in the run config (replicas joined by commas); ``None`` for in-process models."""
         if self.backend != "openai":
             return None
-        return (self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        return ",".join(self.base_urls())
+
+    def base_urls(self) -> list[str]:
+        """The endpoint URLs (one, or several replicas)."""
+        from .models import DEFAULT_BASE_URL
+
+        given = self.base_url
+        if isinstance(given, str):
+            given = [u for u in given.split(",") if u.strip()]
+        urls = list(given or []) or [os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL]
+        return [u.strip().rstrip("/") for u in urls]
 
     def data_source(self) -> dict[str, str]:
         if self.data_file:

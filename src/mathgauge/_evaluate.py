@@ -26,7 +26,7 @@ from . import __version__
 from ._config import EvalConfig, config_differences
 from .datasets import load_manifest, load_problems, save_manifest, select_problems
 from .errors import EXIT_OK, EXIT_SAMPLES_FAILED, ConfigError, EndpointError, StoreError
-from .models import CachedBackend, ModelBackend, OpenAICompatibleBackend, create_backend
+from .models import CachedBackend, ModelBackend, OpenAICompatibleBackend, ReplicatedBackend, create_backend
 from .prompts import load_template
 from .solve import (
     MODES,
@@ -89,7 +89,7 @@ def resume(run_ref: str, *, store: str = "mathgauge.db", concurrency: int | None
         benchmark=run.benchmark,
         backend=run.config.get("backend", "openai"),
         backend_options=run.config.get("backend_options", {}),
-        base_url=run.config["base_url"],
+        base_url=run.config["base_url"] or None,
         api_key_env=execution.get("api_key_env", "OPENAI_API_KEY"),
         sampling=sampling,
         mode=run.config.get("mode", "cot"),
@@ -245,7 +245,8 @@ def _judge_settings(config: EvalConfig) -> dict[str, Any] | None:
     rubric = load_rubric(config.judge_rubric)  # a bad rubric raises ConfigError naming it
     return {
         "model": config.judge_model,
-        "base_url": (config.judge_base_url or config.resolved_base_url() or "").rstrip("/"),
+        "base_url": (config.judge_base_url or (config.base_urls()[0] if config.backend == "openai" else "")
+                     ).rstrip("/"),
         "api_key_env": config.judge_api_key_env or config.api_key_env,
         "rubric": config.judge_rubric or "v1",
         "rubric_version": rubric.version,
@@ -282,17 +283,25 @@ def _check_answer_format(answer_format: str) -> None:
 def _make_backend(config: EvalConfig) -> ModelBackend:
     if config.backend != "openai":
         return create_backend(config.backend, config.model, **config.backend_options)
-    base_url = config.resolved_base_url() or ""
+    urls = config.base_urls()
     api_key = os.environ.get(config.api_key_env) or None
-    if api_key is None and "api.openai.com" in base_url:
+    if api_key is None and any("api.openai.com" in u for u in urls):
         raise EndpointError(
             f"no API key: set {config.api_key_env} (or name another variable with --api-key-env) "
-            f"to call {base_url}, or point --base-url at a local server"
+            f"to call {urls[0]}, or point --base-url at a local server"
         )
-    return OpenAICompatibleBackend(
-        config.model, base_url=base_url, api_key=api_key, concurrency=config.concurrency,
-        max_retries=config.max_retries, request_timeout_s=config.request_timeout_s,
-    )
+    if len(urls) == 1:
+        return OpenAICompatibleBackend(
+            config.model, base_url=urls[0], api_key=api_key, concurrency=config.concurrency,
+            max_retries=config.max_retries, request_timeout_s=config.request_timeout_s,
+        )
+    # Replicas: each client gives up quickly on a dead endpoint so the request moves to another one.
+    return ReplicatedBackend([
+        (url, OpenAICompatibleBackend(config.model, base_url=url, api_key=api_key, concurrency=config.concurrency,
+                                      max_retries=1, request_timeout_s=config.request_timeout_s,
+                                      backoff_base_s=0.2))
+        for url in urls
+    ])
 
 
 async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, sandbox: Any = None, *,
@@ -318,7 +327,8 @@ async def _execute(config: EvalConfig, run: RunRecord, backend: ModelBackend, sa
         judge = _make_judge(run.config["judge"], store, db_pool, config.concurrency)
     # Twice the request concurrency in samples: while some wait for grading or the store, others keep the
     # endpoint busy.
-    runner = _SampleRunner(store, run, backend, progress, db_pool, sandbox, judge, workers=2 * config.concurrency)
+    runner = _SampleRunner(store, run, backend, progress, db_pool, sandbox, judge,
+                           workers=2 * config.concurrency * len(config.base_urls()))
     started = time.monotonic()
     store.mark_run_started(run.run_id)
     status, error = "interrupted", None

@@ -53,8 +53,9 @@ def _add_run_parser(sub: Any) -> None:
                    help="openai: any OpenAI-compatible endpoint (default); hf / vllm: in-process")
     p.add_argument("--backend-option", action="append", type=_option, default=[], metavar="KEY=VALUE",
                    help="option of an in-process backend (repeatable), e.g. dtype=bfloat16, device=cuda")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
-                   "(default: $OPENAI_BASE_URL or OpenAI)")
+    p.add_argument("--base-url", action="append", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
+                   "(default: $OPENAI_BASE_URL or OpenAI); repeat it for replicas of one model: requests are "
+                   "load-balanced and a failing replica is routed around")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME",
                    help="environment variable holding the API key (default OPENAI_API_KEY)")
     data = p.add_argument_group("problems")

@@ -4,6 +4,7 @@ from ._cache import CachedBackend, ResponseCache, cache_key
 from ._factory import BACKENDS, create_backend
 from ._limiter import AdaptiveLimiter
 from ._openai import DEFAULT_BASE_URL, OpenAICompatibleBackend
+from ._replicas import ReplicatedBackend
 from ._protocol import (
     ChatRequest,
     ChatResponse,
@@ -26,6 +27,7 @@ __all__ = [
     "ModelBackend",
     "ModelCallError",
     "OpenAICompatibleBackend",
+    "ReplicatedBackend",
     "ResponseCache",
     "cache_key",
 ]
