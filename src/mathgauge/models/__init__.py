@@ -4,7 +4,6 @@ from ._cache import CachedBackend, ResponseCache, cache_key
 from ._factory import BACKENDS, create_backend
 from ._limiter import AdaptiveLimiter
 from ._openai import DEFAULT_BASE_URL, OpenAICompatibleBackend
-from ._replicas import ReplicatedBackend
 from ._protocol import (
     ChatRequest,
     ChatResponse,
@@ -13,6 +12,7 @@ from ._protocol import (
     ModelBackend,
     ModelCallError,
 )
+from ._replicas import ReplicatedBackend
 
 __all__ = [
     "BACKENDS",

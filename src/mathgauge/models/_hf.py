@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ._protocol import ChatRequest, ChatResponse, DeltaCallback, FatalEndpointError, ModelCallError
+from ._protocol import ChatRequest, ChatResponse, DeltaCallback, FatalEndpointError, ModelCallError, chat_request_body
 
 _DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -107,14 +107,7 @@ class HFBackend:
         return {"backend": "hf", "model": self._model_name, "dtype": self.dtype}
 
     def request_body(self, request: ChatRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self._model_name, "messages": request.messages, "backend": "hf",
-                                "dtype": self.dtype}
-        for name in ("temperature", "top_p", "max_tokens", "seed", "stop"):
-            value = getattr(request, name)
-            if value is not None:
-                body[name] = value
-        body.update(request.extra_body)
-        return body
+        return chat_request_body(self._model_name, request, backend="hf", dtype=self.dtype)
 
     async def check(self) -> list[str]:
         await self._ensure_loaded()

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ._limiter import AdaptiveLimiter
-from ._protocol import ChatRequest, ChatResponse, DeltaCallback, FatalEndpointError, ModelCallError
+from ._protocol import ChatRequest, ChatResponse, DeltaCallback, FatalEndpointError, ModelCallError, chat_request_body
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _RATE_LIMIT_STATUSES = {429, 503}
@@ -76,13 +76,7 @@ class OpenAICompatibleBackend:
         return {"backend": "openai", "model": self._model, "base_url": self.base_url}
 
     def request_body(self, request: ChatRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self._model, "messages": request.messages}
-        for name in ("temperature", "top_p", "max_tokens", "seed", "stop"):
-            value = getattr(request, name)
-            if value is not None:
-                body[name] = value
-        body.update(request.extra_body)
-        return body
+        return chat_request_body(self._model, request)
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}

@@ -69,6 +69,23 @@ class ChatResponse:
         return asdict(self)
 
 
+def chat_request_body(model: str, request: ChatRequest, **fixed: Any) -> dict[str, Any]:
+    """The OpenAI-style body of ``request``: model, messages, the sampling settings that are set, extra fields.
+
+    Args:
+        model: model name.
+        request: the request.
+        fixed: backend facts that decide the answer too (e.g. ``dtype`` of an in-process model).
+    """
+    body: dict[str, Any] = {"model": model, "messages": request.messages, **fixed}
+    for name in ("temperature", "top_p", "max_tokens", "seed", "stop"):
+        value = getattr(request, name)
+        if value is not None:
+            body[name] = value
+    body.update(request.extra_body)
+    return body
+
+
 class ModelCallError(Exception):
     """A call that failed for good (retries exhausted, or a request the server will never accept).
 

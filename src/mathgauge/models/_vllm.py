@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from ..errors import ConfigError
-from ._protocol import ChatRequest, ChatResponse, DeltaCallback, FatalEndpointError, ModelCallError
+from ._protocol import ChatRequest, ChatResponse, DeltaCallback, FatalEndpointError, ModelCallError, chat_request_body
 
 _DTYPES = ("auto", "float16", "bfloat16", "float32")
 
@@ -119,14 +119,7 @@ class VLLMBackend:
                 "quantization": self.options.get("quantization")}
 
     def request_body(self, request: ChatRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self._model_name, "messages": request.messages, "backend": "vllm",
-                                "dtype": self.dtype}
-        for name in ("temperature", "top_p", "max_tokens", "seed", "stop"):
-            value = getattr(request, name)
-            if value is not None:
-                body[name] = value
-        body.update(request.extra_body)
-        return body
+        return chat_request_body(self._model_name, request, backend="vllm", dtype=self.dtype)
 
     async def check(self) -> list[str]:
         await self._ensure_engine()
