@@ -108,3 +108,11 @@ def test_spearman_difficulty_trend() -> None:
     # ties share ranks: ranks of y = [3.5, 3.5, 5, 1.5, 1.5] -> rho = -0.6325
     assert spearman([1, 2, 3, 4, 5], [0.5, 0.5, 0.6, 0.4, 0.4]) == pytest.approx(-0.632455, abs=1e-5)
     assert spearman([1, 2], [0.1, 0.2]) is None and spearman([1, 2, 3], [0.5, 0.5, 0.5]) is None
+
+
+def test_read_commands_do_not_create_a_store(run_cli, tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    for args in (["runs"], ["show", "x"], ["export", "x", "--output", str(tmp_path / "o.jsonl")], ["regrade", "x"]):
+        result = run_cli(*args, "--store", str(missing))
+        assert result.code == 2 and "no results store here" in result.err, args
+    assert not missing.exists()

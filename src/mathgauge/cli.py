@@ -359,7 +359,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from .report import make_console, summarize_run
     from .store import Store
 
-    with Store(args.store) as store:
+    with Store(args.store, must_exist=True) as store:
         runs = store.list_runs()
         if not runs:
             print(f"no runs in {args.store}")
@@ -380,7 +380,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from .report import render_summary, summarize_run
     from .store import Store
 
-    with Store(args.store) as store:
+    with Store(args.store, must_exist=True) as store:
         run = store.get_run(args.run)
         summary = summarize_run(store, run)
     render_summary(summary)
@@ -396,12 +396,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.format in ("parquet", "lm-eval-samples") or args.attempts:
         from .report import export_run_ext
 
-        with Store(args.store) as store:
+        with Store(args.store, must_exist=True) as store:
             count = export_run_ext(store, args.run, args.format, args.output, attempts=args.attempts)
         _say(f"wrote {count} records to {args.output}")
         return 0
     if args.format == "sft":
-        with Store(args.store) as store:
+        with Store(args.store, must_exist=True) as store:
             coverage = export_sft(store, args.run, args.output, max_per_problem=args.max_per_problem)
         c = coverage.to_dict()
         _say(f"wrote {c['records']} verified solutions to {args.output} ({c['duplicates_dropped']} duplicates and "
@@ -410,7 +410,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         for title, cells in (("subject", c["by_subject"]), ("level", c["by_level"])):
             _say(f"  by {title}: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in cells.items()))
         return 0
-    with Store(args.store) as store:
+    with Store(args.store, must_exist=True) as store:
         count = export_run(store, args.run, args.format, args.output)
     if args.output != "-":
         _say(f"wrote {count} samples to {args.output}")
@@ -424,7 +424,7 @@ def _cmd_regrade(args: argparse.Namespace) -> int:
     from .report import make_console
     from .store import Store
 
-    with Store(args.store) as store:
+    with Store(args.store, must_exist=True) as store:
         count, changes = regrade_run(store, args.run, dry_run=args.dry_run)
     console = make_console()
     console.print(f"re-graded {count} responses: {len(changes)} verdict(s) changed"

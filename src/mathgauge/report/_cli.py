@@ -125,7 +125,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ConfigError("compare needs at least two runs")
     if args.bootstrap < 100:
         raise ConfigError(f"--bootstrap must be at least 100, got {args.bootstrap}")
-    with Store(args.store) as store:
+    with Store(args.store, must_exist=True) as store:
         comparison = compare_runs(store, args.runs, n_boot=args.bootstrap, seed=args.seed)
     if args.json == "-":
         print(json.dumps(comparison.to_json(), indent=2, ensure_ascii=False))
@@ -145,7 +145,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.max_samples < 0:
         raise ConfigError(f"--max-samples must be >= 0, got {args.max_samples}")
-    with Store(args.store) as store:
+    with Store(args.store, must_exist=True) as store:
         html, gaps = build_report(store, args.runs, max_samples=args.max_samples, regrade=not args.no_regrade)
     _write_text(args.output, html)
     console = make_console()

@@ -29,10 +29,13 @@ class Store:
 
     Args:
         path: the database file (created with its folder when missing).
+        must_exist: refuse a missing file instead of creating one (for commands that only read).
     """
 
-    def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
+    def __init__(self, path: str | Path = DEFAULT_STORE, *, must_exist: bool = False) -> None:
         self.path = Path(path)
+        if must_exist and not self.path.is_file():
+            raise StoreError(f"{self.path}: no results store here (pass --store PATH; `mathgauge run` creates one)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
