@@ -159,18 +159,7 @@ class _Server:
         try:
             hdr, _, _, _ = self._read_frame()
         except (EOFError, ValueError, struct.error):
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            for f in (self.proc.stdin, self.proc.stdout):
-                try:
-                    f.close()
-                except OSError:
-                    pass
-            if self.tmpdir:
-                shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self._reap()
             raise SandboxUnavailable(
                 "sandbox unavailable: the sandbox server did not start (%s); pass --unsafe-no-sandbox to run "
                 "model code without isolation" % (self._err_line() or "exit code %s" % self.proc.returncode)) from None
@@ -238,6 +227,10 @@ class _Server:
     def close(self) -> None:
         with self.lock:
             self.dead = True
+        self._reap()
+
+    def _reap(self) -> None:
+        """Close the server's input (it exits on EOF), kill its process group if it lingers, free its files."""
         try:
             self.proc.stdin.close()
         except OSError:
@@ -251,9 +244,13 @@ class _Server:
                 pass
             self.proc.kill()
             self.proc.wait()
+        drain = getattr(self, "_err_thread", None)
+        if drain is not None:
+            drain.join(timeout=1)  # keep the server's last stderr lines for the error message
         for f in (self.proc.stdout, self.proc.stderr):
             try:
-                f.close()
+                if f is not None:
+                    f.close()
             except OSError:
                 pass
         if self.tmpdir:
