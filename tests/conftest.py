@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +44,25 @@ def small_data(tmp_path: Path, math500_path: Path) -> Path:
     path = tmp_path / "math500_small.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+class MemoryCache:
+    """A response cache in a dict, keeping values as the SQLite store does: plain JSON."""
+
+    def __init__(self) -> None:
+        self.store: dict[str, dict] = {}
+
+    def get_response(self, key: str) -> dict | None:
+        return self.store.get(key)
+
+    def put_response(self, key: str, value: dict) -> None:
+        self.store[key] = json.loads(json.dumps(value))
+
+
+@pytest.fixture
+def memory_cache() -> MemoryCache:
+    """An empty in-memory response cache (implements `mathgauge.models.ResponseCache`)."""
+    return MemoryCache()
 
 
 class CLIResult:

@@ -115,19 +115,8 @@ def test_failed_judge_call_is_recorded_not_raised(tmp_path: Path) -> None:
     assert "HTTP 400" in (score.error or "")
 
 
-class MemoryCache:
-    def __init__(self) -> None:
-        self.store: dict[str, dict] = {}
-
-    def get_response(self, key: str) -> dict | None:
-        return self.store.get(key)
-
-    def put_response(self, key: str, value: dict) -> None:
-        self.store[key] = json.loads(json.dumps(value))  # as the SQLite store keeps it: plain JSON
-
-
-def test_judge_calls_are_cached_like_model_calls(judge_server: RunningServer) -> None:
-    cache = MemoryCache()
+def test_judge_calls_are_cached_like_model_calls(judge_server: RunningServer, memory_cache) -> None:
+    cache = memory_cache
 
     async def twice() -> tuple:
         backend = CachedBackend(OpenAICompatibleBackend("judge-model", base_url=judge_server.base_url), cache)

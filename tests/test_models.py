@@ -142,20 +142,9 @@ def test_streaming_delivers_deltas_and_can_stop_early(server: Any) -> None:
     assert stopped.finish_reason == "stopped_by_client" and stopped.text == "".join(seen)
 
 
-class DictCache:
-    def __init__(self) -> None:
-        self.data: dict[str, dict] = {}
-
-    def get_response(self, key: str) -> dict | None:
-        return self.data.get(key)
-
-    def put_response(self, key: str, value: dict) -> None:
-        self.data[key] = value
-
-
-def test_cache_answers_repeats_but_not_other_samples(math500_path: Path) -> None:
+def test_cache_answers_repeats_but_not_other_samples(math500_path: Path, memory_cache: Any) -> None:
     with scripted_server("--data", str(math500_path)) as srv:
-        cache = DictCache()
+        cache = memory_cache
 
         async def calls() -> list[Any]:
             backend = CachedBackend(OpenAICompatibleBackend("m", base_url=srv.base_url), cache)

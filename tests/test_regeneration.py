@@ -208,19 +208,8 @@ def test_falls_back_to_a_user_turn_and_remembers(tmp_path: Path) -> None:
     assert fallback[-1]["role"] == "user" and "Continue it from exactly where it stops" in fallback[-1]["content"]
 
 
-class MemoryCache:
-    def __init__(self) -> None:
-        self.store: dict[str, dict] = {}
-
-    def get_response(self, key: str) -> dict | None:
-        return self.store.get(key)
-
-    def put_response(self, key: str, value: dict) -> None:
-        self.store[key] = json.loads(json.dumps(value))  # as the SQLite store keeps it: plain JSON
-
-
-def test_regenerated_responses_round_trip_through_the_cache(regen_server: RunningServer) -> None:
-    cache = MemoryCache()
+def test_regenerated_responses_round_trip_through_the_cache(regen_server: RunningServer, memory_cache) -> None:
+    cache = memory_cache
     seen: list[str] = []
 
     async def go() -> tuple[ChatResponse, ChatResponse, int]:

@@ -253,6 +253,18 @@ def _headline(summaries: Sequence[RunSummary], gaps: Sequence[GapAnalysis]) -> s
     return "".join(out)
 
 
+def _accuracy_series(cells: dict[str, Any], keys: Sequence[str]
+                     ) -> tuple[list[float | None], list[tuple[float, float] | None]]:
+    """Accuracy and Wilson interval per key (``None`` where a run has no graded sample there)."""
+    vals: list[float | None] = []
+    cis: list[tuple[float, float] | None] = []
+    for key in keys:
+        c = cells.get(key)
+        vals.append(c.accuracy if c and c.n else None)
+        cis.append(wilson_interval(c.correct, c.n) if c and c.n else None)
+    return vals, cis
+
+
 def _method_section(summaries: Sequence[RunSummary]) -> str:
     """Samples per problem (avg@k / pass@k / maj@k against k), self-verification, regeneration, difficulty trend:
     only the parts the runs have."""
@@ -426,26 +438,12 @@ def _breakdown_section(summaries: Sequence[RunSummary]) -> str:
                                                             for r in rows for c in cols},
                            title=f"{s.run_name}: accuracy by subject x level (correct/n)"))
     levels = sorted({lv for s in summaries for lv in s.by_level})
-    series = []
-    for s in summaries:
-        vals, cis = [], []
-        for lv in levels:
-            c = s.by_level.get(lv)
-            vals.append(c.accuracy if c and c.n else None)
-            cis.append(wilson_interval(c.correct, c.n) if c and c.n else None)
-        series.append((s.run_name, vals, cis))
+    series = [(s.run_name, *_accuracy_series(s.by_level, levels)) for s in summaries]
     out.append(lines_with_ci([f"L{lv}" for lv in levels], series, title="Accuracy vs level (95% CI)"))
     subjects: list[str] = []
     for s in summaries:
         subjects += [x for x in s.by_subject if x not in subjects]
-    bars = []
-    for s in summaries:
-        vals, cis = [], []
-        for sub in subjects:
-            c = s.by_subject.get(sub)
-            vals.append(c.accuracy if c and c.n else None)
-            cis.append(wilson_interval(c.correct, c.n) if c and c.n else None)
-        bars.append((s.run_name, vals, cis))
+    bars = [(s.run_name, *_accuracy_series(s.by_subject, subjects)) for s in summaries]
     out.append(grouped_bars(subjects, bars, title="Accuracy by subject (95% CI)", cls="bars subjects-chart"))
     out.append("</div>")
     return "".join(out)
