@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Optional ecosystem dependencies for the integration tests (hf backend, lm-evaluation-harness task):
+# Optional ecosystem dependencies for the integration tests (hf backend, lm-evaluation-harness task, llama.cpp):
 # the CPU build of torch first, then transformers/tokenizers and lm-eval with torch pinned, so that no CUDA wheel
 # of torch (and none of the nvidia-* packages) is ever pulled from PyPI. vLLM is not installed (it needs a GPU;
 # its tests skip without one). Called by .ci/run on a fresh Debian 12 machine, as root; PyPI only.
@@ -36,4 +36,23 @@ import importlib.metadata as md
 
 print("install-ecosystem-deps: " + ", ".join(f"{p} {md.version(p)}" for p in
                                                ("torch", "transformers", "tokenizers", "lm_eval", "datasets")))
+PY
+
+# 3. llama-cpp-python's OpenAI-compatible server and gguf ([llamacpp]). PyPI has no binary wheel for it, so pip
+# compiles llama.cpp (about 5 minutes on 2 cores): only the shared library, without the multimodal part, examples,
+# tools or tests, and for a generic x86-64 rather than this CPU, so that a cached wheel runs on any machine.
+export CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF"
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+started=$(date +%s)
+pip_install -c "$constraints" "llama-cpp-python[server]>=0.3.8" "gguf>=0.10" "safetensors>=0.4"
+"$PYTHON" - "$started" <<'PY'
+import importlib.metadata as md
+import sys
+import time
+
+import llama_cpp  # the compiled library loads
+
+print(f"install-ecosystem-deps: llama-cpp-python {md.version('llama_cpp_python')}, gguf {md.version('gguf')} "
+      f"({time.time() - float(sys.argv[1]):.0f} s)")
 PY

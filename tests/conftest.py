@@ -84,3 +84,18 @@ def run_cli(capsys: pytest.CaptureFixture[str]):
         return CLIResult(code, captured.out, captured.err)
 
     return call
+
+
+def require_modules(*names: str, extra: str) -> None:
+    """Skip the calling test when an optional module is missing, unless ``MATHGAUGE_REQUIRE_EXTRAS=1`` (as in CI,
+    which installs every extra): then a missing module fails the test instead of hiding it behind a skip."""
+    import importlib.util
+    import os
+
+    missing = [n for n in names if importlib.util.find_spec(n) is None]
+    if not missing:
+        return
+    message = f"needs {', '.join(missing)} (pip install 'mathgauge[{extra}]')"
+    if os.environ.get("MATHGAUGE_REQUIRE_EXTRAS") == "1":
+        pytest.fail(message + "; MATHGAUGE_REQUIRE_EXTRAS=1 says it is installed")
+    pytest.skip(message)

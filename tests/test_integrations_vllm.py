@@ -46,7 +46,7 @@ def test_bad_options_are_config_errors(options, message, monkeypatch) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, math500_path: Path) -> Path:
-    from test_backend_hf import build_tiny_llama  # tests/ is on sys.path for test modules
+    from mathgauge.testing import build_tiny_llama
 
     # Head size 64: supported by every vLLM attention backend.
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-vllm"), math500_path, hidden_size=256, heads=4)

@@ -226,3 +226,78 @@ def test_replicated_backend_fails_over_from_an_erroring_replica(math500_path: Pa
         assert stats[broken.base_url]["failures"] >= 1 and stats[healthy.base_url]["served"] == 6
         # Once it failed, the broken replica sat out its cooldown instead of being tried for every request.
         assert broken.stats()["chat_requests"] <= 2 * stats[broken.base_url]["failures"]
+
+
+class _RestartableConsumer:
+    """A stream consumer that can be told to start over, as the regeneration monitor can."""
+
+    def __init__(self) -> None:
+        self.deltas: list[str] = []
+        self.restarts = 0
+
+    def __call__(self, delta: str) -> None:
+        self.deltas.append(delta)
+
+    def restart(self) -> None:
+        self.deltas.clear()
+        self.restarts += 1
+
+
+def test_a_stream_cut_off_by_the_server_is_retried_not_graded(math500_path: Path) -> None:
+    # The server ends every second stream halfway with [DONE] and no finish_reason, as llama-cpp-python's server
+    # does to a stream when another request arrives.
+    with scripted_server("--data", str(math500_path), "--interrupt-stream-every", "2") as srv:
+        async def calls() -> tuple[Any, Any, _RestartableConsumer]:
+            backend = OpenAICompatibleBackend("m", base_url=srv.base_url, backoff_base_s=0.01)
+            try:
+                whole = await backend.complete(_request(), on_delta=lambda d: None)  # stream 1: whole
+                consumer = _RestartableConsumer()
+                retried = await backend.complete(_request(), on_delta=consumer)  # stream 2 cut, stream 3 whole
+                return whole, retried, consumer
+            finally:
+                await backend.aclose()
+
+        whole, retried, consumer = asyncio.run(calls())
+        assert srv.stats()["streams_interrupted"] == 1
+    assert retried.text == whole.text and retried.finish_reason == "stop" and retried.retries == 1
+    assert consumer.restarts == 1 and "".join(consumer.deltas) == whole.text  # nothing delivered twice
+
+
+def test_a_cut_stream_fails_when_the_consumer_cannot_start_over(math500_path: Path) -> None:
+    with scripted_server("--data", str(math500_path), "--interrupt-stream-every", "1") as srv:
+        deltas: list[str] = []
+        backend = OpenAICompatibleBackend("m", base_url=srv.base_url, backoff_base_s=0.01)
+        with pytest.raises(ModelCallError, match="without a finish_reason.*cannot start over"):
+            asyncio.run(_complete(backend, _request(), on_delta=deltas.append))
+        assert srv.stats()["streams_interrupted"] == 1  # given up at once: a retry would repeat the deltas
+        assert deltas  # half a stream arrived before the cut
+        # Without streaming nothing can be cut short.
+        plain = asyncio.run(_complete(OpenAICompatibleBackend("m", base_url=srv.base_url), _request()))
+        assert plain.finish_reason == "stop" and plain.text
+
+
+def test_failing_over_mid_stream_restarts_the_consumer(math500_path: Path) -> None:
+    from mathgauge.models import ReplicatedBackend
+
+    with scripted_server("--data", str(math500_path), "--interrupt-stream-every", "1") as cutting, \
+            scripted_server("--data", str(math500_path)) as healthy:
+        def replicas() -> ReplicatedBackend:
+            return ReplicatedBackend([
+                (cutting.base_url, OpenAICompatibleBackend("m", base_url=cutting.base_url, max_retries=0)),
+                (healthy.base_url, OpenAICompatibleBackend("m", base_url=healthy.base_url)),
+            ])
+
+        async def stream(on_delta: Any) -> Any:
+            backend = replicas()
+            try:
+                return await backend.complete(_request(), on_delta=on_delta)
+            finally:
+                await backend.aclose()
+
+        consumer = _RestartableConsumer()
+        response = asyncio.run(stream(consumer))  # the cutting replica is first: half a stream, then the other
+        assert consumer.restarts == 1 and "".join(consumer.deltas) == response.text
+        assert response.finish_reason == "stop"
+        with pytest.raises(ModelCallError, match="without a finish_reason"):
+            asyncio.run(stream(lambda delta: None))  # a consumer that cannot start over is not sent more text
+        assert cutting.stats()["streams_interrupted"] == 2 and healthy.stats()["completed"] == 1

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,7 @@ def test_resume_refuses_a_different_config(run_cli, server, small_data, tmp_path
         (["--base-url", "http://127.0.0.1:9/v1"], "cannot reach the model endpoint"),
         (["--prompt-template", "nope.toml"], "cannot read prompt template"),
         (["--answer-format", "xml"], "unknown answer format 'xml'"),
+        (["--extra-body", "temperature=1"], "--extra-body cannot set temperature: use the option of that name"),
     ],
 )
 def test_bad_input_is_one_clear_error_and_loses_nothing(run_cli, server, small_data, tmp_path, args, message):
@@ -335,3 +337,18 @@ def test_replicas_are_load_balanced_and_a_dead_one_is_routed_around(run_cli, sma
     assert result.code == 0, result.err
     assert "cannot be reached; routing around it" in result.err
     assert read_json(summary)["failed"] == 0 and read_json(summary)["n"] == 40
+
+
+def test_extra_body_fields_reach_every_request_and_the_stored_config(run_cli, small_data, tmp_path, math500_path):
+    db = tmp_path / "extra.db"
+    with scripted_server("--data", str(math500_path), "--record-requests") as srv:
+        result = run_cli(*run_args(srv, small_data, db, "--limit", "3", "--extra-body", "repeat_penalty=1.0",
+                                   "--extra-body", "top_k=20", "--extra-body", "chat_template_kwargs={\"x\": 1}"))
+        assert result.code == 0, result.err
+        with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/requests", timeout=10) as resp:
+            bodies = json.loads(resp.read())
+    assert len(bodies) == 3
+    assert all((b["repeat_penalty"], b["top_k"], b["chat_template_kwargs"]) == (1.0, 20, {"x": 1}) for b in bodies)
+    (config,) = rows(db, "SELECT config_json FROM runs")
+    assert json.loads(config[0])["sampling"]["extra_body"] == {"repeat_penalty": 1.0, "top_k": 20,
+                                                               "chat_template_kwargs": {"x": 1}}

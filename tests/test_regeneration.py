@@ -42,6 +42,9 @@ SCRIPT = [
     {"match": "R-STUCK", "calls": [{"text": "We add the numbers.\n", "repeat": LOOP_UNIT, "times": 3000}]},
     # Long prose without an answer.
     {"match": "R-LONG", "calls": [" ".join(f"Step {i} rewrites term number {i} once more." for i in range(200))]},
+    # Long, sound prose: streamed twice in a row (a retried stream) its first half would read as a loop.
+    {"match": "R-PROSE", "calls": [" ".join(f"Step {i} adds {i} to the running total." for i in range(60))
+                                   + " So $\\boxed{1770}$."]},
     # A clean answer: nothing to do.
     {"match": "R-CLEAN", "calls": ["Six sevens.\n```python\nprint(6 * 7)\n```\nSo $\\boxed{42}$."]},
     # For the user-turn fallback: the continuation is sent on its own.
@@ -393,3 +396,23 @@ def test_tool_integrated_solving_runs_the_code_instead_of_the_invented_output(tm
         answer, programs = asyncio.run(solve(regenerate=True))
     assert plain_programs == [] and plain_answer.endswith("$\\boxed{41}$.")  # the invented output wins
     assert programs == ["print(6 * 7)"] and answer.endswith("$\\boxed{42}$.") and "41" not in answer
+
+
+def test_a_stream_the_server_cut_off_is_read_again_from_its_start(tmp_path: Path) -> None:
+    script = write_script(tmp_path / "regen.jsonl")
+    prose_text = next(e["calls"][0] for e in SCRIPT if e["match"] == "R-PROSE")
+    with scripted_server("--script", str(script), "--interrupt-stream-every", "2", *SERVER_ARGS) as srv:
+        async def go() -> list[ChatResponse]:
+            inner = OpenAICompatibleBackend("m", base_url=srv.base_url, backoff_base_s=0.01)
+            backend = RegeneratingBackend(inner)
+            try:
+                return [await backend.complete(ChatRequest(messages=[{"role": "user", "content": marker}]))
+                        for marker in ("R-CLEAN", "R-PROSE")]  # stream 1 whole; stream 2 cut, stream 3 whole
+            finally:
+                await backend.aclose()
+
+        _, prose = asyncio.run(go())
+        assert srv.stats()["streams_interrupted"] == 1
+    # The monitor started over with the retried stream: the repeated first half was not taken for a loop.
+    assert prose.text == prose_text and prose.finish_reason == "stop" and prose.retries == 1
+    assert prose.extra["regeneration"]["cuts"] == []

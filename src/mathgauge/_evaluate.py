@@ -141,6 +141,10 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
     _check_answer_format(answer_format)
     if config.sampling.samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {config.sampling.samples}")
+    reserved = config.sampling.reserved_fields()
+    if reserved:
+        raise ConfigError(f"--extra-body cannot set {', '.join(reserved)}: use the option of that name "
+                          f"(--temperature, --top-p, --max-tokens, --sampling-seed, --samples)")
     if config.concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {config.concurrency}")
 

@@ -100,6 +100,9 @@ def _add_run_parser(sub: Any) -> None:
     gen.add_argument("--max-tokens", type=int, help="response length cap (default: none, the server's maximum)")
     gen.add_argument("--sampling-seed", type=int, help="seed sent to the server (sample i gets seed+i)")
     gen.add_argument("--samples", type=int, default=1, help="responses per problem (default 1)")
+    gen.add_argument("--extra-body", action="append", type=_option, default=[], metavar="KEY=VALUE",
+                     help="another field for every request body (repeatable; JSON values), e.g. top_k=20, "
+                          "repeat_penalty=1.0 for llama-cpp-python's server")
     exe = p.add_argument_group("execution")
     exe.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
     exe.add_argument("--max-retries", type=int, default=5, help="retries per request for errors (default 5)")
@@ -295,7 +298,8 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         exec_memory_mb=args.exec_memory_mb, unsafe_no_sandbox=args.unsafe_no_sandbox, regenerate=args.regenerate,
         answer_format=args.answer_format,
         sampling=SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-                                seed=args.sampling_seed, samples=args.samples),
+                                seed=args.sampling_seed, samples=args.samples,
+                                extra_body=dict(args.extra_body)),
         grader=args.grader, judge_model=args.judge_model, judge_base_url=args.judge_base_url,
         judge_api_key_env=args.judge_api_key_env, judge_rubric=args.judge_rubric,
         concurrency=args.concurrency, store=args.store, run_name=args.run_name, resume=args.resume,

@@ -11,6 +11,7 @@ from ._protocol import (
     FatalEndpointError,
     ModelBackend,
     ModelCallError,
+    restart_stream,
 )
 from ._replicas import ReplicatedBackend
 
@@ -30,4 +31,5 @@ __all__ = [
     "ReplicatedBackend",
     "ResponseCache",
     "cache_key",
+    "restart_stream",
 ]

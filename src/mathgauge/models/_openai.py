@@ -11,7 +11,16 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ._limiter import AdaptiveLimiter
-from ._protocol import ChatRequest, ChatResponse, DeltaCallback, FatalEndpointError, ModelCallError, chat_request_body
+from ._protocol import (
+    ChatRequest,
+    ChatResponse,
+    DeltaCallback,
+    FatalEndpointError,
+    ModelCallError,
+    _DeliveryTracker,
+    chat_request_body,
+    restart_stream,
+)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _RATE_LIMIT_STATUSES = {429, 503}
@@ -126,7 +135,8 @@ class OpenAICompatibleBackend:
 
     async def complete(self, request: ChatRequest, on_delta: DeltaCallback | None = None) -> ChatResponse:
         body = self.request_body(request)
-        if on_delta is not None:
+        stream = _DeliveryTracker(on_delta) if on_delta is not None else None
+        if stream is not None:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         started = time.monotonic()
@@ -135,7 +145,7 @@ class OpenAICompatibleBackend:
             async with self.limiter:
                 t0 = time.monotonic()
                 try:
-                    response = await self._post(body, on_delta)
+                    response = await self._post(body, stream)
                 except _Retryable as exc:
                     failure = exc
                 else:
@@ -164,6 +174,13 @@ class OpenAICompatibleBackend:
                         retries=retries + rate_retries,
                     )
                 delay = self._backoff(retries)
+            if stream is not None and stream.delivered:
+                if not restart_stream(stream.on_delta):
+                    raise ModelCallError(
+                        f"{failure.reason}; part of the stream was already delivered and the caller cannot start "
+                        f"over", status=failure.status, retries=retries + rate_retries,
+                    )
+                stream.delivered = False
             await asyncio.sleep(delay)
 
     def _backoff(self, attempt: int) -> float:
@@ -284,6 +301,12 @@ async def _read_stream(resp: Any, on_delta: DeltaCallback) -> ChatResponse:
                         reasoning="".join(reasoning) or None,
                     )
             finish_reason = choice.get("finish_reason") or finish_reason
+    if finish_reason is None:
+        # Every compatible server ends a finished stream with a finish_reason; without one the server cut the
+        # stream off (llama-cpp-python's server does so to a stream when another request arrives, unless started
+        # with --interrupt_requests False) and the text is a fragment, not an answer to grade.
+        raise _Retryable(f"the stream ended without a finish_reason after {sum(map(len, parts))} characters "
+                         f"(the server cut it off)")
     return ChatResponse(
         text="".join(parts),
         finish_reason=finish_reason,

@@ -8,8 +8,42 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import EndpointError
 
-#: Called with each streamed text delta; returning ``False`` stops the generation early.
+#: Called with each streamed text delta; returning ``False`` stops the generation early. A callback object that
+#: also has a ``restart()`` method can be told that the text so far is void: a backend that retries a stream after
+#: part of it was delivered (a dropped connection, a server that cut the stream off) calls it before streaming
+#: again, and without it gives up instead of delivering the text twice (see :func:`restart_stream`).
 DeltaCallback = Callable[[str], "bool | None"]
+
+
+def restart_stream(on_delta: DeltaCallback) -> bool:
+    """Tell ``on_delta`` that the deltas it received are void because the call starts over.
+
+    Returns:
+        ``False`` when the callback cannot start over (it has no ``restart`` method), so the caller must not retry.
+    """
+    restart = getattr(on_delta, "restart", None)
+    if not callable(restart):
+        return False
+    restart()
+    return True
+
+
+class _DeliveryTracker:
+    """Passes deltas on and remembers whether any was delivered, so that a retry knows to restart the consumer."""
+
+    def __init__(self, on_delta: DeltaCallback) -> None:
+        self.on_delta = on_delta
+        self.delivered = False
+        if callable(getattr(on_delta, "restart", None)):
+            self.restart = self._restart  # restartable exactly when the consumer is (trackers nest)
+
+    def _restart(self) -> None:
+        self.delivered = False
+        restart_stream(self.on_delta)
+
+    def __call__(self, delta: str) -> bool | None:
+        self.delivered = True
+        return self.on_delta(delta)
 
 
 @dataclass(frozen=True)

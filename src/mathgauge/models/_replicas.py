@@ -8,7 +8,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ._protocol import ChatRequest, ChatResponse, DeltaCallback, FatalEndpointError, ModelBackend, ModelCallError
+from ._protocol import (
+    ChatRequest,
+    ChatResponse,
+    DeltaCallback,
+    FatalEndpointError,
+    ModelBackend,
+    ModelCallError,
+    _DeliveryTracker,
+    restart_stream,
+)
 
 
 class _Replica:
@@ -83,6 +92,7 @@ class ReplicatedBackend:
     async def complete(self, request: ChatRequest, on_delta: DeltaCallback | None = None) -> ChatResponse:
         tried: set[int] = set()
         errors: list[str] = []
+        stream = _DeliveryTracker(on_delta) if on_delta is not None else None
         while True:
             index = self._pick(tried)
             if index is None:
@@ -91,10 +101,14 @@ class ReplicatedBackend:
             replica = self.replicas[index]
             replica.in_flight += 1
             try:
-                response = await replica.backend.complete(request, on_delta)
+                response = await replica.backend.complete(request, stream)
             except ModelCallError as exc:
                 if exc.status is not None and exc.status < 500 and exc.status != 429:
                     raise  # the request itself is at fault (e.g. 400): another replica would refuse it too
+                if stream is not None and stream.delivered:
+                    if not restart_stream(stream.on_delta):
+                        raise
+                    stream.delivered = False
                 replica.failures += 1
                 replica.down_until = time.monotonic() + self.cooldown_s
                 errors.append(f"{replica.name}: {exc.reason}")

@@ -57,7 +57,7 @@ class Solver(ABC):
             messages=messages, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
             # Distinct seeds per sample and try: one seed would make the k samples identical on seeded servers.
             seed=seed, stop=stop, sample_index=sample_index,
-            extra_body={}, try_index=try_index,
+            extra_body=dict(s.extra_body), try_index=try_index,
         )
 
     async def call(self, problem_id: str, sample_index: int, call_index: int, messages: list[dict[str, str]],

@@ -150,9 +150,19 @@ class _StreamMonitor:
 
     def __init__(self, policy: RegenerationPolicy, prefix: str, budget_chars: int | None) -> None:
         self.policy = policy
+        self.budget_chars = budget_chars
+        self._start(prefix)
+
+    def __call__(self, delta: str) -> bool:
+        return self.feed(delta)
+
+    def restart(self) -> None:
+        """The backend streams the round again from its start: forget what this round delivered so far."""
+        self._start(self.text[:self.prefix_len])
+
+    def _start(self, prefix: str) -> None:
         self.text = ""
         self.detection: _Detection | None = None
-        self.budget_chars = budget_chars
         self._line_pos = 0  # start of the first line not processed yet
         self._word_pos = 0  # where the next word may start
         self._window: list[tuple[str, int]] = []  # the last n words and their positions
@@ -508,14 +518,14 @@ class RegeneratingBackend:
         """Stream one round: the original request, or a resumption from ``kept``."""
         adjusted = self._adjusted(request, regeneration, max_tokens)
         if not kept:
-            return await self.inner.complete(adjusted, monitor.feed), "fresh"
+            return await self.inner.complete(adjusted, monitor), "fresh"
         partial = {"role": "assistant", "content": kept}
         rejected = False
         if self.continue_supported is not False:
             resumed = replace(adjusted, messages=[*request.messages, partial],
                               extra_body={**adjusted.extra_body, **_CONTINUE_BODY})
             try:
-                response = await self.inner.complete(resumed, monitor.feed)
+                response = await self.inner.complete(resumed, monitor)
             except ModelCallError as exc:
                 if self.continue_supported or exc.status not in (400, 422):
                     raise
@@ -527,7 +537,7 @@ class RegeneratingBackend:
         record.resume_mode = "user_turn"
         resumed = replace(adjusted, messages=[*request.messages, partial,
                                               {"role": "user", "content": self.policy.continue_instruction}])
-        response = await self.inner.complete(resumed, monitor.feed)
+        response = await self.inner.complete(resumed, monitor)
         if rejected:
             # The same request without the field went through, so the 400 was about the field (not, say, the
             # context length): resume with a user turn from now on.

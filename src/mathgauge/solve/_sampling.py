@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Body fields that other settings own; ``extra_body`` may not set them.
+RESERVED_BODY_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "n", "temperature", "top_p",
+                                  "max_tokens", "max_completion_tokens", "seed", "stop"})
 
 
 @dataclass(frozen=True)
@@ -16,6 +21,9 @@ class SamplingConfig:
             because a fixed small cap (peers default to 256) silently truncates solutions.
         seed: sent to servers that support it.
         samples: responses per problem (for avg@k, pass@k, maj@k).
+        extra_body: more fields for every request body, for the server's own sampling settings: ``top_k`` or
+            ``min_p`` (vLLM, SGLang), ``repeat_penalty`` (llama-cpp-python's server applies 1.1 unless a request
+            sets it; ``1.0`` gives plain greedy decoding), ``repetition_penalty`` (``hf``, vLLM).
     """
 
     temperature: float = 0.0
@@ -23,6 +31,14 @@ class SamplingConfig:
     max_tokens: int | None = None
     seed: int | None = None
     samples: int = 1
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+    def reserved_fields(self) -> list[str]:
+        """The ``extra_body`` keys that other settings own (an error to set them there)."""
+        return sorted(set(self.extra_body) & RESERVED_BODY_FIELDS)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        doc = asdict(self)
+        if not self.extra_body:
+            del doc["extra_body"]  # as runs stored before the field existed: they resume unchanged
+        return doc

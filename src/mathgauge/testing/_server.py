@@ -110,6 +110,8 @@ class ScriptedServer:
         self.in_flight = 0
         self.stream_chunks = 0
         self.streams_cut = 0
+        self.streams_started = 0
+        self.streams_interrupted = 0
         self.continued = 0
         self.requests: list[dict[str, Any]] = []
 
@@ -188,6 +190,17 @@ class ScriptedServer:
             deltas = [text[i:i + size] for i in range(0, len(text), size)]
         else:
             deltas = [word if i == 0 else " " + word for i, word in enumerate(text.split(" "))]
+        self.streams_started += 1
+        every = self.args.interrupt_stream_every
+        if every and self.streams_started % every == 0 and len(deltas) > 1:
+            # What llama-cpp-python's server does when another request arrives: [DONE] with no finish_reason.
+            deltas = deltas[:len(deltas) // 2]
+            for delta in deltas:
+                chunk = {"choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}]}
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            await response.write(b"data: [DONE]\n\n")
+            self.streams_interrupted += 1
+            return response
         for delta in deltas:
             chunk = {"choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}]}
             try:
@@ -219,7 +232,8 @@ class ScriptedServer:
         return web.json_response({
             "chat_requests": self.chat_requests, "rejected": self.rejected, "completed": self.completed,
             "first_request_at": self.first_request_at, "max_in_flight": self.max_in_flight,
-            "stream_chunks": self.stream_chunks, "streams_cut": self.streams_cut, "continued": self.continued,
+            "stream_chunks": self.stream_chunks, "streams_cut": self.streams_cut,
+            "streams_interrupted": self.streams_interrupted, "continued": self.continued,
         })
 
     async def recorded_requests(self, request: Any) -> Any:
@@ -249,6 +263,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="stream N characters per chunk (token-like deltas that split lines) instead of a word each")
     p.add_argument("--reject-continue", action="store_true",
                    help="answer requests with continue_final_message by 400, as endpoints without it do")
+    p.add_argument("--interrupt-stream-every", type=int, default=0,
+                   help="end every Nth stream halfway with [DONE] and no finish_reason (an interrupted stream)")
     p.add_argument("--record-requests", action="store_true", help="keep chat request bodies for GET /requests")
     return p.parse_args(argv)
 
