@@ -134,7 +134,7 @@ def test_compare_runs_counts_discordant_pairs_per_subject_and_level(tmp_path: Pa
 def test_compare_warns_about_unfair_settings_and_partial_overlap(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     a_items, b_items = paired_items([(True, True), (True, False), (False, False), (True, True)])
-    cfg_b = base_config(temperature=0.7, max_tokens=256)
+    cfg_b = base_config(temperature=0.7, max_tokens=256, extra_body={"repeat_penalty": 1.0})
     cfg_b["prompt_template"] = {"name": "minerva", "system": "", "user": "x {problem}",
                                 "answer_format": "final_answer_line"}
     cfg_b["answer_format"] = "final_answer_line"
@@ -156,6 +156,7 @@ def test_compare_warns_about_unfair_settings_and_partial_overlap(tmp_path: Path)
     assert "answer format differs" in text
     assert "truncated responses differ" in text
     assert "solver attempts differs (1 vs 3)" in text
+    assert 'extra request fields differ ({} vs {"repeat_penalty": 1.0})' in text
 
 
 def test_multi_sample_runs_use_problem_means_and_majority_verdicts(tmp_path: Path) -> None:

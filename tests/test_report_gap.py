@@ -129,3 +129,25 @@ def test_gap_mode_and_judge_grader_comparisons(tmp_path: Path) -> None:
     settings = {s.setting: s.differs for s in entry.settings}
     assert entry.entry.score == 82.9 and settings["mode (CoT/PoT/TIR)"] is True
     assert gap.other_benchmarks == {"MATH": 2}
+
+
+def test_gap_compares_the_shots_of_the_run_template(tmp_path: Path) -> None:
+    from mathgauge.prompts import load_template
+
+    items = [{"pid": f"p{i}", "subject": "Algebra", "level": 1, "gold": "1", "responses": [("\\boxed{1}", True,
+                                                                                             "stop")]}
+             for i in range(4)]
+    shots = {}
+    for name in ("cot_boxed", "minerva_4shot"):
+        db = tmp_path / f"{name}.db"
+        cfg = base_config("math", 4)
+        cfg["prompt_template"] = load_template(name).to_dict()
+        write_run(db, name, "Qwen/Qwen3-8B-Base", items, benchmark="math", config=cfg)
+        with Store(db) as store:
+            run = store.get_run(name)
+            gap = analyse_gap(run, store.sample_results(run.run_id), list(store.export_rows(run.run_id)))
+        (four_shot,) = [g for g in gap.gaps if g.entry.shots == 4]  # the Qwen3 report: MATH, 4-shot CoT
+        (setting,) = [s for s in four_shot.settings if s.setting == "shots"]
+        shots[name] = (setting.run, setting.differs)
+    assert shots == {"cot_boxed": ("0 (template cot_boxed)", True),
+                     "minerva_4shot": ("4 (template minerva_4shot)", False)}

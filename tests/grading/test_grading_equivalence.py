@@ -73,6 +73,10 @@ EQUAL = [
     ("\\#4", "4", "number sign"),
     ("i", "\\sqrt{-1}", "imaginary unit (no negative-zero branch cut)"),
     ("B", "\\text{(B)}", "bare choice letter"),
+    ("0.05", "5\\%", "percent as a decimal"),
+    ("12\\text{ percent}", "\\frac{3}{25}", "percent word as a fraction"),
+    ("1:2", "\\frac{1}{2}", "ratio as a fraction"),
+    ("2:4", "1 : 2", "ratio in other terms"),
 ]
 
 DIFFERENT = [
@@ -94,6 +98,10 @@ DIFFERENT = [
     ("6 \\pmod{7}", "5", "wrong residue"),
     ("\\sqrt{2}x", "2x", "radical is not text"),
     ("c", "\\text{(C)}", "lower-case variable is not a choice"),
+    ("0.5", "5\\%", "percent read as the wrong fraction"),
+    ("12\\%", "13\\%", "different percentage"),
+    ("3:12", "9:36", "times of day are not ratios"),
+    ("2:1", "1:2", "ratio order"),
 ]
 
 

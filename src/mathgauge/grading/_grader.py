@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -11,6 +12,37 @@ from ._latex import ParseError, TooLarge
 from ._verdict import Verdict
 
 MAX_RESPONSE_CHARS = 2_000_000
+
+
+_PERCENT_RE = re.compile(r"(?:\\%|%|\\percent|\bpercent)\s*\}?\s*\$?\s*\.?\s*$")
+_PLAIN_NUMBER_RE = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
+_RATIO_RE = re.compile(r"(-?\d+)\s*:\s*(-?\d+)")
+_CLOCK_RE = re.compile(r"\d{1,2}\s*:\s*\d\d")
+
+
+def _alternative_readings(candidate: str, gold: str, cand_norm: str, gold_norm: str):
+    """Other readings of an answer pair that failed as written, as (method, candidate, gold) normalised forms.
+
+    A percentage against a plain number is also read as a fraction (``5\\%`` is ``0.05``); the number alone was
+    already compared, since normalising drops the percent sign. A ratio ``a:b`` is also read as ``a/b``, against a
+    number or another ratio (``2:4`` is ``1:2``), unless it could be a time of day (``9:36``).
+    """
+    cand_pct, gold_pct = bool(_PERCENT_RE.search(candidate)), bool(_PERCENT_RE.search(gold))
+    if cand_pct != gold_pct:
+        number = re.sub(r"\s*\bpercent$", "", cand_norm if cand_pct else gold_norm)
+        if _PLAIN_NUMBER_RE.fullmatch(number):
+            fraction = f"\\frac{{{number}}}{{100}}"
+            yield ("percent", fraction, gold_norm) if cand_pct else ("percent", cand_norm, fraction)
+    cand_ratio, gold_ratio = _as_quotient(cand_norm), _as_quotient(gold_norm)
+    if cand_ratio or gold_ratio:
+        yield "ratio", cand_ratio or cand_norm, gold_ratio or gold_norm
+
+
+def _as_quotient(norm: str) -> str | None:
+    m = _RATIO_RE.fullmatch(norm)
+    if m is None or _CLOCK_RE.fullmatch(norm) or m.group(2).lstrip("-") == "0":
+        return None
+    return f"\\frac{{{m.group(1)}}}{{{m.group(2)}}}"
 
 
 def _prepare_gold(gold: str):
@@ -102,22 +134,29 @@ class Grader:
             cand_norm = normalize_answer(candidate)
         except RecursionError:
             return Verdict(False, candidate, None, gold_norm, "none", "too_large")
-        try:
-            out = compare(cand_norm, gold_norm, gold_struct, deadline)
-        except Timeout:
-            out = Outcome(False, "none", "timeout")
-        except NeedSymbolic as need:
-            out = self._symbolic(need.a, need.b, max(0.05, deadline - time.monotonic()))
-        except TooLarge:
-            out = Outcome(False, "none", "too_large")
-        except RecursionError:
-            out = Outcome(False, "none", "too_large")
-        except (ParseError, ValueError, ZeroDivisionError, OverflowError, ArithmeticError):
-            out = Outcome(False, "none", "parse_error")
+        out = self._run_compare(cand_norm, gold_norm, gold_struct, deadline)
+        if not out.correct and out.reason not in ("timeout", "too_large"):
+            for method, alt_cand, alt_gold in _alternative_readings(candidate, gold, cand_norm, gold_norm):
+                alt_struct = gold_struct if alt_gold == gold_norm else _prepare_gold(alt_gold)[1]
+                if self._run_compare(alt_cand, alt_gold, alt_struct, deadline).correct:
+                    out = Outcome(True, method, None)
+                    break
         if out.correct:
             return Verdict(True, candidate, cand_norm, gold_norm, out.method, None)
         reason = out.reason or "mismatch"
         return Verdict(False, candidate, cand_norm, gold_norm, out.method, reason)
+
+    def _run_compare(self, cand_norm: str, gold_norm: str, gold_struct, deadline: float) -> Outcome:
+        try:
+            return compare(cand_norm, gold_norm, gold_struct, deadline)
+        except Timeout:
+            return Outcome(False, "none", "timeout")
+        except NeedSymbolic as need:
+            return self._symbolic(need.a, need.b, max(0.05, deadline - time.monotonic()))
+        except (TooLarge, RecursionError):
+            return Outcome(False, "none", "too_large")
+        except (ParseError, ValueError, ZeroDivisionError, OverflowError, ArithmeticError):
+            return Outcome(False, "none", "parse_error")
 
     # ------------------------------------------------------------ public
     def grade(self, response: str, gold: str, *, answer_format: str | None = None) -> Verdict:

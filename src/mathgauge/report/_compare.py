@@ -3,6 +3,8 @@ per-subject / per-level differences, problems solved by one run only, and warnin
 
 from __future__ import annotations
 
+import json
+
 import math
 import random
 from collections.abc import Sequence
@@ -335,6 +337,9 @@ def unfair_settings(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], scor
                            ("samples", "samples per problem")):
             if sa.get(key) != sb.get(key):
                 warnings.append(f"{pair}: {label} differs ({_fmt(sa.get(key))} vs {_fmt(sb.get(key))})")
+        extra_a, extra_b = sa.get("extra_body") or {}, sb.get("extra_body") or {}
+        if extra_a != extra_b:
+            warnings.append(f"{pair}: extra request fields differ ({json.dumps(extra_a)} vs {json.dumps(extra_b)})")
         pa, pb = ca.get("prompt_template") or {}, cb.get("prompt_template") or {}
         if pa != pb:
             warnings.append(f"{pair}: prompt template differs ({pa.get('name', '?')} vs {pb.get('name', '?')}"
