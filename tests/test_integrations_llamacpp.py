@@ -22,6 +22,7 @@ from mathgauge.errors import ConfigError
 from mathgauge.models import ChatRequest, OpenAICompatibleBackend
 from mathgauge.testing import build_tiny_llama, write_llama_gguf
 from mathgauge.testing._gguf import _unrotate_half
+from mathgauge.testing._process import stop_process
 
 MODEL = "tiny-llama"
 
@@ -65,12 +66,7 @@ def llama_cpp_server(gguf: Path, log: Path, *options: str) -> Iterator[str]:
             time.sleep(0.2)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout_s=15)
 
 
 def test_query_and_key_rows_are_paired_for_llama_cpp_rope() -> None:

@@ -306,7 +306,8 @@ async def _read_stream(resp: Any, on_delta: DeltaCallback) -> ChatResponse:
         # stream off (llama-cpp-python's server does so to a stream when another request arrives, unless started
         # with --interrupt_requests False) and the text is a fragment, not an answer to grade.
         raise _Retryable(f"the stream ended without a finish_reason after {sum(map(len, parts))} characters "
-                         f"(the server cut it off)")
+                         f"(the server cut it off; llama-cpp-python's server does so when another request "
+                         f"arrives unless started with --interrupt_requests False)")
     return ChatResponse(
         text="".join(parts),
         finish_reason=finish_reason,

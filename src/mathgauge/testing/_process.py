@@ -38,9 +38,14 @@ def scripted_server(*args: str) -> Iterator[RunningServer]:
             raise RuntimeError(f"scripted server did not start (got {line!r})")
         yield RunningServer(process, int(line.split()[1]))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """Ask ``process`` to exit (SIGTERM); kill it if it has not within ``timeout_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
