@@ -247,8 +247,9 @@ def test_a_stream_cut_off_by_the_server_is_retried_not_graded(math500_path: Path
     # The server ends every second stream halfway with [DONE] and no finish_reason, as llama-cpp-python's server
     # does to a stream when another request arrives.
     with scripted_server("--data", str(math500_path), "--interrupt-stream-every", "2") as srv:
+        backend = OpenAICompatibleBackend("m", base_url=srv.base_url, concurrency=10, backoff_base_s=0.01)
+
         async def calls() -> tuple[Any, Any, _RestartableConsumer]:
-            backend = OpenAICompatibleBackend("m", base_url=srv.base_url, backoff_base_s=0.01)
             try:
                 whole = await backend.complete(_request(), on_delta=lambda d: None)  # stream 1: whole
                 consumer = _RestartableConsumer()
@@ -259,6 +260,7 @@ def test_a_stream_cut_off_by_the_server_is_retried_not_graded(math500_path: Path
 
         whole, retried, consumer = asyncio.run(calls())
         assert srv.stats()["streams_interrupted"] == 1
+        assert backend.limiter.limit == 8  # a cut stream says "fewer at once", as a 429 does
     assert retried.text == whole.text and retried.finish_reason == "stop" and retried.retries == 1
     assert consumer.restarts == 1 and "".join(consumer.deltas) == whole.text  # nothing delivered twice
 
@@ -283,7 +285,8 @@ def test_failing_over_mid_stream_restarts_the_consumer(math500_path: Path) -> No
             scripted_server("--data", str(math500_path)) as healthy:
         def replicas() -> ReplicatedBackend:
             return ReplicatedBackend([
-                (cutting.base_url, OpenAICompatibleBackend("m", base_url=cutting.base_url, max_retries=0)),
+                (cutting.base_url, OpenAICompatibleBackend("m", base_url=cutting.base_url,
+                                                           max_rate_limit_retries=0)),
                 (healthy.base_url, OpenAICompatibleBackend("m", base_url=healthy.base_url)),
             ])
 

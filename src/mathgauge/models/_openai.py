@@ -29,11 +29,16 @@ _MAX_RETRY_AFTER_S = 300.0
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None) -> None:
+    """A failed try worth repeating; ``overloaded`` ones (429/503, a stream cut off because another request
+    arrived) also lower the concurrency, as the server is telling the client to send less at once."""
+
+    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None,
+                 overloaded: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.retry_after = retry_after
+        self.overloaded = overloaded or status in _RATE_LIMIT_STATUSES
 
 
 class OpenAICompatibleBackend:
@@ -154,12 +159,13 @@ class OpenAICompatibleBackend:
                     response.total_s = time.monotonic() - started
                     response.retries = retries + rate_retries
                     return response
-            if failure.status in _RATE_LIMIT_STATUSES:
+            if failure.overloaded:
                 self.limiter.on_rate_limited()
                 rate_retries += 1
                 if rate_retries > self.max_rate_limit_retries:
+                    limited = "rate limited: " if failure.status in _RATE_LIMIT_STATUSES else ""
                     raise ModelCallError(
-                        f"rate limited: {failure.reason} (gave up after {rate_retries} tries)",
+                        f"{limited}{failure.reason} (gave up after {rate_retries} tries)",
                         status=failure.status,
                         retries=retries + rate_retries,
                     )
@@ -307,7 +313,7 @@ async def _read_stream(resp: Any, on_delta: DeltaCallback) -> ChatResponse:
         # with --interrupt_requests False) and the text is a fragment, not an answer to grade.
         raise _Retryable(f"the stream ended without a finish_reason after {sum(map(len, parts))} characters "
                          f"(the server cut it off; llama-cpp-python's server does so when another request "
-                         f"arrives unless started with --interrupt_requests False)")
+                         f"arrives unless started with --interrupt_requests False)", overloaded=True)
     return ChatResponse(
         text="".join(parts),
         finish_reason=finish_reason,
