@@ -41,6 +41,10 @@ PY
 # 3. llama-cpp-python's OpenAI-compatible server and gguf ([llamacpp]). PyPI has no binary wheel for it, so pip
 # compiles llama.cpp (about 5 minutes on 2 cores): only the shared library, without the multimodal part, examples,
 # tools or tests, and for a generic x86-64 rather than this CPU, so that a cached wheel runs on any machine.
+if ! command -v g++ >/dev/null 2>&1 || ! command -v cmake >/dev/null 2>&1; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends build-essential cmake >/dev/null
+fi
 export CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
