@@ -18,6 +18,7 @@ _PERCENT_RE = re.compile(r"(?:\\%|%|\\percent|\bpercent)\s*\}?\s*\$?\s*\.?\s*$")
 _PLAIN_NUMBER_RE = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
 _RATIO_RE = re.compile(r"(-?\d+)\s*:\s*(-?\d+)")
 _CLOCK_RE = re.compile(r"\d{1,2}\s*:\s*\d\d")
+_PERCENT_WORD_RE = re.compile(r"\s*\bpercent$")
 
 
 def _alternative_readings(candidate: str, gold: str, cand_norm: str, gold_norm: str):
@@ -29,7 +30,7 @@ def _alternative_readings(candidate: str, gold: str, cand_norm: str, gold_norm: 
     """
     cand_pct, gold_pct = bool(_PERCENT_RE.search(candidate)), bool(_PERCENT_RE.search(gold))
     if cand_pct != gold_pct:
-        number = re.sub(r"\s*\bpercent$", "", cand_norm if cand_pct else gold_norm)
+        number = _PERCENT_WORD_RE.sub("", cand_norm if cand_pct else gold_norm)
         if _PLAIN_NUMBER_RE.fullmatch(number):
             fraction = f"\\frac{{{number}}}{{100}}"
             yield ("percent", fraction, gold_norm) if cand_pct else ("percent", cand_norm, fraction)
@@ -137,7 +138,7 @@ class Grader:
         out = self._run_compare(cand_norm, gold_norm, gold_struct, deadline)
         if not out.correct and out.reason not in ("timeout", "too_large"):
             for method, alt_cand, alt_gold in _alternative_readings(candidate, gold, cand_norm, gold_norm):
-                alt_struct = gold_struct if alt_gold == gold_norm else _prepare_gold(alt_gold)[1]
+                alt_struct = gold_struct if alt_gold == gold_norm else self._gold(alt_gold)[1]
                 if self._run_compare(alt_cand, alt_gold, alt_struct, deadline).correct:
                     out = Outcome(True, method, None)
                     break

@@ -19,7 +19,6 @@ from ._protocol import (
     ModelCallError,
     _DeliveryTracker,
     chat_request_body,
-    restart_stream,
 )
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -180,13 +179,11 @@ class OpenAICompatibleBackend:
                         retries=retries + rate_retries,
                     )
                 delay = self._backoff(retries)
-            if stream is not None and stream.delivered:
-                if not restart_stream(stream.on_delta):
-                    raise ModelCallError(
-                        f"{failure.reason}; part of the stream was already delivered and the caller cannot start "
-                        f"over", status=failure.status, retries=retries + rate_retries,
-                    )
-                stream.delivered = False
+            if stream is not None and not stream.start_over():
+                raise ModelCallError(
+                    f"{failure.reason}; part of the stream was already delivered and the caller cannot start over",
+                    status=failure.status, retries=retries + rate_retries,
+                )
             await asyncio.sleep(delay)
 
     def _backoff(self, attempt: int) -> float:

@@ -37,13 +37,21 @@ class _DeliveryTracker:
         if callable(getattr(on_delta, "restart", None)):
             self.restart = self._restart  # restartable exactly when the consumer is (trackers nest)
 
-    def _restart(self) -> None:
-        self.delivered = False
-        restart_stream(self.on_delta)
-
     def __call__(self, delta: str) -> bool | None:
         self.delivered = True
         return self.on_delta(delta)
+
+    def _restart(self) -> None:
+        self.start_over()
+
+    def start_over(self) -> bool:
+        """Before a retry: restart the consumer if it was sent text; ``False`` when it was and cannot restart."""
+        if not self.delivered:
+            return True
+        if not restart_stream(self.on_delta):
+            return False
+        self.delivered = False
+        return True
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from ._protocol import (
     ModelBackend,
     ModelCallError,
     _DeliveryTracker,
-    restart_stream,
 )
 
 
@@ -105,10 +104,8 @@ class ReplicatedBackend:
             except ModelCallError as exc:
                 if exc.status is not None and exc.status < 500 and exc.status != 429:
                     raise  # the request itself is at fault (e.g. 400): another replica would refuse it too
-                if stream is not None and stream.delivered:
-                    if not restart_stream(stream.on_delta):
-                        raise
-                    stream.delivered = False
+                if stream is not None and not stream.start_over():
+                    raise
                 replica.failures += 1
                 replica.down_until = time.monotonic() + self.cooldown_s
                 errors.append(f"{replica.name}: {exc.reason}")

@@ -135,7 +135,7 @@ def analyse_gap(run: RunRecord, results: list[SampleResult], rows: list[dict], *
     template = cfg.get("prompt_template") or {}
     run_settings = {
         "benchmark": bench + (f" ({caveat})" if caveat else ""),
-        "shots": str(template.get("shots", 0)) + (f" (template {template.get('name')})" if template.get("name") else ""),
+        "shots": str(_run_shots(cfg)) + (f" (template {template.get('name')})" if template.get("name") else ""),
         "mode": str(cfg.get("mode", "cot")),
         "thinking": f"{thinking}/{len(graded)} responses contain <think>",
         "temperature": "server default" if sampling.get("temperature") is None else _fmt(sampling.get("temperature")),
@@ -171,13 +171,17 @@ def analyse_gap(run: RunRecord, results: list[SampleResult], rows: list[dict], *
                        caveat=caveat, gaps=gaps, other_benchmarks=other, policies=policies, run_settings=run_settings)
 
 
+def _run_shots(cfg: dict) -> int:
+    """Solved examples in the run's prompt (templates stored without ``shots`` are zero-shot)."""
+    return int((cfg.get("prompt_template") or {}).get("shots", 0))
+
+
 def _settings(entry: PublishedScore, cfg: dict, rs: dict[str, str], metric: str, thinking: int, graded: int,
               truncated: int, caveat: str | None) -> list[SettingDiff]:
     sampling = cfg.get("sampling", {})
     out = [SettingDiff("benchmark", rs["benchmark"], entry.benchmark_label, True if caveat else False)]
-    run_shots = int((cfg.get("prompt_template") or {}).get("shots", 0))
     out.append(SettingDiff("shots", rs["shots"], _fmt(entry.shots),
-                           None if entry.shots is None else entry.shots != run_shots))
+                           None if entry.shots is None else entry.shots != _run_shots(cfg)))
     run_mode = str(cfg.get("mode", "cot"))
     kind = entry.mode_kind
     run_family = run_mode if run_mode in ("pot", "tir") else "cot"  # verify is CoT with a self-check pass

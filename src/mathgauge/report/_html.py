@@ -287,15 +287,9 @@ def _method_section(summaries: Sequence[RunSummary]) -> str:
                                  for name, e in (("avg", m.avg), ("pass", m.pass_k), ("maj", m.maj)))
                        + "</table>")
         if s.verification:
-            v = s.verification
-            out.append(f"<p>{escape(s.run_name)}: self-verification changed {v['changed']} of {v['samples']} answers"
-                       f" ({v['better']} for the better, {v['worse']} for the worse)</p>")
+            out.append(f"<p>{escape(s.run_name)}: self-verification: {escape(s.verification_sentence() or '')}</p>")
         if s.regeneration:
-            g = s.regeneration
-            reasons = ", ".join(f"{escape(k)} {n}" for k, n in g["cuts_by_reason"].items()) or "none"
-            out.append(f"<p>{escape(s.run_name)}: regeneration: {g['regenerations']} regenerations in "
-                       f"{g['calls_regenerated']} of {g['calls']} calls (cuts: {reasons}); about "
-                       f"{g['discarded_tokens_est']:,} tokens discarded</p>")
+            out.append(f"<p>{escape(s.run_name)}: regeneration: {escape(s.regeneration_sentence() or '')}</p>")
     if not out:
         return ""
     return "<h2 id='method'>Sampling, verification and regeneration</h2>" + "".join(out)

@@ -163,7 +163,7 @@ def grader_kind(grader: str) -> str:
         return "math-verify"
     if "qwen2.5-math" in g:
         return "qwen-math"
-    if "final_em" in g or "sympy" in g:
+    if "sympy" in g:
         return "sympy-em"
     if "opencompass" in g:
         return "opencompass"

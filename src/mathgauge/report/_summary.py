@@ -113,6 +113,23 @@ class RunSummary:
     regeneration: dict[str, Any] | None = None
     generation_s: float = 0.0
 
+    def regeneration_sentence(self) -> str | None:
+        """One line on token-by-token regeneration (terminal and HTML report alike)."""
+        g = self.regeneration
+        if not g:
+            return None
+        reasons = ", ".join(f"{k} {n}" for k, n in g["cuts_by_reason"].items()) or "none"
+        return (f"{g['regenerations']} regenerations in {g['calls_regenerated']} of {g['calls']} calls (cuts: "
+                f"{reasons}); about {g['discarded_tokens_est']:,} tokens discarded; gave up {g['gave_up']}")
+
+    def verification_sentence(self) -> str | None:
+        """One line on how self-verification changed answers."""
+        v = self.verification
+        if not v:
+            return None
+        return (f"{v['samples']} samples, answer changed in {v['changed']} ({v['better']} for the better, "
+                f"{v['worse']} for the worse)")
+
     @property
     def difficulty_trend(self) -> float | None:
         """Spearman correlation of level (1-5) and accuracy: near -1 when harder levels are solved less."""

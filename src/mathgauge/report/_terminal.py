@@ -121,15 +121,9 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
             console.print(f"  disagreement {d['label']}: rules {d['rule']}, judge {d['judge_score']}",
                           markup=False, highlight=False)
     if s.regeneration:
-        g = s.regeneration
-        reasons = ", ".join(f"{k} {v}" for k, v in g["cuts_by_reason"].items()) or "none"
-        console.print(f"Regeneration: {g['regenerations']} regenerations in {g['calls_regenerated']} of {g['calls']} "
-                      f"calls (cuts: {reasons}); ~{g['discarded_tokens_est']:,} tokens discarded; "
-                      f"gave up {g['gave_up']}")
+        console.print(f"Regeneration: {s.regeneration_sentence()}", markup=False, highlight=False)
     if s.verification:
-        v = s.verification
-        console.print(f"Self-verification: {v['samples']} samples, answer changed in {v['changed']} "
-                      f"({v['better']} for the better, {v['worse']} for the worse)")
+        console.print(f"Self-verification: {s.verification_sentence()}", markup=False, highlight=False)
     if s.failures:
         console.print(f"[bold red]{len(s.failures)} sample(s) failed[/bold red] (resume the run to retry them):")
         for pid, k, err in s.failures[:10]:
