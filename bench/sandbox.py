@@ -37,7 +37,8 @@ def median_of(fn, reps: int) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 allow_abbrev=False)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--snippets", type=int, default=80, help="sympy snippets per throughput repetition")
     ap.add_argument("--trivial", type=int, default=50, help="trivial snippets per overhead repetition")

@@ -99,3 +99,29 @@ def require_modules(*names: str, extra: str) -> None:
     if os.environ.get("MATHGAUGE_REQUIRE_EXTRAS") == "1":
         pytest.fail(message + "; MATHGAUGE_REQUIRE_EXTRAS=1 says it is installed")
     pytest.skip(message)
+
+
+def stored_grades(db: Path) -> list[tuple]:
+    """Every stored grade of every run: run, sample, grader, the call it points at, and the verdict."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT r.name, g.problem_id, g.sample_index, g.grader, g.attempt_id, g.status, g.correct, g.extracted,"
+            " g.normalized, g.method, g.reason, g.score, g.detail_json FROM grades g JOIN runs r USING (run_id)"
+            " ORDER BY 1, 2, 3, 4").fetchall()
+
+
+@pytest.fixture
+def regrade_changes_nothing(run_cli):
+    """Re-grade a stored run with the unchanged grader and check that every stored verdict stays as it was."""
+
+    def check(db: Path, run: str) -> None:
+        before = stored_grades(db)
+        assert before, "nothing graded to re-grade"
+        result = run_cli("regrade", run, "--store", str(db))
+        assert result.code == 0, result.err
+        assert "0 verdict(s) changed" in result.out and "not re-graded" not in result.out, result.out
+        assert stored_grades(db) == before
+
+    return check

@@ -32,22 +32,24 @@ def _files(tmp_path: Path) -> tuple[Path, Path, Path]:
     return data, model_script, judge_script
 
 
-def _run(run_cli, tmp_path: Path, grader: str) -> tuple[int, dict, Path, int]:
+def _run(run_cli, tmp_path: Path, grader: str, regrade_changes_nothing) -> tuple[int, dict, Path, int]:
     data, model_script, judge_script = _files(tmp_path)
     db, summary = tmp_path / f"{grader}.db", tmp_path / f"{grader}.json"
     with scripted_server("--script", str(model_script)) as model, \
             scripted_server("--script", str(judge_script)) as judge:
         result = run_cli("run", "--model", "m", "--base-url", model.base_url, "--data-file", str(data),
                          "--store", str(db), "--quiet", "--grader", grader, "--judge-model", "judge",
-                         "--judge-base-url", judge.base_url, "--summary-json", str(summary))
+                         "--judge-base-url", judge.base_url, "--run-name", grader, "--summary-json", str(summary))
         judge_calls = judge.stats()["chat_requests"]
         assert model.stats()["chat_requests"] == 4
     assert result.code == 0, result.err
+    # Re-grading (the judge's endpoint gone) reuses the judgements of the same texts: nothing changes.
+    regrade_changes_nothing(db, grader)
     return result.code, json.loads(summary.read_text()), db, judge_calls
 
 
-def test_cascade_judges_only_what_the_rules_reject(run_cli, tmp_path: Path) -> None:
-    _, doc, db, judge_calls = _run(run_cli, tmp_path, "cascade")
+def test_cascade_judges_only_what_the_rules_reject(run_cli, tmp_path: Path, regrade_changes_nothing) -> None:
+    _, doc, db, judge_calls = _run(run_cli, tmp_path, "cascade", regrade_changes_nothing)
     assert judge_calls == 4  # power, wrong, and prose twice (one retry); times is right by the rules
     assert doc["grader"] == "cascade" and doc["correct"] == 2 and doc["n"] == 4  # times (rules) + power (judge 4)
     judge = doc["judge"]
@@ -65,8 +67,8 @@ def test_cascade_judges_only_what_the_rules_reject(run_cli, tmp_path: Path) -> N
     assert grades["prose:final"].startswith("no_answer")
 
 
-def test_judge_mode_judges_everything_and_needs_a_judge(run_cli, tmp_path: Path) -> None:
-    _, doc, _, judge_calls = _run(run_cli, tmp_path, "judge")
+def test_judge_mode_judges_everything_and_needs_a_judge(run_cli, tmp_path: Path, regrade_changes_nothing) -> None:
+    _, doc, _, judge_calls = _run(run_cli, tmp_path, "judge", regrade_changes_nothing)
     assert judge_calls == 5
     assert doc["correct"] == 2 and doc["judge"]["judged"] == 4 and doc["judge"]["scores"]["5"] == 1
     assert doc["judge"]["agreement"]["kappa"] is not None

@@ -111,7 +111,9 @@ def test_all_rejected_exits_3_names_failures_and_resume_recovers(run_cli, small_
     # The endpoint recovers (same URL): resuming retries exactly the failed samples.
     with scripted_server("--data", str(math500_path)) as healthy:
         with sqlite3.connect(db) as conn:
-            conn.execute("UPDATE runs SET config_json = json_set(config_json, '$.base_url', ?)", (healthy.base_url,))
+            # The run's spec (what resume runs) and its resolved settings both name the endpoint.
+            conn.execute("UPDATE runs SET config_json = json_set(config_json, '$.base_url', ?, '$.spec.base_url',"
+                         " json_array(?))", (healthy.base_url, healthy.base_url))
         result = run_cli("resume", "doomed", "--store", str(db), "--quiet", "--summary-json", str(summary))
         assert healthy.stats()["chat_requests"] == 40
     assert result.code == 0, result.err

@@ -13,7 +13,7 @@ import pytest
 
 from mathgauge.errors import ConfigError
 from mathgauge.models import CachedBackend, ChatRequest, ChatResponse, OpenAICompatibleBackend
-from mathgauge.solve._regeneration import RegeneratingBackend, RegenerationPolicy, _StreamMonitor
+from mathgauge.models._regeneration import RegeneratingBackend, RegenerationPolicy, _StreamMonitor
 from mathgauge.testing import RunningServer, scripted_server
 
 LOOP_UNIT = "The sum is 12 so we check again. "
@@ -382,14 +382,12 @@ def test_tool_integrated_solving_runs_the_code_instead_of_the_invented_output(tm
         runner = ArithmeticRunner()
         solver = ToolIntegratedSolver(backend, SamplingConfig(), runner, has_answer=lambda t: "\\boxed" in t)
 
-        async def record(attempt) -> int:
-            return 0
-
         try:
-            outcome = await solver.solve("p", 0, [{"role": "user", "content": "Compute six times seven."}], record)
+            outcome = await solver.solve("p", 0, [{"role": "user", "content": "Compute six times seven."}])
         finally:
             await backend.aclose()
-        return outcome.gradable, runner.programs
+        assert outcome.answer is not None and outcome.answer.call_index == outcome.calls[-1].attempt_index
+        return outcome.answer.text, runner.programs
 
     with scripted_server("--script", str(script), *SERVER_ARGS) as srv:
         plain_answer, plain_programs = asyncio.run(solve(regenerate=False))

@@ -55,14 +55,14 @@ def test_code_block_extraction() -> None:
     assert last_code_block("no code") is None
 
 
-def test_program_of_thought_with_attempts(run_cli, tmp_path: Path) -> None:
+def test_program_of_thought_with_attempts(run_cli, tmp_path: Path, regrade_changes_nothing) -> None:
     data = write_problems(tmp_path / "toy.jsonl")
     script = write_script(tmp_path / "pot.jsonl", POT_SCRIPT)
     db, summary = tmp_path / "pot.db", tmp_path / "s.json"
     with scripted_server("--script", str(script)) as srv:
         result = run_cli("run", "--model", "m", "--base-url", srv.base_url, "--data-file", str(data),
                          "--store", str(db), "--quiet", "--mode", "pot", "--attempts", "2", "--exec-timeout", "1",
-                         "--summary-json", str(summary))
+                         "--run-name", "pot", "--summary-json", str(summary))
     assert result.code == 0, result.err
     doc = json.loads(summary.read_text())
     assert doc["n"] == 6 and doc["correct"] == 2  # six times seven; two to the tenth on the second try
@@ -87,6 +87,20 @@ def test_program_of_thought_with_attempts(run_cli, tmp_path: Path) -> None:
     assert all(unsafe and status != "ok" and "socket" in static for status, unsafe, static in socket_runs)
     assert "Code executions 8" in result.out and "unsafe" in result.out
 
+    # What was graded is the program's output, kept with the call that wrote the program.
+    graded = dict(rows(db, "SELECT problem_id, graded_text || '|' || answer_format || '|' || graded_origin "
+                           "FROM attempts WHERE graded_origin IS NOT NULL"))
+    assert graded["toy/0"] == "42\n|program_output|solver" and graded["toy/5"] == "5\n|program_output|solver"
+    assert graded["toy/4"] == "|program_output|solver"  # no program in either try: nothing to grade
+    regrade_changes_nothing(db, "pot")
+    # Stale grades (as an older grader might have left them) are set right by re-grading the program's output.
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE grades SET status = 'incorrect', correct = 0, extracted = NULL")
+    regraded = run_cli("regrade", "pot", "--store", str(db))
+    assert regraded.code == 0 and "6 verdict(s) changed" in regraded.out
+    shown = run_cli("show", "pot", "--store", str(db), "--summary-json", str(summary))
+    assert shown.code == 0 and json.loads(summary.read_text())["correct"] == 2
+
 
 TIR_SCRIPT = [
     {"match": "six times seven", "turns": [
@@ -98,14 +112,14 @@ TIR_SCRIPT = [
 ]
 
 
-def test_tool_integrated_reasoning_feeds_outputs_back(run_cli, tmp_path: Path) -> None:
+def test_tool_integrated_reasoning_feeds_outputs_back(run_cli, tmp_path: Path, regrade_changes_nothing) -> None:
     data = write_problems(tmp_path / "toy.jsonl")
     script = write_script(tmp_path / "tir.jsonl", TIR_SCRIPT)
     db, summary = tmp_path / "tir.db", tmp_path / "s.json"
     with scripted_server("--script", str(script)) as srv:
         result = run_cli("run", "--model", "m", "--base-url", srv.base_url, "--data-file", str(data),
                          "--store", str(db), "--quiet", "--mode", "tir", "--max-rounds", "2", "--limit", "3",
-                         "--summary-json", str(summary))
+                         "--run-name", "tir", "--summary-json", str(summary))
     assert result.code == 0, result.err
     doc = json.loads(summary.read_text())
     assert doc["correct"] == 2 and doc["no_answer"] == 1
@@ -121,6 +135,11 @@ def test_tool_integrated_reasoning_feeds_outputs_back(run_cli, tmp_path: Path) -
     # The third problem writes code every round: 2 executions, then the round limit ends the try unanswered.
     assert rows(db, "SELECT COUNT(*) FROM executions WHERE problem_id = 'toy/2'") == [(2,)]
     assert rows(db, "SELECT COUNT(*) FROM attempts WHERE problem_id = 'toy/2'") == [(3,)]
+    # What was graded is the try's turns joined, kept with its last call.
+    (graded,) = rows(db, "SELECT graded_text, attempt_index FROM attempts WHERE problem_id = 'toy/0' "
+                         "AND graded_origin = 'solver'")
+    assert graded == ("\n".join(r for p, r, _ in calls if p == "toy/0"), 1)
+    regrade_changes_nothing(db, "tir")
 
 
 def test_code_modes_refuse_without_a_working_sandbox(run_cli, tmp_path: Path, monkeypatch) -> None:
@@ -178,7 +197,7 @@ VERIFY_SCRIPT = [
 ]
 
 
-def test_self_verification_rounds_and_effect(run_cli, tmp_path: Path) -> None:
+def test_self_verification_rounds_and_effect(run_cli, tmp_path: Path, regrade_changes_nothing) -> None:
     data = tmp_path / "toy.jsonl"
     with data.open("w") as handle:
         for key in ("wrong", "times", "power"):
@@ -188,7 +207,8 @@ def test_self_verification_rounds_and_effect(run_cli, tmp_path: Path) -> None:
     db, summary = tmp_path / "v.db", tmp_path / "s.json"
     with scripted_server("--script", str(script)) as srv:
         result = run_cli("run", "--model", "m", "--base-url", srv.base_url, "--data-file", str(data),
-                         "--store", str(db), "--quiet", "--mode", "verify", "--summary-json", str(summary))
+                         "--store", str(db), "--quiet", "--mode", "verify", "--run-name", "verify",
+                         "--summary-json", str(summary))
     assert result.code == 0, result.err
     doc = json.loads(summary.read_text())
     assert doc["correct"] == 2
@@ -204,6 +224,12 @@ def test_self_verification_rounds_and_effect(run_cli, tmp_path: Path) -> None:
     for (request,) in rows(db, "SELECT request_json FROM attempts"):
         assert "Compute three plus three." in request or "Compute" in request
     assert "Self-verification: 3 samples" in result.out
+    # Both graded answers are kept: the first one on the answer call, the final one on the sample's last call.
+    graded = rows(db, "SELECT a.problem_id, g.grader, a.attempt_index, a.graded_text FROM grades g JOIN attempts a "
+                      "USING (attempt_id) WHERE g.grader IN ('rules', 'initial') ORDER BY 1, 2")
+    assert [g for g in graded if g[0] == "wrong"] == [("wrong", "initial", 0, "So $\\boxed{5}$."),
+                                                      ("wrong", "rules", 3, "Oops: $\\boxed{6}$.")]
+    regrade_changes_nothing(db, "verify")
 
 
 def test_self_consistency_metrics_and_sft_export(run_cli, tmp_path: Path) -> None:

@@ -74,18 +74,21 @@ def test_runs_are_found_by_id_name_or_prefix_and_names_are_unique(tmp_path: Path
 
 
 def test_summary_counts_failed_apart_and_regrade_reports_changes(tmp_path: Path) -> None:
-    from mathgauge._regrade import regrade_run
     from mathgauge.grading import grade
+    from mathgauge.pipeline import GradeRecord, regrade_run
+    from mathgauge.solve import Gradable
+
+    def graded(pid: str, text: str, verdict, finish: str = "stop") -> None:
+        answer = Gradable(text, "auto", 0)
+        store.save_sample(run_id, pid, 0, [_attempt(pid, text, finish=finish)], graded=[answer],
+                          grades=[GradeRecord.from_verdict("rules", 0, verdict)])
 
     store, run_id = _store_with_run(tmp_path)
-    a1 = store.add_attempt(run_id, _attempt("p1", "so \\boxed{1}"))
-    store.add_grade(run_id, "p1", 0, a1, grade("so \\boxed{1}", "1"))
-    a2 = store.add_attempt(run_id, _attempt("p2", "it is \\boxed{2.0}", finish="length"))
+    graded("p1", "so \\boxed{1}", grade("so \\boxed{1}", "1"))
     # A stale wrong grade, as an older grader might have stored it.
-    stale = grade("it is \\boxed{7}", "2")
-    store.add_grade(run_id, "p2", 0, a2, stale)
-    store.add_attempt(run_id, _attempt("p3", None, error="HTTP 400: context length exceeded"))
-    store.mark_sample(run_id, "p3", 0, "failed", "HTTP 400: context length exceeded")
+    graded("p2", "it is \\boxed{2.0}", grade("it is \\boxed{7}", "2"), finish="length")
+    store.save_sample(run_id, "p3", 0, [_attempt("p3", None, error="HTTP 400: context length exceeded")],
+                      error="HTTP 400: context length exceeded")
 
     s = summarize(store.get_run(run_id), store.sample_results(run_id))
     assert (s.n, s.correct, s.failed, s.truncated) == (2, 1, 1, 1)
@@ -93,9 +96,9 @@ def test_summary_counts_failed_apart_and_regrade_reports_changes(tmp_path: Path)
     assert s.failures == [("p3", 0, "HTTP 400: context length exceeded")]
     assert (s.prompt_tokens, s.completion_tokens, s.requests) == (30, 60, 3)
 
-    count, changes = regrade_run(store, "unit")
-    assert count == 2
-    assert [(c.problem_id, c.old_status, c.new_status) for c in changes] == [("p2", "incorrect", "correct")]
+    result = regrade_run(store, "unit")
+    assert result.count == 2 and result.unknown == []
+    assert [(c.problem_id, c.old_status, c.new_status) for c in result.changes] == [("p2", "incorrect", "correct")]
     s = summarize(store.get_run(run_id), store.sample_results(run_id))
     assert (s.n, s.correct) == (2, 2)
     assert store.count_rows("grades", run_id) == 2  # replaced, not duplicated

@@ -3,8 +3,11 @@
 The Python API mirrors the CLI::
 
     import mathgauge
-    result = mathgauge.evaluate(mathgauge.EvalConfig(model="gpt-4o-mini", benchmark="math500"))
+    result = mathgauge.evaluate(mathgauge.RunSpec(model="gpt-4o-mini", benchmark="math500"))
     print(result.summary.accuracy)
+
+`RunSpec` holds every setting of a run (the ``mathgauge run`` options are derived from it); `EvalConfig` is the
+same class under its earlier name.
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "EvalConfig": "._config",
-    "EvalResult": "._evaluate",
-    "evaluate": "._evaluate",
-    "aevaluate": "._evaluate",
-    "resume": "._evaluate",
+    "RunSpec": ".pipeline",
+    "EvalConfig": ".pipeline",
+    "EvalResult": ".pipeline",
+    "evaluate": ".pipeline",
+    "aevaluate": ".pipeline",
+    "resume": ".pipeline",
     "SamplingConfig": ".solve",
 }
 
-__all__ = ["EvalConfig", "EvalResult", "SamplingConfig", "__version__", "aevaluate", "evaluate", "resume"]
+__all__ = ["EvalConfig", "EvalResult", "RunSpec", "SamplingConfig", "__version__", "aevaluate", "evaluate", "resume"]
 
 
 def __getattr__(name: str) -> Any:

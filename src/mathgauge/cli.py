@@ -12,111 +12,44 @@ from . import __version__
 from .errors import EXIT_USAGE, MathgaugeError
 
 
-def _csv_list(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+class StrictArgumentParser(argparse.ArgumentParser):
+    """An argument parser that takes options only as spelled, in every subcommand: ``--attempt 3`` is an error,
+    never silently taken for ``--attempts`` (argparse's abbreviations)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
 
-def _levels(value: str) -> list[int]:
-    try:
-        return [int(v) for v in _csv_list(value)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated levels 1-5, got {value!r}") from None
+#: The results file of every command (the `RunSpec` field ``store`` and `mathgauge.store.DEFAULT_STORE` agree).
+DEFAULT_STORE = "mathgauge.db"
 
 
-def _columns(value: str) -> dict[str, str]:
-    mapping = {}
-    for item in _csv_list(value):
-        field, sep, column = item.partition("=")
-        if not sep or not field or not column:
-            raise argparse.ArgumentTypeError(f"expected FIELD=COLUMN pairs (problem=question), got {item!r}")
-        mapping[field.strip()] = column.strip()
-    return mapping
-
-
-def _option(value: str) -> tuple[str, object]:
-    key, sep, raw = value.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {value!r}")
-    try:
-        parsed: object = json.loads(raw)  # numbers, true/false, null, lists
-    except ValueError:
-        parsed = raw
-    return key.strip(), parsed
-
-
-def _add_run_parser(sub: Any) -> None:
+def _add_run_parser(sub: Any, *, full: bool, preset: str | None) -> None:
     p = sub.add_parser("run", help="evaluate a model on a benchmark", description="Evaluate a model on a benchmark.")
-    p.add_argument("--model", required=True, help="model name at the endpoint")
-    p.add_argument("--preset", help="a named protocol whose options become the defaults (arxiv-2501.17084)")
-    p.add_argument("--benchmark", default="math500", help="math500 (default) or math")
-    p.add_argument("--backend", default="openai", choices=["openai", "hf", "vllm"],
-                   help="openai: any OpenAI-compatible endpoint (default); hf / vllm: in-process")
-    p.add_argument("--backend-option", action="append", type=_option, default=[], metavar="KEY=VALUE",
-                   help="option of an in-process backend (repeatable), e.g. dtype=bfloat16, device=cuda")
-    p.add_argument("--base-url", action="append", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
-                   "(default: $OPENAI_BASE_URL or OpenAI); repeat it for replicas of one model: requests are "
-                   "load-balanced and a failing replica is routed around")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME",
-                   help="environment variable holding the API key (default OPENAI_API_KEY)")
-    data = p.add_argument_group("problems")
-    data.add_argument("--data-file", help="local JSONL or Parquet copy of the benchmark (works offline)")
-    data.add_argument("--hub-repo", help="Hugging Face hub mirror to download instead of the default")
-    data.add_argument("--columns", type=_columns, default={}, metavar="FIELD=COL,...",
-                      help="map unusual column names, e.g. problem=question,answer=target")
-    data.add_argument("--limit", type=int, help="first N problems (after the other filters)")
-    data.add_argument("--subjects", type=_csv_list, help="comma-separated subjects, e.g. algebra,number_theory")
-    data.add_argument("--levels", type=_levels, help="comma-separated levels, e.g. 4,5")
-    data.add_argument("--per-cell", type=int, metavar="K", help="stratified: K problems per subject x level cell")
-    data.add_argument("--seed", type=int, default=0, help="seed of the stratified draw (default 0)")
-    data.add_argument("--manifest", help="take exactly the ids listed in this manifest file")
-    data.add_argument("--save-manifest", metavar="FILE", help="write the chosen ids to FILE")
-    solve = p.add_argument_group("solving")
-    solve.add_argument("--mode", choices=["cot", "pot", "tir", "verify"], default="cot",
-                       help="cot: chain-of-thought (default); pot: program-of-thought; tir: tool-integrated "
-                       "reasoning; verify: answer, check with code, revise when the check fails")
-    solve.add_argument("--attempts", type=int, default=1,
-                       help="most tries per sample; a new try only when one gives no answer or its code fails")
-    solve.add_argument("--max-rounds", type=int,
-                       help="most code rounds per try in tir mode (default 4) or verify rounds (default 2)")
-    solve.add_argument("--exec-timeout", type=float, default=10.0, help="seconds per code execution (default 10)")
-    solve.add_argument("--exec-memory-mb", type=int, default=1024, help="memory cap per code execution (default 1024)")
-    solve.add_argument("--regenerate", action="store_true",
-                       help="token-by-token regeneration: regenerate from where a streamed response degenerated")
-    solve.add_argument("--unsafe-no-sandbox", action="store_true",
-                       help="run model code without isolation where the sandbox's layers are missing (unsafe)")
-    judge = p.add_argument_group("grading")
-    judge.add_argument("--grader", choices=["rules", "judge", "cascade"], default="rules",
-                       help="rules (default); judge: an LLM judge on a 5-point rubric decides (4-5 = correct); "
-                       "cascade: the judge only where the rules say incorrect or no answer")
-    judge.add_argument("--judge-model", help="the judge model (required with --grader judge/cascade)")
-    judge.add_argument("--judge-base-url", help="the judge's endpoint (default: the run's)")
-    judge.add_argument("--judge-api-key-env", metavar="NAME", help="variable with the judge's key (default: the run's)")
-    judge.add_argument("--judge-rubric", help="rubric version (v1) or a .toml file")
-    gen = p.add_argument_group("generation")
-    gen.add_argument("--prompt-template", metavar="FILE", help="prompt template (.toml or text with {problem})")
-    gen.add_argument("--answer-format", help="answer extraction format (default: the template's, boxed)")
-    gen.add_argument("--temperature", type=float, default=0.0)
-    gen.add_argument("--top-p", type=float)
-    gen.add_argument("--max-tokens", type=int, help="response length cap (default: none, the server's maximum)")
-    gen.add_argument("--sampling-seed", type=int, help="seed sent to the server (sample i gets seed+i)")
-    gen.add_argument("--samples", type=int, default=1, help="responses per problem (default 1)")
-    gen.add_argument("--extra-body", action="append", type=_option, default=[], metavar="KEY=VALUE",
-                     help="another field for every request body (repeatable; JSON values), e.g. top_k=20, "
-                          "repeat_penalty=1.0 for llama-cpp-python's server")
-    exe = p.add_argument_group("execution")
-    exe.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
-    exe.add_argument("--max-retries", type=int, default=5, help="retries per request for errors (default 5)")
-    exe.add_argument("--request-timeout", type=float, default=600.0, help="seconds per request (default 600)")
-    exe.add_argument("--no-cache", action="store_true", help="do not answer requests from the response cache")
-    _add_store_args(p)
-    p.add_argument("--run-name", help="name of the run (default: model-benchmark-timestamp)")
-    p.add_argument("--resume", action="store_true", help="continue the run named --run-name if it exists")
+    p.set_defaults(func=_cmd_run, preset_description=None)
+    if not full:  # the options are only needed when the command is `run`: other commands start without them
+        return
+    from .pipeline._spec_cli import add_run_options, apply_preset
+
+    p.add_argument("--preset", help="a named protocol whose options become the defaults (arxiv-2501.17084); "
+                   "options given on the command line win")
+    add_run_options(p)
     _add_output_args(p)
-    p.set_defaults(func=_cmd_run, _parser=p)
+    if preset:
+        p.set_defaults(preset_description=apply_preset(p, preset))
+
+
+def _preset_named(argv: Sequence[str]) -> str | None:
+    """The ``--preset`` of a command line, read before the real parse (a preset's values are defaults)."""
+    pre = StrictArgumentParser(add_help=False)
+    pre.add_argument("--preset")
+    known, _ = pre.parse_known_args(list(argv))
+    return known.preset
 
 
 def _add_store_args(p: Any) -> None:
-    p.add_argument("--store", default="mathgauge.db", help="SQLite results file (default ./mathgauge.db)")
+    p.add_argument("--store", default=DEFAULT_STORE, help=f"SQLite results file (default ./{DEFAULT_STORE})")
 
 
 def _add_output_args(p: Any) -> None:
@@ -135,26 +68,37 @@ _PLUGINS = (
 _CORE_COMMANDS = ("run", "resume", "runs", "show", "export", "regrade", "ablate", "benchmarks")
 
 
-def _plugins_for(argv: Sequence[str] | None) -> list[tuple[str, str]]:
-    args = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in args if not a.startswith("-")), None)
-    if command in _CORE_COMMANDS:
+def _command(argv: Sequence[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _plugins_for(argv: Sequence[str]) -> list[tuple[str, str]]:
+    command = _command(argv)
+    if command in _CORE_COMMANDS or (command is None and "--version" in argv):
         return []
     named = [(m, f) for m, f, names in _PLUGINS if command in names]
     return named or [(m, f) for m, f, _ in _PLUGINS]  # help, or an unknown command: list everything
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mathgauge", description=__doc__)
+    """The ``mathgauge`` parser for a command line: only the options the named command needs are built, and a
+    ``run`` command's ``--preset`` is applied as defaults before anything is parsed.
+
+    Raises:
+        ConfigError: an unknown preset, or one naming an option that does not exist.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = StrictArgumentParser(prog="mathgauge", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mathgauge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    _add_run_parser(sub)
+    is_run = _command(args) == "run"
+    _add_run_parser(sub, full=is_run, preset=_preset_named(args) if is_run else None)
 
     p = sub.add_parser("resume", help="continue a stopped or killed run")
     p.add_argument("run", help="run id or name")
     p.add_argument("--concurrency", type=int, help="requests in flight (default: the run's)")
-    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--no-cache", action="store_true", help="do not answer requests from the response cache")
     _add_store_args(p)
     _add_output_args(p)
     p.set_defaults(func=_cmd_resume)
@@ -264,63 +208,23 @@ def _write_json(path: str, doc: dict) -> None:
         raise MathgaugeError(f"{path}: cannot write summary ({exc.strerror})") from None
 
 
-def _apply_preset(args: argparse.Namespace) -> None:
-    """Give each option the preset names the preset's value, unless the command line set it."""
-    from .errors import ConfigError
-    from .presets import load_preset
-
-    parser = args._parser
-    given = {action.dest for action in parser._actions
-             if any(token == opt or token.startswith(opt + "=") for opt in action.option_strings
-                    for token in args._argv)}
-    values = load_preset(args.preset)
-    _say(f"preset {args.preset}: {values.pop('description', '')}")
-    for key, value in values.items():
-        if not hasattr(args, key):
-            raise ConfigError(f"preset {args.preset!r} sets unknown option {key!r}")
-        if key not in given:
-            setattr(args, key, value)
-
-
-def _config_from_args(args: argparse.Namespace) -> Any:
-    from ._config import EvalConfig
-    from .solve import SamplingConfig
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import evaluate
+    from .pipeline._spec_cli import spec_from_args
 
     if args.preset:
-        _apply_preset(args)
-    return EvalConfig(
-        model=args.model, benchmark=args.benchmark, backend=args.backend,
-        backend_options=dict(args.backend_option), base_url=args.base_url, api_key_env=args.api_key_env,
-        data_file=args.data_file, hub_repo=args.hub_repo, columns=args.columns, subjects=args.subjects,
-        levels=args.levels, per_cell=args.per_cell, selection_seed=args.seed, limit=args.limit,
-        manifest=args.manifest, save_manifest=args.save_manifest, prompt_template=args.prompt_template,
-        mode=args.mode, attempts=args.attempts, max_rounds=args.max_rounds, exec_timeout_s=args.exec_timeout,
-        exec_memory_mb=args.exec_memory_mb, unsafe_no_sandbox=args.unsafe_no_sandbox, regenerate=args.regenerate,
-        answer_format=args.answer_format,
-        sampling=SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-                                seed=args.sampling_seed, samples=args.samples,
-                                extra_body=dict(args.extra_body)),
-        grader=args.grader, judge_model=args.judge_model, judge_base_url=args.judge_base_url,
-        judge_api_key_env=args.judge_api_key_env, judge_rubric=args.judge_rubric,
-        concurrency=args.concurrency, store=args.store, run_name=args.run_name, resume=args.resume,
-        use_cache=not args.no_cache, max_retries=args.max_retries, request_timeout_s=args.request_timeout,
-    )
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from ._evaluate import evaluate
-
-    config = _config_from_args(args)
+        _say(f"preset {args.preset}: {args.preset_description}")
+    spec = spec_from_args(args)
     progress = _Progress(not args.quiet and sys.stderr.isatty())
     try:
-        result = evaluate(config, progress=progress, notify=_say)
+        result = evaluate(spec, progress=progress, notify=_say)
     finally:
         progress.close()
     return _finish(result, args)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from ._evaluate import resume
+    from .pipeline import resume
 
     progress = _Progress(not args.quiet and sys.stderr.isatty())
     try:
@@ -332,14 +236,16 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
-    from ._ablate import ablate
+    from .pipeline import ablate
+    from .pipeline._spec_cli import spec_from_args
 
     options = args.run_options
     if not options:
         raise MathgaugeError("give the run options after --, e.g. mathgauge ablate regeneration -- --model M ...")
-    run_args = build_parser(["run"]).parse_args(["run", *options])
-    run_args._argv = options
-    result = ablate(args.factor, _config_from_args(run_args), notify=_say)
+    run_args = build_parser(["run", *options]).parse_args(["run", *options])
+    if run_args.preset:
+        _say(f"preset {run_args.preset}: {run_args.preset_description}")
+    result = ablate(args.factor, spec_from_args(run_args), notify=_say)
     lo, hi = result.accuracy_delta_ci95
     print(f"{args.factor} ablation on {result.problems} problems ({result.run_off} vs {result.run_on}):")
     print(f"  accuracy   off {100 * result.accuracy_off:.1f}%   on {100 * result.accuracy_on:.1f}%   "
@@ -424,15 +330,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_regrade(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from ._regrade import regrade_run
+    from .pipeline import regrade_run
     from .report import make_console
     from .store import Store
 
     with Store(args.store, must_exist=True) as store:
-        count, changes = regrade_run(store, args.run, dry_run=args.dry_run)
+        result = regrade_run(store, args.run, dry_run=args.dry_run)
+    changes = result.changes
     console = make_console()
-    console.print(f"re-graded {count} responses: {len(changes)} verdict(s) changed"
+    console.print(f"re-graded {result.count} responses: {len(changes)} verdict(s) changed"
                   + (" (dry run: nothing stored)" if args.dry_run else ""))
+    if result.unknown:
+        shown = ", ".join(f"{pid}#{k}" for pid, k in result.unknown[:5])
+        more = f" and {len(result.unknown) - 5} more" if len(result.unknown) > 5 else ""
+        console.print(f"not re-graded: {len(result.unknown)} sample(s) whose graded text is unknown (graded by a "
+                      f"mathgauge that did not store it, and it cannot be recomputed from the stored calls): "
+                      f"{shown}{more}; their grades are kept")
     if changes:
         table = Table()
         for col in ("problem", "sample", "gold", "old", "old answer", "new", "new answer"):
@@ -459,12 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in argv and argv and argv[0] == "ablate":  # everything after -- belongs to the ablated `run`
         cut = argv.index("--")
         argv, passthrough = argv[:cut], argv[cut + 1:]
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    args._argv = argv
-    if passthrough:
-        args.run_options = passthrough
     try:
+        args = build_parser(argv).parse_args(argv)
+        if passthrough:
+            args.run_options = passthrough
         return int(args.func(args))
     except MathgaugeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -175,7 +175,9 @@ def _print_summary(results, bad, agree, disagreements) -> None:
 
 
 def main(argv=None) -> int:  # standalone entry for testing: python -m mathgauge.grading._cli
-    ap = argparse.ArgumentParser(prog="mathgauge")
+    from ..cli import StrictArgumentParser
+
+    ap = StrictArgumentParser(prog="mathgauge")
     sub = ap.add_subparsers(dest="command", required=True)
     add_grading_commands(sub)
     args = ap.parse_args(argv)

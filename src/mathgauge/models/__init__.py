@@ -1,7 +1,8 @@
-"""Model backends behind one async protocol, with adaptive concurrency, retries and a response cache."""
+"""Model backends behind one async protocol, with adaptive concurrency, retries, a response cache, replicas and
+token-by-token regeneration (each a backend wrapping another)."""
 
 from ._cache import CachedBackend, ResponseCache, cache_key
-from ._factory import BACKENDS, create_backend
+from ._factory import BACKENDS, create_backend, open_backend
 from ._limiter import AdaptiveLimiter
 from ._openai import DEFAULT_BASE_URL, OpenAICompatibleBackend
 from ._protocol import (
@@ -13,11 +14,13 @@ from ._protocol import (
     ModelCallError,
     restart_stream,
 )
+from ._regeneration import RegeneratingBackend, RegenerationPolicy
 from ._replicas import ReplicatedBackend
 
 __all__ = [
     "BACKENDS",
     "create_backend",
+    "open_backend",
     "DEFAULT_BASE_URL",
     "AdaptiveLimiter",
     "CachedBackend",
@@ -28,6 +31,8 @@ __all__ = [
     "ModelBackend",
     "ModelCallError",
     "OpenAICompatibleBackend",
+    "RegeneratingBackend",
+    "RegenerationPolicy",
     "ReplicatedBackend",
     "ResponseCache",
     "cache_key",

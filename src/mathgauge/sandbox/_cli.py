@@ -173,7 +173,9 @@ def cmd_check(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="mathgauge")
+    from ..cli import StrictArgumentParser
+
+    parser = StrictArgumentParser(prog="mathgauge")
     subs = parser.add_subparsers(dest="command")
     add_sandbox_commands(subs)
     args = parser.parse_args(["sandbox", *(sys.argv[1:] if argv is None else argv)])

@@ -23,9 +23,9 @@ class _CodeRunner:
 
 class _ProgramSolver(Solver):
     def __init__(self, backend: ModelBackend, sampling: SamplingConfig, sandbox: _CodeRunner, *, tries: int = 1,
-                 has_answer: HasAnswer | None = None, exec_timeout_s: float = 10.0, exec_memory_mb: int = 1024,
-                 ) -> None:
-        super().__init__(backend, sampling, tries=tries, has_answer=has_answer)
+                 answer_format: str = "auto", has_answer: HasAnswer | None = None, exec_timeout_s: float = 10.0,
+                 exec_memory_mb: int = 1024) -> None:
+        super().__init__(backend, sampling, tries=tries, answer_format=answer_format, has_answer=has_answer)
         self.sandbox = sandbox
         self.exec_timeout_s = exec_timeout_s
         self.exec_memory_mb = exec_memory_mb

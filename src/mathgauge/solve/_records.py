@@ -55,21 +55,41 @@ class Attempt:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Gradable:
+    """A text the grader is to read, as the solver decided it: what gets graded is the solver's call, never guessed
+    later from the stored calls.
+
+    Args:
+        text: the exact text to grade (a response, a program's output, the turns of a tool-use try joined, the
+            answer current after self-verification).
+        answer_format: how ``text`` states its final answer (an extraction format of `mathgauge.grading`).
+        call_index: the call (``Attempt.attempt_index``) the text concludes; its stored grade points at that call.
+    """
+
+    text: str
+    answer_format: str
+    call_index: int
+
+
 @dataclass
 class SolveOutcome:
     """What solving one sample produced.
 
     Args:
-        calls: every model call made, in order (each already handed to the recorder when it was made).
-        gradable: the text the grader reads (the final response, or a program's output); ``None`` if none.
+        calls: every model call made, in order.
+        answer: what the sample is scored on; ``None`` only when the sample failed.
+        initial: the answer before self-verification revised it (``verify`` mode), graded too so the report can
+            say whether checking helped; ``None`` otherwise.
         error: why the sample failed (a request that failed for good); ``None`` otherwise.
         tries: how many tries were made (a new try only when the previous gave no answer or its code failed).
     """
 
     calls: list[Attempt]
-    gradable: str | None
+    answer: Gradable | None
     error: str | None
     tries: int
+    initial: Gradable | None = None
 
     @property
     def final_call(self) -> Attempt | None:

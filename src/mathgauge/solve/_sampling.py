@@ -26,12 +26,18 @@ class SamplingConfig:
             sets it; ``1.0`` gives plain greedy decoding), ``repetition_penalty`` (``hf``, vLLM).
     """
 
-    temperature: float = 0.0
-    top_p: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-    samples: int = 1
-    extra_body: dict[str, Any] = field(default_factory=dict)
+    # The metadata gives each field's `mathgauge run` option (see `mathgauge.pipeline.RunSpec`).
+    temperature: float = field(default=0.0, metadata={"type": "float", "help": "sampling temperature"})
+    top_p: float | None = field(default=None, metadata={"type": "float", "help": "nucleus sampling"})
+    max_tokens: int | None = field(default=None, metadata={
+        "type": "int", "help": "response length cap (default: none, the server's maximum)"})
+    seed: int | None = field(default=None, metadata={
+        "flag": "--sampling-seed", "type": "int", "help": "seed sent to the server (sample i gets seed+i)"})
+    samples: int = field(default=1, metadata={"type": "int", "help": "responses per problem"})
+    extra_body: dict[str, Any] = field(default_factory=dict, metadata={
+        "kind": "pairs", "metavar": "KEY=VALUE",
+        "help": "another field for every request body (repeatable; JSON values), e.g. top_k=20, "
+                "repeat_penalty=1.0 for llama-cpp-python's server"})
 
     def reserved_fields(self) -> list[str]:
         """The ``extra_body`` keys that other settings own (an error to set them there)."""

@@ -9,7 +9,7 @@ from typing import Any
 from ._base import TryResult
 from ._code import last_code_block
 from ._programs import _feedback, _ProgramSolver
-from ._records import Attempt
+from ._records import Attempt, Gradable
 
 VERIFY_INSTRUCTION = (
     "Now verify your final answer with Python code. Write one ```python code block that checks the answer "
@@ -30,8 +30,8 @@ def verification_passed(result: Any) -> bool:
 class SelfVerifyingSolver(_ProgramSolver):
     """Answer, then up to ``max_rounds`` rounds of verify-with-code and, on a failed check, revise.
 
-    Each call is recorded with its phase (``answer``, ``verify``, ``revise``); the answer before any revision is
-    kept in `initial_gradable` so the pipeline can grade it too and report whether verification helped.
+    Each call is recorded with its phase (``answer``, ``verify``, ``revise``); the answer before any revision comes
+    back as `SolveOutcome.initial` so the pipeline grades it too and reports whether verification helped.
 
     Args:
         max_rounds: most verification rounds per try (default 2).
@@ -42,7 +42,6 @@ class SelfVerifyingSolver(_ProgramSolver):
     def __init__(self, *args: Any, max_rounds: int = 2, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_rounds = max_rounds
-        self.initial_gradable: dict[tuple[str, int], str] = {}
 
     async def _try(self, problem_id: str, sample_index: int, messages: list[dict[str, str]], try_index: int,
                    call_index: int, recorded: Callable[[Attempt], Awaitable[Attempt]]) -> TryResult:
@@ -64,7 +63,7 @@ class SelfVerifyingSolver(_ProgramSolver):
         current = answer.response or ""
         if not self.has_answer(current):
             return TryResult(current, retry=True)
-        self.initial_gradable[(problem_id, sample_index)] = current
+        initial = Gradable(current, self.answer_format, answer.attempt_index)
         messages = [*messages, {"role": "assistant", "content": current}]
         for round_index in range(1, self.max_rounds + 1):
             messages = [*messages, {"role": "user", "content": VERIFY_INSTRUCTION}]
@@ -90,7 +89,7 @@ class SelfVerifyingSolver(_ProgramSolver):
             if self.has_answer(revision.response or ""):
                 current = revision.response or ""
             messages = [*messages, {"role": "assistant", "content": revision.response or ""}]
-        return TryResult(current, retry=False)
+        return TryResult(current, retry=False, initial=initial)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "max_rounds": self.max_rounds}

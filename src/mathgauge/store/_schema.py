@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
+
+from ._graded_text import add_graded_text
+
+#: A migration: an SQL script, or a function given the connection inside the migration's transaction.
+Migration = str | Callable[[sqlite3.Connection], None]
+
 #: Each entry upgrades the schema by one version. Append new migrations; never edit a released one.
-MIGRATIONS: list[str] = [
+MIGRATIONS: list[Migration] = [
     # 1: runs, their problems and samples, one attempt row per model call, grades, and the response cache.
     """
     CREATE TABLE runs (
@@ -110,6 +118,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE grades ADD COLUMN score INTEGER;
     ALTER TABLE grades ADD COLUMN detail_json TEXT;
     """,
+    # 4: every graded call keeps the exact text that was graded and its answer format; older rows get them
+    # recomputed from what is stored where that is exact, and are marked unknown where it is not.
+    add_graded_text,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

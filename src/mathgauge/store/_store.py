@@ -1,4 +1,5 @@
-"""The SQLite results store: every run, problem, sample, attempt and grade, committed as soon as it exists."""
+"""The SQLite results store: every run, problem, sample, attempt and grade; a sample is committed whole as soon as
+it is graded."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ class Store:
     """An embedded SQLite file in WAL mode.
 
     Writes go through one connection; each write method commits before it returns, so a killed process loses at
-    most the call in flight. Safe to use from one thread at a time (the pipeline writes from its event loop).
+    most the samples in flight (their calls come back from the response cache). Safe to use from one thread at a
+    time (the pipeline's store stage owns one writer thread).
 
     Args:
         path: the database file (created with its folder when missing).
@@ -58,14 +60,18 @@ class Store:
             raise StoreError(
                 f"{self.path}: written by a newer mathgauge (schema {current}, this one knows {SCHEMA_VERSION})"
             )
+        bump = ("INSERT INTO meta(key, value) VALUES ('schema_version', '{}')"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value")
         for version in range(current, SCHEMA_VERSION):
-            # One script per migration, its schema change and version bump in a single transaction.
-            self._db.executescript(
-                "BEGIN IMMEDIATE;"
-                + MIGRATIONS[version]
-                + f";INSERT INTO meta(key, value) VALUES ('schema_version', '{version + 1}')"
-                " ON CONFLICT(key) DO UPDATE SET value = excluded.value; COMMIT;"
-            )
+            # Each migration, its schema change and version bump, in a single transaction: an upgrade that fails
+            # half-way leaves the file as it was.
+            migration = MIGRATIONS[version]
+            if isinstance(migration, str):
+                self._db.executescript("BEGIN IMMEDIATE;" + migration + ";" + bump.format(version + 1) + "; COMMIT;")
+                continue
+            with self._transaction():
+                migration(self._db)
+                self._db.execute(bump.format(version + 1))
 
     def _transaction(self) -> Any:
         return _Transaction(self._db)
@@ -184,6 +190,17 @@ class Store:
         ).fetchall()
         return [(pid, k, json.loads(prompt)) for pid, k, prompt in rows]
 
+    def sample_counts(self, run_id: str, grader: str = "rules") -> tuple[int, int, int]:
+        """(samples, samples done, done samples ``grader`` marks correct) of a run."""
+        total, done = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(status = 'done'), 0) FROM samples WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        (correct,) = self._db.execute(
+            "SELECT COUNT(*) FROM grades g JOIN samples s USING (run_id, problem_id, sample_index)"
+            " WHERE g.run_id = ? AND g.grader = ? AND g.correct = 1 AND s.status = 'done'", (run_id, grader)
+        ).fetchone()
+        return int(total), int(done), int(correct)
+
     def mark_sample(self, run_id: str, problem_id: str, sample_index: int, status: str, error: str | None = None) -> None:
         self._db.execute(
             "UPDATE samples SET status = ?, error = ? WHERE run_id = ? AND problem_id = ? AND sample_index = ?",
@@ -192,20 +209,24 @@ class Store:
 
     # -- attempts and grades -----------------------------------------------------------------------------------
     def add_attempt(self, run_id: str, attempt: Any) -> int:
-        """Store one model call (a `mathgauge.solve.Attempt`); returns its attempt id."""
+        """Store one model call (a `mathgauge.solve.Attempt`); returns its attempt id. Low-level, like
+        `add_grade`."""
         with self._transaction():
             return self._insert_attempt(run_id, attempt)
 
-    def _insert_attempt(self, run_id: str, attempt: Any) -> int:
+    def _insert_attempt(self, run_id: str, attempt: Any, graded: Any = None) -> int:
         a = attempt
         cur = self._db.execute(
             "INSERT INTO attempts(run_id, problem_id, sample_index, attempt_index, kind, request_json, response,"
             " reasoning, finish_reason, prompt_tokens, completion_tokens, latency_s, total_s, retries, cached,"
-            " error, started_at, extra_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " error, started_at, extra_json, graded_text, answer_format, graded_origin)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id, a.problem_id, a.sample_index, a.attempt_index, a.kind, _dumps(a.request), a.response,
                 a.reasoning, a.finish_reason, a.prompt_tokens, a.completion_tokens, a.latency_s, a.total_s,
                 a.retries, int(a.cached), a.error, a.started_at, _dumps(a.extra),
+                None if graded is None else graded.text, None if graded is None else graded.answer_format,
+                None if graded is None else "solver",
             ),
         )
         attempt_id = int(cur.lastrowid)
@@ -262,30 +283,28 @@ class Store:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
-    def attempts_of_unfinished(self, run_id: str) -> dict[tuple[str, int], list[dict[str, Any]]]:
-        """The stored calls (id, response, error) of every sample not done yet, oldest first, in one query."""
-        found: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        for pid, k, attempt_id, response, error in self._db.execute(
-            "SELECT a.problem_id, a.sample_index, a.attempt_id, a.response, a.error FROM attempts a"
-            " JOIN samples s USING (run_id, problem_id, sample_index)"
-            " WHERE a.run_id = ? AND s.status != 'done' ORDER BY a.attempt_index",
+    def unfinished_with_calls(self, run_id: str) -> set[tuple[str, int]]:
+        """The samples not done yet that have stored calls (failed ones, or ones an older version left half-way)."""
+        return set(self._db.execute(
+            "SELECT DISTINCT a.problem_id, a.sample_index FROM attempts a"
+            " JOIN samples s USING (run_id, problem_id, sample_index) WHERE a.run_id = ? AND s.status != 'done'",
             (run_id,),
-        ):
-            found.setdefault((pid, k), []).append({"attempt_id": attempt_id, "response": response, "error": error})
-        return found
+        ).fetchall())
 
     def add_grade(
         self, run_id: str, problem_id: str, sample_index: int, attempt_id: int, verdict: Any, grader: str = "rules",
         *, marks_done: bool | None = None, status: str | None = None, score: int | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        """Store a grade (a `mathgauge.grading.Verdict`, or anything with its fields) in one transaction.
+        """Store one grade (a `mathgauge.grading.Verdict`, or anything with its fields) in one transaction.
+
+        Low-level: the pipeline stores whole samples with `save_sample`, which also keeps the text each grade
+        read; a grade added here has none, so `mathgauge regrade` reports its sample as unknown.
 
         Args:
             grader: which grader gave it: ``rules``, ``judge``, ``final`` (the verdict a judge or cascade run is
                 scored by), ``initial`` (the answer before self-verification).
-            marks_done: whether this grade completes the sample (default: for ``rules`` grades); the pipeline
-                marks it with the grade the run is scored by, so a sample is never done half-graded.
+            marks_done: whether this grade completes the sample (default: for ``rules`` grades).
             status: overrides ``verdict.status`` (a judge's ``unparseable`` or ``failed``).
             score: a judge's 1-5 score.
             detail: extra facts kept as JSON (the judge's reply, rubric version).
@@ -321,21 +340,98 @@ class Store:
         )
         return {(pid, k): (score, status) for pid, k, score, status in rows.fetchall()}
 
-    def gradable_responses(self, run_id: str, grader: str = "rules") -> list[dict[str, Any]]:
-        """For every sample with a successful call: its last response, gold answer and current grade."""
-        cur = self._db.execute(
-            "SELECT a.problem_id, a.sample_index, a.attempt_id, a.response, p.answer, g.status, g.extracted"
-            " FROM attempts a JOIN problems p USING (run_id, problem_id)"
-            " LEFT JOIN grades g ON g.run_id = a.run_id AND g.problem_id = a.problem_id"
-            " AND g.sample_index = a.sample_index AND g.grader = ?"
-            " WHERE a.run_id = ? AND a.response IS NOT NULL AND a.error IS NULL AND a.attempt_id = ("
-            "   SELECT MAX(x.attempt_id) FROM attempts x WHERE x.run_id = a.run_id AND x.problem_id = a.problem_id"
-            "   AND x.sample_index = a.sample_index AND x.response IS NOT NULL AND x.error IS NULL)"
-            " ORDER BY p.position, a.sample_index",
-            (grader, run_id),
+    def save_sample(
+        self, run_id: str, problem_id: str, sample_index: int, calls: Sequence[Any], *,
+        graded: Sequence[Any] = (), grades: Sequence[Any] = (), error: str | None = None,
+    ) -> None:
+        """Store one finished sample in one transaction: its calls (with their code executions), the texts graded,
+        the grades, and its status (``done``, or ``failed`` with ``error``). A killed run keeps whole samples only.
+
+        Args:
+            calls: the sample's calls (`mathgauge.solve.Attempt`), in order.
+            graded: the texts graded (`mathgauge.solve.Gradable`): each is kept on the call it concludes.
+            grades: the grades (anything with the fields of `mathgauge.pipeline.GradeRecord`), each pointing at the
+                call whose graded text it read (``call_index``).
+            error: why the sample failed; ``None`` for a done sample.
+        """
+        by_call = {g.call_index: g for g in graded}
+        with self._transaction():
+            ids = {a.attempt_index: self._insert_attempt(run_id, a, by_call.get(a.attempt_index)) for a in calls}
+            self._write_grades(run_id, problem_id, sample_index, grades, ids)
+            self._db.execute(
+                "UPDATE samples SET status = ?, error = ? WHERE run_id = ? AND problem_id = ? AND sample_index = ?",
+                ("failed" if error is not None else "done", error, run_id, problem_id, sample_index),
+            )
+
+    def save_grades(self, run_id: str, problem_id: str, sample_index: int, grades: Sequence[Any], *,
+                    drop: Sequence[str] = ()) -> None:
+        """Replace grades of a stored sample (re-grading), in one transaction.
+
+        Args:
+            grades: as in `save_sample`; ``call_index`` names the stored call (its ``attempt_index``).
+            drop: graders whose grade no longer applies (a judge grade a cascade does not need any more).
+        """
+        with self._transaction():
+            ids = dict(self._db.execute(
+                "SELECT attempt_index, attempt_id FROM attempts"
+                " WHERE run_id = ? AND problem_id = ? AND sample_index = ?",
+                (run_id, problem_id, sample_index),
+            ).fetchall())
+            self._write_grades(run_id, problem_id, sample_index, grades, ids)
+            for grader in drop:
+                self._db.execute(
+                    "DELETE FROM grades WHERE run_id = ? AND problem_id = ? AND sample_index = ? AND grader = ?",
+                    (run_id, problem_id, sample_index, grader),
+                )
+
+    def _write_grades(self, run_id: str, problem_id: str, sample_index: int, grades: Sequence[Any],
+                      ids: dict[int, int]) -> None:
+        now = time.time()
+        self._db.executemany(
+            "INSERT INTO grades(run_id, problem_id, sample_index, grader, attempt_id, status, correct, extracted,"
+            " normalized, method, reason, graded_at, score, detail_json)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(run_id, problem_id, sample_index, grader) DO UPDATE SET"
+            " attempt_id = excluded.attempt_id, status = excluded.status, correct = excluded.correct,"
+            " extracted = excluded.extracted, normalized = excluded.normalized, method = excluded.method,"
+            " reason = excluded.reason, graded_at = excluded.graded_at, score = excluded.score,"
+            " detail_json = excluded.detail_json",
+            [
+                (run_id, problem_id, sample_index, g.grader, ids[g.call_index], g.status, int(g.correct),
+                 g.extracted, g.normalized, g.method, g.reason, now, g.score,
+                 None if g.detail is None else _dumps(g.detail))
+                for g in grades
+            ],
         )
-        names = ["problem_id", "sample_index", "attempt_id", "response", "gold", "status", "extracted"]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def graded_samples(self, run_id: str) -> list[dict[str, Any]]:
+        """Every graded sample of a run with the texts its grades read and the grades, in problem order.
+
+        Returns:
+            One dict per sample: ``problem_id``, ``sample_index``, ``grades`` (grader -> dict of ``call_index``,
+            ``status``, ``correct``, ``extracted``, ``normalized``, ``method``, ``reason``, ``score``, ``detail``)
+            and ``texts`` (call index -> dict of ``text``, ``answer_format``, ``origin``; ``text`` is ``None``
+            when its origin is ``unknown``).
+        """
+        found: dict[tuple[str, int], dict[str, Any]] = {}
+        for (pid, k, grader, status, correct, extracted, normalized, method, reason, score, detail, index, text, fmt,
+             origin) in self._db.execute(
+            "SELECT g.problem_id, g.sample_index, g.grader, g.status, g.correct, g.extracted, g.normalized, g.method,"
+            " g.reason, g.score, g.detail_json, a.attempt_index, a.graded_text, a.answer_format, a.graded_origin"
+            " FROM grades g JOIN attempts a ON a.attempt_id = g.attempt_id JOIN problems p"
+            " ON p.run_id = g.run_id AND p.problem_id = g.problem_id"
+            " WHERE g.run_id = ? ORDER BY p.position, g.sample_index",
+            (run_id,),
+        ):
+            sample = found.setdefault((pid, k), {"problem_id": pid, "sample_index": k, "grades": {}, "texts": {}})
+            sample["grades"][grader] = {
+                "call_index": index, "status": status, "correct": bool(correct), "extracted": extracted,
+                "normalized": normalized, "method": method, "reason": reason, "score": score,
+                "detail": None if detail is None else json.loads(detail),
+            }
+            sample["texts"][index] = {"text": text if origin in ("solver", "migrated") else None,
+                                      "answer_format": fmt, "origin": origin or "unknown"}
+        return list(found.values())
 
     # -- results -----------------------------------------------------------------------------------------------
     def sample_results(self, run_id: str, grader: str = "rules") -> list[SampleResult]:

@@ -243,7 +243,8 @@ class ScriptedServer:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m mathgauge.testing.server", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m mathgauge.testing.server", description=__doc__,
+                                allow_abbrev=False)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--data", help="benchmark JSONL whose gold answers the script uses")

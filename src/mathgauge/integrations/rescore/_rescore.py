@@ -15,7 +15,7 @@ from typing import Any
 from ... import __version__
 from ...datasets import Problem, canonical_subject, load_problems, subject_slug
 from ...errors import ConfigError, DatasetError
-from ...solve import Attempt, SamplingConfig
+from ...solve import Attempt, Gradable, SamplingConfig
 from ...store import RunRecord, Store
 from ._formats import ImportedFile, ImportedRecord, read_file
 
@@ -25,27 +25,6 @@ _PREFIX = 24
 
 def _norm(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
-
-
-@dataclass(frozen=True)
-class OriginalVerdict:
-    """The other tool's verdict, stored as a grade of grader ``original`` (same fields as a `Verdict`)."""
-
-    correct: bool
-    extracted: str | None
-    method: str = "imported"
-
-    @property
-    def status(self) -> str:
-        return "correct" if self.correct else "incorrect"
-
-    @property
-    def normalized(self) -> None:
-        return None
-
-    @property
-    def reason(self) -> str | None:
-        return None if self.correct else "mismatch"
 
 
 @dataclass(frozen=True)
@@ -220,7 +199,8 @@ def rescore(
     Raises:
         MathgaugeError: the file is malformed (naming file, line and field), or the benchmark cannot be loaded.
     """
-    from ...grading import ANSWER_FORMATS, Grader
+    from ...grading import ANSWER_FORMATS
+    from ...pipeline import GradeRecord, GradeTask, GradingStage
 
     say = notify or (lambda _: None)
     if answer_format not in ANSWER_FORMATS:
@@ -283,7 +263,9 @@ def rescore(
 
     n = correct = no_answer = original_n = original_correct = 0
     flips: list[Flip] = []
-    with Store(store) as db, Grader(answer_format=answer_format) as grader:
+    # Imported responses are graded as a run's are: the response is the text to grade, in ``answer_format``.
+    grading = GradingStage("rules", threads=0)
+    with Store(store) as db:
         run = db.create_run(name=name, benchmark=benchmark or "none", model=model_name, config=config,
                             versions=versions)
         db.mark_run_started(run.run_id)
@@ -294,33 +276,41 @@ def rescore(
         for count, pids in by_count.items():
             db.add_problems(run.run_id, [grouped[p][0] for p in pids], [grouped[p][1] for p in pids], count)
         now = time.time()
-        for pid, (problem, messages, responses) in grouped.items():
-            for k, (record, i) in enumerate(responses):
-                text = record.responses[i]
-                attempt = Attempt(
-                    problem_id=pid, sample_index=k, attempt_index=0, kind="imported",
-                    request={"source": imported.format, "where": record.where, "messages": messages},
-                    response=text, started_at=now,
-                    extra={"where": record.where, "response_index": i, "file_gold": record.gold,
-                           "original_correct": record.original_correct[i],
-                           "original_extracted": record.original_extracted[i]},
-                )
-                attempt_id = db.add_attempt(run.run_id, attempt)
-                original = record.original_correct[i]
-                if original is not None:
-                    db.add_grade(run.run_id, pid, k, attempt_id,
-                                 OriginalVerdict(original, record.original_extracted[i]), grader="original")
-                verdict = grader.grade(text, problem.answer)
-                db.add_grade(run.run_id, pid, k, attempt_id, verdict)
-                n += 1
-                correct += verdict.correct
-                no_answer += verdict.status == "no_answer"
-                if original is not None:
-                    original_n += 1
-                    original_correct += original
-                    if original != verdict.correct:
-                        flips.append(Flip(pid, k, problem.answer, original, record.original_extracted[i],
-                                          verdict.status, verdict.extracted, record.where))
+        try:
+            for pid, (problem, messages, responses) in grouped.items():
+                for k, (record, i) in enumerate(responses):
+                    text = record.responses[i]
+                    attempt = Attempt(
+                        problem_id=pid, sample_index=k, attempt_index=0, kind="imported",
+                        request={"source": imported.format, "where": record.where, "messages": messages},
+                        response=text, started_at=now,
+                        extra={"where": record.where, "response_index": i, "file_gold": record.gold,
+                               "original_correct": record.original_correct[i],
+                               "original_extracted": record.original_extracted[i]},
+                    )
+                    answer = Gradable(text, answer_format, attempt.attempt_index)
+                    grades = grading.grade_now(GradeTask(pid, k, problem.answer, answer))
+                    records = list(grades.records)
+                    original = record.original_correct[i]
+                    if original is not None:
+                        # The other tool's verdict, kept beside mathgauge's as the grade of grader ``original``.
+                        records.append(GradeRecord(
+                            "original", answer.call_index, "correct" if original else "incorrect", original,
+                            record.original_extracted[i], None, "imported", None if original else "mismatch"))
+                    db.save_sample(run.run_id, pid, k, [attempt], graded=[answer], grades=records)
+                    verdict = grades.by_grader("rules")
+                    assert verdict is not None
+                    n += 1
+                    correct += verdict.correct
+                    no_answer += verdict.status == "no_answer"
+                    if original is not None:
+                        original_n += 1
+                        original_correct += original
+                        if original != verdict.correct:
+                            flips.append(Flip(pid, k, problem.answer, original, record.original_extracted[i],
+                                              verdict.status, verdict.extracted, record.where))
+        finally:
+            grading.close()
         db.mark_run_ended(run.run_id, "finished", wall_s=time.monotonic() - started)
         run = db.get_run(run.run_id)
     if original_n == 0:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._config import EvalConfig
-from .errors import ConfigError
+from ..errors import ConfigError
+from ._spec import RunSpec
 
 FACTORS = ("regeneration",)
 
@@ -43,23 +43,31 @@ class AblationResult:
         return {**dataclasses.asdict(self), "accuracy_delta": self.accuracy_delta, "exec_change": self.exec_change}
 
 
-def ablate(factor: str, config: EvalConfig, *, notify: Callable[[str], None] | None = None,
+def ablate(factor: str, spec: RunSpec, *, notify: Callable[[str], None] | None = None,
            resamples: int = 2000) -> AblationResult:
-    """Run ``config`` without and with ``factor`` (two stored runs) and compare them problem by problem."""
-    from ._evaluate import evaluate
-    from .report import paired_bootstrap
-    from .store import Store
+    """Run ``spec`` without and with ``factor`` (two stored runs, resumed when they exist) and compare them
+    problem by problem.
+
+    Args:
+        factor: what to switch (`FACTORS`).
+        spec: the run; its value of the factor is ignored.
+        notify: told which run starts.
+        resamples: bootstrap resamples of the confidence intervals.
+    """
+    from ..report import paired_bootstrap
+    from ..store import Store
+    from ._run import evaluate
 
     if factor not in FACTORS:
         raise ConfigError(f"unknown ablation factor {factor!r}; expected one of {', '.join(FACTORS)}")
-    base = config.run_name or f"ablate-{factor}-{config.model.split('/')[-1]}"
+    base = spec.run_name or f"ablate-{factor}-{spec.model.split('/')[-1]}"
     results = {}
     for label, on in (("off", False), ("on", True)):
-        variant = dataclasses.replace(config, regenerate=on, run_name=f"{base}-{label}", resume=True)
+        variant = dataclasses.replace(spec, regenerate=on, run_name=f"{base}-{label}", resume=True)
         if notify:
             notify(f"{factor} {label}: run {variant.run_name}")
         results[label] = evaluate(variant, notify=notify)
-    with Store(config.store) as store:
+    with Store(spec.store) as store:
         per = {label: _per_problem(store, r.run.run_id) for label, r in results.items()}
     shared = sorted(set(per["off"]) & set(per["on"]))
     if not shared:

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..errors import ConfigError
-from ..models import ChatRequest, ChatResponse, DeltaCallback, ModelBackend, ModelCallError
+from ._protocol import ChatRequest, ChatResponse, DeltaCallback, ModelBackend, ModelCallError
 
 #: Detections after which generation resumes from the cut; the others end the answer.
 REGENERATING_REASONS = ("repetition", "loop", "code_syntax")

@@ -1,0 +1,153 @@
+"""The plan stage: check a `RunSpec`, choose its problems, resolve what it leaves open (template, answer format),
+and find or create the stored run, refusing a resume whose settings differ."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .. import __version__
+from ..errors import ConfigError, StoreError
+from ._spec import RunSpec, config_differences
+
+
+@dataclass
+class RunPlan:
+    """A checked, resolved spec and what it runs on.
+
+    Args:
+        spec: the spec with its answer format resolved (the template's when it named none).
+        template: the prompt template (`mathgauge.prompts.PromptTemplate`).
+        problems: the chosen problems, in order.
+        config: the run config to store: the result-deciding settings, resolved, and the spec (``spec``).
+        notes: what the user should know (selection notes, files written).
+    """
+
+    spec: RunSpec
+    template: Any
+    problems: list[Any]
+    config: dict[str, Any]
+    notes: list[str]
+
+
+def plan_run(spec: RunSpec) -> RunPlan:
+    """Check ``spec``, load and select its problems, resolve its template and answer format.
+
+    Raises:
+        MathgaugeError: a bad setting, data file, manifest or template, naming it.
+    """
+    from ..datasets import load_manifest, load_problems, save_manifest, select_problems
+    from ..grading import ANSWER_FORMATS
+    from ..prompts import load_template
+
+    spec.check()
+    template = load_template(spec.template_name())
+    answer_format = spec.answer_format or template.answer_format
+    if answer_format not in ANSWER_FORMATS:
+        raise ConfigError(f"unknown answer format {answer_format!r}; expected one of {', '.join(ANSWER_FORMATS)}")
+    spec = dataclasses.replace(spec, answer_format=answer_format)
+    judge = spec.judge_settings()
+    if judge is not None:
+        from ..grading.judge import load_rubric
+
+        judge["rubric_version"] = load_rubric(spec.judge_rubric).version  # a bad rubric raises, naming it
+
+    problems = load_problems(spec.benchmark, data_file=spec.data_file, hub_repo=spec.hub_repo,
+                             columns=spec.columns or None)
+    ids = load_manifest(spec.manifest, spec.benchmark) if spec.manifest else None
+    selection = select_problems(problems, subjects=spec.subjects, levels=spec.levels, per_cell=spec.per_cell,
+                                seed=spec.selection_seed, ids=ids, limit=spec.limit)
+    notes = list(selection.notes)
+    chosen = selection.problems
+    if spec.save_manifest:
+        save_manifest(spec.save_manifest, spec.benchmark, chosen, spec.selection())
+        notes.append(f"wrote the {len(chosen)} chosen ids to {spec.save_manifest}")
+
+    config = {
+        "benchmark": spec.benchmark,
+        "data_source": spec.data_source(),
+        "problems_sha256": _problems_digest(chosen),
+        "problem_count": len(chosen),
+        "backend": spec.backend,
+        "backend_options": spec.backend_options,
+        "model": spec.model,
+        "base_url": spec.resolved_base_url(),
+        "prompt_template": template.to_dict(),
+        "sampling": spec.sampling.to_dict(),
+        "answer_format": answer_format,
+        "grader": spec.grader,
+        "judge": judge,
+        "mode": spec.mode,
+        "solver": spec.solver_settings(),
+        "regeneration": regeneration_policy(spec),
+        "selection": spec.selection(),
+        "execution": spec.execution_settings(),
+        "spec": spec.to_dict(),
+    }
+    return RunPlan(spec=spec, template=template, problems=chosen, config=config, notes=notes)
+
+
+def regeneration_policy(spec: RunSpec) -> dict[str, Any] | None:
+    """The regeneration policy a run stores (``None`` without regeneration)."""
+    if not spec.regenerate:
+        return None
+    from ..models import RegenerationPolicy
+
+    # Stopping right after a code block only suits tool use, where the sandbox supplies the output.
+    return RegenerationPolicy(stop_after_code_block=spec.mode == "tir").describe()
+
+
+def open_run(plan: RunPlan, store: Any) -> tuple[Any, bool]:
+    """The run to execute: the stored run of that name when resuming (its settings must match), else ``None``.
+
+    Returns:
+        (the existing `RunRecord` or ``None``, whether the plan resumes it).
+
+    Raises:
+        StoreError: the name is taken and ``resume`` is off, or the stored run's settings differ (each one named).
+    """
+    spec = plan.spec
+    existing = store.find_run(spec.run_name) if spec.run_name else None
+    if existing is None:
+        return None, False
+    if not spec.resume:
+        raise StoreError(f"a run named {spec.run_name!r} already exists in {spec.store}; "
+                         f"pass --resume to continue it or choose another --run-name")
+    diffs = config_differences(existing.config, plan.config)
+    if diffs:
+        raise StoreError(f"cannot resume run {existing.name!r}: its config differs: " + "; ".join(diffs))
+    return existing, True
+
+
+def create_run(plan: RunPlan, store: Any) -> Any:
+    """Store a new run with its problems and pending samples (the exact prompt of each)."""
+    spec = plan.spec
+    run = store.create_run(name=spec.run_name or _default_run_name(spec.model, spec.benchmark),
+                           benchmark=spec.benchmark, model=spec.model, config=plan.config, versions=_versions())
+    store.add_problems(run.run_id, plan.problems, [plan.template.render(p.problem) for p in plan.problems],
+                       spec.sampling.samples)
+    return run
+
+
+def _versions() -> dict[str, str]:
+    return {"mathgauge": __version__, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def _default_run_name(model: str, benchmark: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model.split("/")[-1]).strip("-") or "model"
+    # The random tail keeps two runs started in the same second apart.
+    return f"{slug}-{benchmark}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+
+
+def _problems_digest(problems: list[Any]) -> str:
+    h = hashlib.sha256()
+    for p in problems:
+        h.update(json.dumps([p.id, p.problem, p.answer], ensure_ascii=False).encode("utf-8"))
+    return h.hexdigest()
