@@ -16,6 +16,7 @@ from typing import Any
 from ..solve import Gradable
 from ..store import Store
 from ._grade import GradeTask, GradingStage, SampleGrades, judgement_from_detail, scored_grader
+from ._solve import make_judge
 from ._spec import RunSpec
 
 
@@ -69,14 +70,10 @@ def regrade_run(store: Store, run_ref: str, *, dry_run: bool = False) -> Regrade
         else:
             tasks.append((sample, task))
 
-    judge = None
-    if mode != "rules":
-        from ._solve import make_judge
-
-        def judge() -> Any:
-            return make_judge(spec, store)
-    stage = GradingStage(mode, judge=judge, threads=0,
-                         problems=store.problem_texts(run.run_id) if judge is not None else None)
+    judged = mode != "rules"
+    # The judge is opened only if a sample needs a judgement that is not stored (its calls cached in the store).
+    stage = GradingStage(mode, judge=(lambda: make_judge(spec, store)) if judged else None, threads=0,
+                         problems=store.problem_texts(run.run_id) if judged else None)
     try:
         if mode == "rules":
             results = [stage.grade_now(task) for _, task in tasks]

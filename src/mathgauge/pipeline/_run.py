@@ -128,17 +128,14 @@ async def _execute(spec: RunSpec, run: RunRecord, backend: ModelBackend, sandbox
     # The store stage: every store access during the run goes through this one thread, so SQLite commits never
     # stall the event loop.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mathgauge-store")
-    if run.config.get("regeneration"):
-        # Inside the cache: a cached response is the regenerated one, keyed with the policy in the run config.
+    if spec.regenerate:
+        # Inside the cache: a cached response is the regenerated one, keyed with the policy the run stored.
         backend = RegeneratingBackend(backend, RegenerationPolicy(**run.config["regeneration"]))
     if spec.use_cache:
         backend = CachedBackend(backend, store, executor=writer)
-    judge = None
-    if spec.grader != "rules":
-        def judge() -> Any:
-            return make_judge(spec, store, writer)
-    grading = GradingStage(spec.grader, judge=judge,
-                           problems=store.problem_texts(run.run_id) if judge is not None else None)
+    judged = spec.grader != "rules"
+    grading = GradingStage(spec.grader, judge=(lambda: make_judge(spec, store, writer)) if judged else None,
+                           problems=store.problem_texts(run.run_id) if judged else None)
     # Twice the request concurrency in samples: while some are graded or stored, others keep the endpoint busy.
     flow = _SampleFlow(store, writer, run, make_solver(spec, backend, sandbox), grading, progress,
                        workers=2 * spec.concurrency * len(spec.base_urls()))

@@ -253,7 +253,7 @@ class RunSpec:
     def solver_settings(self) -> dict[str, Any]:
         """The solver settings stored in the run config."""
         settings: dict[str, Any] = {"attempts": self.attempts}
-        if self.mode in ("pot", "tir"):
+        if self.mode in ("pot", "tir", "verify"):  # the modes that run code: their sandbox limits decide results
             settings.update(exec_timeout_s=self.exec_timeout_s, exec_memory_mb=self.exec_memory_mb,
                             sandboxed=not self.unsafe_no_sandbox)
         if self.mode in DEFAULT_ROUNDS:

@@ -310,21 +310,11 @@ class Store:
             detail: extra facts kept as JSON (the judge's reply, rubric version).
         """
         with self._transaction():
-            self._db.execute(
-                "INSERT INTO grades(run_id, problem_id, sample_index, grader, attempt_id, status, correct, extracted,"
-                " normalized, method, reason, graded_at, score, detail_json)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(run_id, problem_id, sample_index, grader) DO UPDATE SET"
-                " attempt_id = excluded.attempt_id, status = excluded.status, correct = excluded.correct,"
-                " extracted = excluded.extracted, normalized = excluded.normalized, method = excluded.method,"
-                " reason = excluded.reason, graded_at = excluded.graded_at, score = excluded.score,"
-                " detail_json = excluded.detail_json",
-                (
-                    run_id, problem_id, sample_index, grader, attempt_id, status or verdict.status,
-                    int(verdict.correct), verdict.extracted, verdict.normalized, verdict.method, verdict.reason,
-                    time.time(), score, None if detail is None else _dumps(detail),
-                ),
-            )
+            self._upsert_grades([
+                (run_id, problem_id, sample_index, grader, attempt_id, status or verdict.status, int(verdict.correct),
+                 verdict.extracted, verdict.normalized, verdict.method, verdict.reason, time.time(), score,
+                 None if detail is None else _dumps(detail)),
+            ])
             if grader == "rules" if marks_done is None else marks_done:
                 self._db.execute(
                     "UPDATE samples SET status = 'done', error = NULL"
@@ -387,6 +377,14 @@ class Store:
     def _write_grades(self, run_id: str, problem_id: str, sample_index: int, grades: Sequence[Any],
                       ids: dict[int, int]) -> None:
         now = time.time()
+        self._upsert_grades([
+            (run_id, problem_id, sample_index, g.grader, ids[g.call_index], g.status, int(g.correct), g.extracted,
+             g.normalized, g.method, g.reason, now, g.score, None if g.detail is None else _dumps(g.detail))
+            for g in grades
+        ])
+
+    def _upsert_grades(self, rows: Sequence[tuple]) -> None:
+        """Insert grades, replacing a sample's earlier grade by the same grader (inside a transaction)."""
         self._db.executemany(
             "INSERT INTO grades(run_id, problem_id, sample_index, grader, attempt_id, status, correct, extracted,"
             " normalized, method, reason, graded_at, score, detail_json)"
@@ -396,12 +394,7 @@ class Store:
             " extracted = excluded.extracted, normalized = excluded.normalized, method = excluded.method,"
             " reason = excluded.reason, graded_at = excluded.graded_at, score = excluded.score,"
             " detail_json = excluded.detail_json",
-            [
-                (run_id, problem_id, sample_index, g.grader, ids[g.call_index], g.status, int(g.correct),
-                 g.extracted, g.normalized, g.method, g.reason, now, g.score,
-                 None if g.detail is None else _dumps(g.detail))
-                for g in grades
-            ],
+            rows,
         )
 
     def graded_samples(self, run_id: str) -> list[dict[str, Any]]:
