@@ -177,7 +177,7 @@ MODELS = {"lm-eval": "org/Some-Model-7B", "lighteval": "org/Light-Model", "openc
 # ---------------------------------------------------------------------------------------------------- tests
 @pytest.mark.parametrize("fmt", list(WRITERS))
 def test_rescore_reports_original_and_regraded_scores_and_every_flip(fmt, tmp_path, rows, problems, math500_path,
-                                                                    run_cli) -> None:
+                                                                    run_cli, regrade_changes_nothing) -> None:
     path = WRITERS[fmt](tmp_path / "in", rows)
     db, summary = tmp_path / "r.db", tmp_path / "s.json"
     result = run_cli("rescore", str(path), "--from", fmt, "--data-file", str(math500_path), "--store", str(db),
@@ -213,6 +213,8 @@ def test_rescore_reports_original_and_regraded_scores_and_every_flip(fmt, tmp_pa
     # The stored run is an ordinary run for the other commands.
     shown = run_cli("show", f"re-{fmt}", "--store", str(db))
     assert shown.code == 0 and f"{ours}/{N}" in shown.out
+    # Graded by the grading stage runs use, on the imported response: re-grading it changes nothing.
+    regrade_changes_nothing(db, f"re-{fmt}")
 
 
 def test_lm_eval_settings_and_prompt_are_imported(tmp_path, rows, math500_path) -> None:

@@ -172,7 +172,8 @@ def test_the_spec_is_stored_with_the_run_and_compared_on_resume(run_cli, tmp_pat
         assert spec.answer_format == "boxed"  # resolved from the template when the run started
         differs = run_cli(*base, "--resume", "--samples", "3", "--mode", "verify")
         assert differs.code == 2 and differs.err.startswith("error: cannot resume run 'r': its config differs: ")
-        assert "sampling.samples: stored 2, now 3" in differs.err and "mode: stored 'cot', now 'verify'" in differs.err
+        assert "sampling.samples: stored 2, now 3 (--samples)" in differs.err
+        assert "mode: stored 'cot', now 'verify' (--mode)" in differs.err
         assert run_cli(*base, "--resume", "--samples", "2", "--temperature", "0.5", "--concurrency", "3").code == 0
 
 

@@ -377,10 +377,45 @@ RESULT_FIELDS = ("benchmark", "problems_sha256", "problem_count", "backend", "ba
                  "prompt_template", "sampling", "answer_format", "grader", "judge", "mode", "solver", "regeneration")
 
 
+#: Which spec field decides each stored setting that is not named after one (``sampling.*`` are the sampling
+#: fields, other top-level settings the spec field of their name).
+_SETTING_FIELDS = {
+    "prompt_template": "prompt_template",
+    "backend_options": "backend_options", "judge.model": "judge_model", "judge.base_url": "judge_base_url",
+    "judge.api_key_env": "judge_api_key_env", "judge.rubric": "judge_rubric", "judge.rubric_version": "judge_rubric",
+    "judge.backend": "judge_backend", "solver.attempts": "attempts", "solver.max_rounds": "max_rounds",
+    "solver.exec_timeout_s": "exec_timeout_s", "solver.exec_memory_mb": "exec_memory_mb",
+    "solver.sandboxed": "unsafe_no_sandbox", "regeneration": "regenerate",
+}
+
+
+def option_of(setting: str) -> str | None:
+    """The ``mathgauge run`` option that decides a stored setting (``sampling.temperature`` -> ``--temperature``),
+    or what does when no one option does; ``None`` when nothing the user sets does."""
+    top, _, sub = setting.partition(".")
+    if top in ("problems_sha256", "problem_count"):
+        return "the problems chosen: the data and --limit, --subjects, --levels, --per-cell, --seed, --manifest"
+    if top == "sampling" and sub:
+        fields = {f.name: f for f in dataclasses.fields(SamplingConfig)}
+    else:
+        fields = {f.name: f for f in dataclasses.fields(RunSpec)}
+        sub = _SETTING_FIELDS.get(setting) or _SETTING_FIELDS.get(top) or top
+    f = fields.get(sub)
+    if f is None:
+        return None
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
 def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Human-readable list of result-deciding fields that differ between two stored run configs, one per
-    differing field (``sampling.temperature: stored 0.0, now 0.5``)."""
+    """Human-readable list of result-deciding settings that differ between two stored run configs, one per
+    differing setting, with the option that decides it (``sampling.temperature: stored 0.0, now 0.5
+    (--temperature)``)."""
     diffs = []
+
+    def differ(name: str, a: Any, b: Any) -> None:
+        option = option_of(name)
+        diffs.append(f"{name}: stored {a!r}, now {b!r}" + (f" ({option})" if option else ""))
+
     for name in RESULT_FIELDS:
         a, b = stored.get(name), current.get(name)
         if a == b:
@@ -388,9 +423,9 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
         if isinstance(a, dict) and isinstance(b, dict):
             for key in sorted(set(a) | set(b)):
                 if a.get(key) != b.get(key):
-                    diffs.append(f"{name}.{key}: stored {a.get(key)!r}, now {b.get(key)!r}")
+                    differ(f"{name}.{key}", a.get(key), b.get(key))
         else:
-            diffs.append(f"{name}: stored {a!r}, now {b!r}")
+            differ(name, a, b)
     return diffs
 
 
