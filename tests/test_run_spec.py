@@ -182,3 +182,21 @@ def test_the_python_api_keeps_eval_config() -> None:
     assert mathgauge.EvalConfig(model="m", sampling=mathgauge.SamplingConfig(samples=2)).sampling.samples == 2
     with pytest.raises(ConfigError, match="--concurrency must be at least 1"):
         RunSpec(model="m", concurrency=0).check()
+
+
+def test_commands_load_only_what_they_need() -> None:
+    import subprocess
+    import sys
+
+    def loaded(*argv: str) -> set[str]:
+        code = ("import sys; from mathgauge.cli import main\n"
+                "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+                "print(' '.join(m for m in sys.modules if m.startswith('mathgauge')))")
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+        return set(done.stdout.split())
+
+    # The version needs no command; other commands do not build the run options (nor load the pipeline).
+    assert not {m for m in loaded("--version") if m.startswith(("mathgauge.pipeline", "mathgauge.report",
+                                                                  "mathgauge.models", "mathgauge.grading"))}
+    assert not {m for m in loaded("runs", "--store", "/nonexistent/x.db") if m.startswith("mathgauge.pipeline")}
+    assert "mathgauge.pipeline._spec_cli" in loaded("run", "--help")
