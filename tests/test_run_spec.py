@@ -200,3 +200,15 @@ def test_commands_load_only_what_they_need() -> None:
                                                                   "mathgauge.models", "mathgauge.grading"))}
     assert not {m for m in loaded("runs", "--store", "/nonexistent/x.db") if m.startswith("mathgauge.pipeline")}
     assert "mathgauge.pipeline._spec_cli" in loaded("run", "--help")
+
+
+def test_settings_older_versions_used_without_storing_them_compare_as_used() -> None:
+    from mathgauge.pipeline import config_differences
+
+    # A self-verification run stored before its sandbox limits were: it ran with the defaults.
+    old = {"mode": "verify", "solver": {"attempts": 1, "max_rounds": 2}}
+    same = RunSpec(model="m", mode="verify")
+    assert config_differences(old, {"mode": "verify", "solver": same.solver_settings()}) == []
+    other = RunSpec(model="m", mode="verify", exec_timeout_s=5.0)
+    assert config_differences(old, {"mode": "verify", "solver": other.solver_settings()}) == [
+        "solver.exec_timeout_s: stored 10.0, now 5.0 (--exec-timeout)"]

@@ -40,7 +40,8 @@ def _opt(default: Any = MISSING, *, flag: str | None = None, help: str, group: s
         help: the option's help (its default is appended).
         group: the help section.
         kind: ``value``, ``switch`` (``store_true``), ``negated`` (a ``--no-...`` switch that sets ``False``),
-            ``pairs`` (repeatable ``KEY=VALUE``, JSON values, into a dict), ``repeat`` (repeatable, into a list).
+            ``pairs`` (repeatable ``KEY=VALUE``, JSON values, into a dict), ``repeat`` (repeatable, into a list),
+            ``nested`` (a settings record whose own fields carry their options: ``sampling``).
         type: how a value is read: ``int``, ``float``, ``str``, ``csv`` (comma-separated list), ``levels``,
             ``columns`` (``FIELD=COLUMN,...``).
         choices, metavar: as in argparse.
@@ -416,17 +417,28 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
         option = option_of(name)
         diffs.append(f"{name}: stored {a!r}, now {b!r}" + (f" ({option})" if option else ""))
 
+    unstored = _unstored_values()
     for name in RESULT_FIELDS:
         a, b = stored.get(name), current.get(name)
         if a == b:
             continue
         if isinstance(a, dict) and isinstance(b, dict):
             for key in sorted(set(a) | set(b)):
-                if a.get(key) != b.get(key):
-                    differ(f"{name}.{key}", a.get(key), b.get(key))
+                setting = f"{name}.{key}"
+                was = a.get(key, unstored.get(setting))
+                if was != b.get(key):
+                    differ(setting, was, b.get(key))
         else:
             differ(name, a, b)
     return diffs
+
+
+def _unstored_values() -> dict[str, Any]:
+    """Settings older versions did not store but used, with the value they used (self-verification runs kept no
+    sandbox limits: they always ran with the defaults)."""
+    d = _defaults()
+    return {"solver.exec_timeout_s": d["exec_timeout_s"], "solver.exec_memory_mb": d["exec_memory_mb"],
+            "solver.sandboxed": not d["unsafe_no_sandbox"]}
 
 
 #: The earlier name of `RunSpec`, kept for the Python API (``mathgauge.EvalConfig``).
