@@ -28,6 +28,7 @@ class EvalConfig:
         api_key_env: environment variable holding the API key (the key itself is never stored).
         data_file: local JSONL/Parquet copy of the benchmark (no hub access).
         hub_repo: hub mirror to download instead of the registry's.
+        source: ``auto`` (the copy bundled with mathgauge when there is one, else the hub), ``bundled`` or ``hub``.
         columns: field -> source column overrides for unusual files.
         subjects, levels, per_cell, selection_seed, limit, manifest: which problems (see `select_problems`).
         save_manifest: write the chosen ids here.
@@ -63,6 +64,7 @@ class EvalConfig:
     api_key_env: str = "OPENAI_API_KEY"
     data_file: str | None = None
     hub_repo: str | None = None
+    source: str = "auto"
     columns: dict[str, str] = field(default_factory=dict)
     subjects: list[str] | None = None
     levels: list[int] | None = None
