@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .solve import SamplingConfig
@@ -111,11 +110,6 @@ class EvalConfig:
             given = [u for u in given.split(",") if u.strip()]
         urls = list(given or []) or [os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL]
         return [u.strip().rstrip("/") for u in urls]
-
-    def data_source(self) -> dict[str, str]:
-        if self.data_file:
-            return {"file": str(Path(self.data_file).resolve().name)}
-        return {"hub_repo": self.hub_repo or "registry"}
 
 
 def config_differences(stored: dict, current: dict) -> list[str]:
