@@ -123,6 +123,9 @@ def test_scores_beyond_math_list_sources_and_metrics(run_cli) -> None:
     # the same benchmark under any spelling; every benchmark listed apart
     assert search_published("DeepSeek-R1-Distill-Qwen-7B", "AIME 2024") == search_published(
         "DeepSeek-R1-Distill-Qwen-7B", "aime24")
+    result = run_cli("scores", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "--benchmark", "AIME 2024")
+    assert "AIME 2024: 2 published figure(s), spread 52.3 - 55.5" in result.out
+    assert "AIME 2024 maj@k: 1 published figure(s), spread 83.3 - 83.3" in result.out
     result = run_cli("scores", "meta-llama/Llama-3.2-1B-Instruct")
     assert result.code == 0
     assert "GSM8K: 2 published figure(s), spread 26.8 - 44.4" in result.out

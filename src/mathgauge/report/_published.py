@@ -221,11 +221,13 @@ def comparable(entry: PublishedScore, config: dict[str, Any]) -> tuple[bool, str
 
 
 def spread(entries: list[PublishedScore]) -> dict[str, tuple[float, float, int]]:
-    """Per benchmark: (lowest, highest, number of published figures)."""
+    """Per benchmark: (lowest, highest, number of published figures). Votes (maj@k, rm@k) are a different measure
+    from accuracies and get their own line (``AIME 2024 maj@k``), so the spread never mixes the two."""
     out: dict[str, tuple[float, float, int]] = {}
     for e in entries:
         if e.score is None:
             continue
-        lo, hi, n = out.get(e.benchmark, (e.score, e.score, 0))
-        out[e.benchmark] = (min(lo, e.score), max(hi, e.score), n + 1)
+        key = f"{e.benchmark} {e.metric_kind}" if e.metric_kind in ("maj@k", "rm@k") else e.benchmark
+        lo, hi, n = out.get(key, (e.score, e.score, 0))
+        out[key] = (min(lo, e.score), max(hi, e.score), n + 1)
     return out
