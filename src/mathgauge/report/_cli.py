@@ -80,8 +80,8 @@ def cmd_scores(args: argparse.Namespace) -> int:
         console.print(f"No published scores{what} in mathgauge's registry"
                       + (f" on {benchmark}" if benchmark else "") + ".")
         return 0
-    order = [b.published_names[0] for b in list_benchmarks()]
-    for bench in sorted({e.benchmark for e in entries}, key=lambda b: (order.index(b) if b in order else len(order), b)):
+    order = {b.published_names[0]: i for i, b in enumerate(list_benchmarks())}  # the registry's order
+    for bench in sorted({e.benchmark for e in entries}, key=lambda b: (order.get(b, len(order)), b)):
         rows = [e for e in entries if e.benchmark == bench]
         table = Table(title=f"{bench}: {len(rows)} published row(s)", title_justify="left", show_lines=False)
         for col in ("model", "score", "metric", "shots", "mode", "decoding", "grader", "source", "date", "notes"):

@@ -88,7 +88,8 @@ def load_registry() -> tuple[PublishedScore, ...]:
         dec = e["decoding"]
         out.append(PublishedScore(
             id=e["id"], model=e["model"], model_key=e["model_key"], version=e["version"], benchmark=e["benchmark"],
-            benchmark_label=e["benchmark_label"], benchmark_key=e.get("benchmark_key"), score=e["score"], metric=e["metric"], metric_kind=e["metric_kind"],
+            benchmark_label=e["benchmark_label"], benchmark_key=e.get("benchmark_key"), score=e["score"],
+            metric=e["metric"], metric_kind=e["metric_kind"],
             shots=e["shots"], mode=e["mode"], mode_kind=e["mode_kind"], settings=e["settings"],
             temperature=dec["temperature"], top_p=dec["top_p"], max_tokens=dec["max_tokens"],
             samples=dec["samples"], chat_template=e["chat_template"], grader=e["grader"],
