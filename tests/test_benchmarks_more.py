@@ -217,3 +217,37 @@ def test_scripted_server_answering_every_reference_scores_100_percent(name: str,
 @pytest.mark.parametrize("name", LARGE)
 def test_scripted_server_scores_100_percent_on_the_whole_large_files(name: str, tmp_path: Path, run_cli) -> None:
     _run_full_score(name, _sample(name, tmp_path, None), tmp_path, run_cli)
+
+
+def test_registry_defaults_and_the_sampling_advice(run_cli) -> None:
+    from mathgauge.datasets import list_benchmarks, sampling_warning
+    from mathgauge.prompts import load_template
+
+    for spec in list_benchmarks():
+        assert load_template(spec.prompt_template).answer_format == spec.answer_format
+        assert spec.hub_repo and spec.hub_files and spec.size and spec.published_names
+    assert sampling_warning("math500", 1) is None and sampling_warning("aime24", 16) is None
+    warning = sampling_warning("amc23", 4)
+    assert warning.startswith("warning: AMC 2023 is reported as avg@k and pass@k with k = 16 or more samples")
+    assert "this run draws 4" in warning and warning.endswith("--samples 64 --temperature 0.6 --top-p 0.95")
+    result = run_cli("benchmarks", "--json")
+    assert result.code == 0, result.err
+    doc = {b["name"]: b for b in json.loads(result.out)}
+    assert list(doc) == [b.name for b in list_benchmarks()] and len(doc) == 10
+    assert doc["aime25"]["reported_as"] == ["avg@k", "pass@k"] and doc["aime25"]["recommended_samples"] == 64
+    assert doc["gsm8k"]["bundled"] is True and doc["minerva_math"]["bundled"] is False
+    text = run_cli("benchmarks").out
+    assert "aime24         AIME 2024 (30 problems; hub: HuggingFaceH4/aime_2024)" in text
+    assert "reported as avg@k and pass@k, k = 64 (at least 16), T=0.6, top_p=0.95" in text
+
+
+def test_a_registry_entry_naming_an_unknown_reader_or_key_is_refused() -> None:
+    from mathgauge.datasets._registry import _benchmark
+    from mathgauge.errors import DatasetError
+
+    entry = {"description": "d", "hub_repo": "o/r", "hub_files": ["x.jsonl"],
+             "answer": [{"column": "answer", "readers": ["after_hashes", "guess"]}]}
+    with pytest.raises(DatasetError, match=r"\[x\]: unknown reader\(s\) \['guess'\]; readers are: strip, "):
+        _benchmark("x", entry)
+    with pytest.raises(DatasetError, match=r"\[x\]: unknown key\(s\) \['hub_file'\]"):
+        _benchmark("x", {**entry, "answer": [], "hub_file": "y"})
