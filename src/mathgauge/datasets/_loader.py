@@ -189,39 +189,37 @@ def _normalise(row: dict[str, Any], where: str, spec: Benchmark, columns: Mappin
 def _answer(row: dict[str, Any], spec: Benchmark, columns: Mapping[str, str], solution: str,
             where: str) -> tuple[str | None, str]:
     """The reference answer, or None and why not."""
-    if "answer" in columns:
-        sources: tuple[AnswerSource, ...] = (AnswerSource(columns["answer"], ("strip",)),
-                                             AnswerSource("solution", ("last_boxed",)))
-        if columns["answer"] not in row:
-            raise DatasetError(f"{where}: mapped column {columns['answer']!r} (for answer) not found; "
-                               f"columns: {sorted(row)}")
-    else:
-        sources = spec.answer
-    first_reason = ""
+    mapped = "answer" in columns
+    if mapped and columns["answer"] not in row:
+        raise DatasetError(f"{where}: mapped column {columns['answer']!r} (for answer) not found; "
+                           f"columns: {sorted(row)}")
+    sources = (AnswerSource(columns["answer"], ("strip",)),) if mapped else spec.answer
+    reason = ""
     for src in sources:
         if src.column not in row:
             continue
         value = apply_readers(src.readers, row[src.column], row)
         if value is not None:
             return str(value).strip(), ""
-        raw = row[src.column]
-        empty = raw is None or (isinstance(raw, (str, list, tuple)) and not any(str(v).strip() for v in (
-            raw if isinstance(raw, (list, tuple)) else [raw])))
-        first_reason = first_reason or (f"no reference answer: column {src.column!r} is empty" if empty else
-                                        f"no reference answer: {', '.join(src.readers)} finds none in column "
-                                        f"{src.column!r}")
-    if first_reason:
-        return None, first_reason
-    # None of the registry's columns is in the row (a custom file): the usual spellings, then the solution's box.
-    for name in COLUMN_ALIASES["answer"]:
-        value = row.get(name)
-        if value is not None and str(value).strip():
-            return str(value).strip(), ""
+        reason = reason or (f"no reference answer: column {src.column!r} is empty" if _blank(row[src.column]) else
+                            f"no reference answer: {', '.join(src.readers)} finds none in column {src.column!r}")
+    if reason and not mapped:
+        return None, reason
+    if not mapped:  # none of the registry's columns is in the row (a custom file): the usual spellings
+        for name in COLUMN_ALIASES["answer"]:
+            if not _blank(row.get(name)):
+                return str(row[name]).strip(), ""
     boxed = last_boxed_content(solution) if solution else None
     if boxed:
         return boxed, ""
     expected = ", ".join(repr(s.column) for s in sources) or "'answer'"
-    return None, f"no reference answer: no {expected} column and no \\boxed{{}} in 'solution'"
+    return None, reason or f"no reference answer: no {expected} column and no \\boxed{{}} in 'solution'"
+
+
+def _blank(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_blank(v) for v in value)
+    return value is None or not str(value).strip()
 
 
 def _subject(row: dict[str, Any], spec: Benchmark, columns: Mapping[str, str], pos: _Position,
