@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .solve import SamplingConfig
@@ -28,6 +27,7 @@ class EvalConfig:
         api_key_env: environment variable holding the API key (the key itself is never stored).
         data_file: local JSONL/Parquet copy of the benchmark (no hub access).
         hub_repo: hub mirror to download instead of the registry's.
+        source: ``auto`` (the copy bundled with mathgauge when there is one, else the hub), ``bundled`` or ``hub``.
         columns: field -> source column overrides for unusual files.
         subjects, levels, per_cell, selection_seed, limit, manifest: which problems (see `select_problems`).
         save_manifest: write the chosen ids here.
@@ -63,6 +63,7 @@ class EvalConfig:
     api_key_env: str = "OPENAI_API_KEY"
     data_file: str | None = None
     hub_repo: str | None = None
+    source: str = "auto"
     columns: dict[str, str] = field(default_factory=dict)
     subjects: list[str] | None = None
     levels: list[int] | None = None
@@ -109,11 +110,6 @@ class EvalConfig:
             given = [u for u in given.split(",") if u.strip()]
         urls = list(given or []) or [os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL]
         return [u.strip().rstrip("/") for u in urls]
-
-    def data_source(self) -> dict[str, str]:
-        if self.data_file:
-            return {"file": str(Path(self.data_file).resolve().name)}
-        return {"hub_repo": self.hub_repo or "registry"}
 
 
 def config_differences(stored: dict, current: dict) -> list[str]:

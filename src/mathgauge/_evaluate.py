@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from ._config import EvalConfig, config_differences
-from .datasets import load_manifest, load_problems, save_manifest, select_problems
+from .datasets import (
+    get_benchmark,
+    load_benchmark,
+    load_manifest,
+    sampling_warning,
+    save_manifest,
+    select_problems,
+)
 from .errors import EXIT_OK, EXIT_SAMPLES_FAILED, ConfigError, EndpointError, StoreError
 from .models import CachedBackend, ModelBackend, OpenAICompatibleBackend, ReplicatedBackend, create_backend
 from .prompts import load_template
@@ -136,7 +143,7 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
         raise ConfigError(f"unknown mode {config.mode!r}; expected one of {', '.join(MODES)}")
     if config.attempts < 1 or (config.max_rounds is not None and config.max_rounds < 0):
         raise ConfigError("--attempts must be at least 1 and --max-rounds at least 0")
-    template = load_template(config.prompt_template or _DEFAULT_TEMPLATES[config.mode])
+    template = load_template(config.prompt_template or _default_template(config))
     answer_format = config.answer_format or template.answer_format
     _check_answer_format(answer_format)
     if config.sampling.samples < 1:
@@ -148,14 +155,17 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
     if config.concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {config.concurrency}")
 
-    problems = load_problems(config.benchmark, data_file=config.data_file, hub_repo=config.hub_repo,
-                             columns=config.columns or None)
+    data = load_benchmark(config.benchmark, data_file=config.data_file, hub_repo=config.hub_repo,
+                          columns=config.columns or None, source=config.source)
     ids = load_manifest(config.manifest, config.benchmark) if config.manifest else None
     selection = select_problems(
-        problems, subjects=config.subjects, levels=config.levels, per_cell=config.per_cell,
+        data.problems, subjects=config.subjects, levels=config.levels, per_cell=config.per_cell,
         seed=config.selection_seed, ids=ids, limit=config.limit,
     )
-    notes = list(selection.notes)
+    notes = [*data.notes, *selection.notes]
+    warning = sampling_warning(config.benchmark, config.sampling.samples)
+    if warning:
+        notes.append(warning)
     chosen = selection.problems
     if config.save_manifest:
         save_manifest(config.save_manifest, config.benchmark, chosen, {
@@ -166,7 +176,7 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
 
     run_config = {
         "benchmark": config.benchmark,
-        "data_source": config.data_source(),
+        "data_source": {**data.source, "left_out": len(data.left_out)} if data.left_out else data.source,
         "problems_sha256": _problems_digest(chosen),
         "problem_count": len(chosen),
         "backend": config.backend,
@@ -224,6 +234,13 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
 
 _CODE_MODES = ("pot", "tir", "verify")
 _DEFAULT_TEMPLATES = {"cot": "cot_boxed", "pot": "pot", "tir": "tir", "verify": "cot_boxed"}
+
+
+def _default_template(config: EvalConfig) -> str:
+    """The benchmark's own prompt for the chain-of-thought modes, the mode's prompt for the code modes."""
+    if config.mode in ("cot", "verify"):
+        return get_benchmark(config.benchmark).prompt_template
+    return _DEFAULT_TEMPLATES[config.mode]
 _DEFAULT_ROUNDS = {"tir": 4, "verify": 2}
 
 

@@ -48,7 +48,8 @@ def _add_run_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="evaluate a model on a benchmark", description="Evaluate a model on a benchmark.")
     p.add_argument("--model", required=True, help="model name at the endpoint")
     p.add_argument("--preset", help="a named protocol whose options become the defaults (arxiv-2501.17084)")
-    p.add_argument("--benchmark", default="math500", help="math500 (default) or math")
+    p.add_argument("--benchmark", default="math500", help="math500 (default), math, aime24, aime25, amc23, gsm8k, "
+                   "minerva_math, olympiadbench, gaokao2023en, college_math (`mathgauge benchmarks` lists them)")
     p.add_argument("--backend", default="openai", choices=["openai", "hf", "vllm"],
                    help="openai: any OpenAI-compatible endpoint (default); hf / vllm: in-process")
     p.add_argument("--backend-option", action="append", type=_option, default=[], metavar="KEY=VALUE",
@@ -61,6 +62,8 @@ def _add_run_parser(sub: Any) -> None:
     data = p.add_argument_group("problems")
     data.add_argument("--data-file", help="local JSONL or Parquet copy of the benchmark (works offline)")
     data.add_argument("--hub-repo", help="Hugging Face hub mirror to download instead of the default")
+    data.add_argument("--source", choices=["auto", "bundled", "hub"], default="auto",
+                      help="auto (default): the copy bundled with mathgauge where there is one, else the hub")
     data.add_argument("--columns", type=_columns, default={}, metavar="FIELD=COL,...",
                       help="map unusual column names, e.g. problem=question,answer=target")
     data.add_argument("--limit", type=int, help="first N problems (after the other filters)")
@@ -194,7 +197,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_ablate, run_options=[])
     p.epilog = "usage: mathgauge ablate regeneration [--json PATH] -- RUN OPTIONS (as for `mathgauge run`)"
 
-    p = sub.add_parser("benchmarks", help="list known benchmarks")
+    p = sub.add_parser("benchmarks", help="list known benchmarks, how they are reported and where they come from")
+    p.add_argument("--json", action="store_true", help="print the registry as JSON")
     p.set_defaults(func=_cmd_benchmarks)
 
     for module, adder in _plugins_for(argv):
@@ -291,7 +295,8 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     return EvalConfig(
         model=args.model, benchmark=args.benchmark, backend=args.backend,
         backend_options=dict(args.backend_option), base_url=args.base_url, api_key_env=args.api_key_env,
-        data_file=args.data_file, hub_repo=args.hub_repo, columns=args.columns, subjects=args.subjects,
+        data_file=args.data_file, hub_repo=args.hub_repo, source=args.source, columns=args.columns,
+        subjects=args.subjects,
         levels=args.levels, per_cell=args.per_cell, selection_seed=args.seed, limit=args.limit,
         manifest=args.manifest, save_manifest=args.save_manifest, prompt_template=args.prompt_template,
         mode=args.mode, attempts=args.attempts, max_rounds=args.max_rounds, exec_timeout_s=args.exec_timeout,
@@ -445,10 +450,24 @@ def _cmd_regrade(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmarks(args: argparse.Namespace) -> int:
-    from .datasets import list_benchmarks
+    from .datasets import list_benchmarks, sampling_summary
 
-    for b in list_benchmarks():
-        print(f"{b.name:10} {b.description} (hub: {b.hub_repo})")
+    benchmarks = list_benchmarks()
+    if args.json:
+        print(json.dumps([{"name": b.name, "title": b.title, "problems": b.size, "description": b.description,
+                           "licence": b.licence, "hub_repo": b.hub_repo, "bundled": bool(b.bundled),
+                           "prompt_template": b.prompt_template, "answer_format": b.answer_format,
+                           "reported_as": list(b.sampling.metrics), "recommended_samples": b.sampling.samples,
+                           "minimum_samples": b.sampling.min_samples, "temperature": b.sampling.temperature,
+                           "top_p": b.sampling.top_p, "sampling_note": b.sampling.note, "notes": list(b.notes)}
+                          for b in benchmarks], indent=2, ensure_ascii=False))
+        return 0
+    for b in benchmarks:
+        where = "bundled with mathgauge; hub" if b.bundled else "hub"
+        print(f"{b.name:14} {b.title} ({b.size} problems; {where}: {b.hub_repo})")
+        print(f"{'':14} {b.description}")
+        print(f"{'':14} reported as {sampling_summary(b)}" + (f" ({b.sampling.note})" if b.sampling.note else ""))
+        print(f"{'':14} licence: {b.licence}")
     return 0
 
 

@@ -17,13 +17,14 @@ def _add_store(p: Any) -> None:
 def add_report_commands(subparsers: Any) -> None:
     """Add the report commands (``scores``, ``compare``, ``report``) to the ``mathgauge`` parser."""
     p = subparsers.add_parser(
-        "scores", help="published MATH-500 / MATH scores with their sources",
-        description="List the published MATH-500 and MATH scores mathgauge ships, one row per source, with the "
-                    "metric, shots, mode, decoding settings, grader, URL and date. MATH and MATH-500 are "
-                    "different benchmarks and are listed separately.")
+        "scores", help="published scores (MATH-500, MATH, AIME, AMC, GSM8K, ...) with their sources",
+        description="List the published scores mathgauge ships, one row per source and metric, with the metric "
+                    "(pass@1, avg@k, maj@k), shots, mode, decoding settings, grader, URL and date. Each benchmark is "
+                    "listed separately (MATH and MATH-500 are different benchmarks).")
     p.add_argument("model", nargs="?", help="model name (e.g. Qwen/Qwen2.5-7B-Instruct, gpt-4o-2024-08-06) or part "
                    "of one; default: all")
-    p.add_argument("--benchmark", help="only this benchmark: math500 (MATH-500) or math (MATH)")
+    p.add_argument("--benchmark", help="only this benchmark: a mathgauge name (math500, aime24, gsm8k...) or a "
+                   "published one (MATH-500, AIME 2024)")
     p.add_argument("--json", action="store_true", help="print the entries as JSON")
     p.set_defaults(func=cmd_scores)
 
@@ -62,12 +63,13 @@ def cmd_scores(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from ._published import search_published, spread, version_matches
+    from ..datasets import list_benchmarks
+    from ._published import check_benchmark_name, search_published, spread, version_matches
     from ._terminal import make_console
 
     benchmark = args.benchmark
-    if benchmark and benchmark.lower().replace("-", "") not in ("math500", "math", "math945"):
-        raise ConfigError(f"unknown benchmark {benchmark!r}; expected math500 (MATH-500) or math (MATH)")
+    if benchmark:
+        check_benchmark_name(benchmark)
     entries = search_published(args.model, benchmark)
     if args.json:
         print(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False))
@@ -78,7 +80,8 @@ def cmd_scores(args: argparse.Namespace) -> int:
         console.print(f"No published scores{what} in mathgauge's registry"
                       + (f" on {benchmark}" if benchmark else "") + ".")
         return 0
-    for bench in sorted({e.benchmark for e in entries}, key=lambda b: (b != "MATH-500", b != "MATH", b)):
+    order = {b.published_names[0]: i for i, b in enumerate(list_benchmarks())}  # the registry's order
+    for bench in sorted({e.benchmark for e in entries}, key=lambda b: (order.get(b, len(order)), b)):
         rows = [e for e in entries if e.benchmark == bench]
         table = Table(title=f"{bench}: {len(rows)} published row(s)", title_justify="left", show_lines=False)
         for col in ("model", "score", "metric", "shots", "mode", "decoding", "grader", "source", "date", "notes"):

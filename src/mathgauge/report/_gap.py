@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..store import RunRecord, SampleResult
-from ._published import PublishedScore, published_for_model, run_benchmark, version_matches
+from ._published import PublishedScore, comparable, published_for_model, run_benchmark, version_matches
 from ._regrade import CLOSEST_POLICY, POLICIES, regrade_rows
 from ._stats import wilson_interval
 
@@ -154,8 +154,9 @@ def analyse_gap(run: RunRecord, results: list[SampleResult], rows: list[dict], *
     gaps = []
     other: dict[str, int] = {}
     for entry in published_for_model(run.model):
-        if entry.benchmark != bench:
-            other[entry.benchmark_label] = other.get(entry.benchmark_label, 0) + 1
+        if entry.benchmark != bench or not comparable(entry, cfg)[0]:  # like with like: benchmark and metric
+            label = entry.benchmark_label if entry.benchmark != bench else f"{entry.benchmark_label} {entry.metric}"
+            other[label] = other.get(label, 0) + 1
             continue
         diff = None if (acc is None or entry.score is None) else acc - entry.score
         inside = None if (acc is None or entry.score is None) else ci[0] <= entry.score <= ci[1]

@@ -1,9 +1,14 @@
-"""Build ``published_scores.json`` (the registry shipped with mathgauge) from the reference CSV.
+"""Build ``src/mathgauge/report/published_scores.json`` (the registry shipped with mathgauge) from reference CSVs.
 
-Run ``python -m mathgauge.report._published_build ../shared/reference/published_scores.csv`` to regenerate it.
-Every CSV row is kept verbatim (model, benchmark, score, metric, shots, mode, settings, grader, source URL, date,
-notes); the builder only adds parsed fields (model key and version, canonical benchmark, metric kind and k,
-decoding settings, mode kind, grader kind, provenance) that the gap analysis compares with a run.
+    python tools/published_scores/build.py                      # the defaults below
+    python tools/published_scores/build.py A.csv B.csv ...      # other tables, in this order
+
+The defaults are the mathgauge reference table of MATH-500 and MATH figures (``../shared/reference/
+published_scores.csv``) and this folder's ``more_benchmarks.csv`` (AIME, AMC, GSM8K, Minerva Math, OlympiadBench...,
+each row with its source). Every CSV row is kept verbatim (model, benchmark, score, metric, shots, mode, settings,
+grader, source URL, date, notes); the builder only adds parsed fields (model key and version, canonical benchmark and
+its mathgauge name, metric kind and k, decoding settings, mode kind, grader kind, provenance) that the gap analysis
+compares with a run. This script is a build tool: mathgauge itself only reads the JSON.
 """
 
 from __future__ import annotations
@@ -15,24 +20,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DATA_FILE = Path(__file__).with_name("published_scores.json")
+from mathgauge.datasets import benchmark_for_published_name
+from mathgauge.report._published import DATA_FILE, normalize_model
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_TABLES = (HERE.parents[1].parent / "shared" / "reference" / "published_scores.csv",
+                  HERE / "more_benchmarks.csv")
 
 _MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
                                        "nov", "dec"], start=1)}
 
 
 def canonical_benchmark(label: str) -> str:
-    """``MATH-500`` | ``MATH`` | ``MATH-945`` (stratified subset) | ``MATH-L5`` | the label itself."""
+    """The registry's canonical name of the benchmark a label names (``AIME24`` -> ``AIME 2024``, ``MATH-500``),
+    ``MATH-945`` (the stratified subset), ``MATH-L5`` (level 5 only), or the label itself."""
     text = label.strip()
-    if text == "MATH-500":
-        return "MATH-500"
-    if text == "MATH":
-        return "MATH"
     if "945" in text:
         return "MATH-945"
     if "Level 5" in text:
         return "MATH-L5"
-    return text
+    bench = benchmark_for_published_name(text)
+    return bench.published_names[0] if bench else text
+
+
+def benchmark_key(label: str) -> str | None:
+    """The mathgauge benchmark a label names (``aime24``), or None for subsets and benchmarks it does not run."""
+    text = label.strip()
+    if "945" in text or "Level 5" in text:
+        return None
+    bench = benchmark_for_published_name(text)
+    return bench.name if bench else None
 
 
 def split_model(name: str) -> tuple[str, str | None]:
@@ -50,15 +67,6 @@ def split_model(name: str) -> tuple[str, str | None]:
     if variant is not None:
         variant = normalize_version(variant)
     return key, variant
-
-
-def normalize_model(name: str) -> str:
-    """Lower-case, no organisation prefix, spaces and colons as dashes, a few spelling aliases."""
-    text = name.strip().split("/")[-1].lower()
-    text = re.sub(r"[\s:_]+", "-", text)
-    text = re.sub(r"^claude-3-5-", "claude-3.5-", text)
-    text = re.sub(r"^llama(\d)", r"llama-\1", text)
-    return text.strip("-")
 
 
 def normalize_version(text: str) -> str:
@@ -179,53 +187,64 @@ def provenance(notes: str) -> str:
     return "not stated"
 
 
-def build(csv_path: str | Path) -> list[dict[str, Any]]:
-    """Every CSV row, verbatim, plus the parsed fields."""
-    entries = []
-    with open(csv_path, encoding="utf-8", newline="") as handle:
-        for i, row in enumerate(csv.DictReader(handle)):
-            shots = int(row["shots"]) if row["shots"].strip().isdigit() else None
-            key, version = split_model(row["model"])
-            score = float(row["score"]) if row["score"].strip() else None
-            entries.append({
-                "id": i + 1,
-                "model": row["model"],
-                "model_key": key,
-                "version": version,
-                "benchmark_label": row["benchmark"],
-                "benchmark": canonical_benchmark(row["benchmark"]),
-                "score": score,
-                "metric": row["metric"],
-                "metric_kind": metric_kind(row["metric"], row["settings"]),
-                "shots": shots,
-                "mode": row["mode"],
-                "mode_kind": mode_kind(row["mode"], shots),
-                "settings": row["settings"],
-                "decoding": parse_decoding(row["settings"], row["metric"]),
-                "chat_template": True if "chat template" in row["settings"].lower() else None,
-                "grader": row["grader"],
-                "grader_kind": grader_kind(row["grader"]),
-                "source_urls": [u.strip() for u in row["source_url"].split(" ; ") if u.strip()],
-                "source_date": row["source_date"],
-                "provenance": provenance(row["notes"]),
-                "notes": row["notes"],
-            })
+def build(csv_paths: list[Path]) -> list[dict[str, Any]]:
+    """Every row of every CSV, verbatim and in order, plus the parsed fields."""
+    entries: list[dict[str, Any]] = []
+    for csv_path in csv_paths:
+        with open(csv_path, encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                entries.append(_entry(len(entries) + 1, row, Path(csv_path).name))
     return entries
+
+
+def _entry(number: int, row: dict[str, str], table: str) -> dict[str, Any]:
+    shots = int(row["shots"]) if row["shots"].strip().isdigit() else None
+    key, version = split_model(row["model"])
+    score = float(row["score"]) if row["score"].strip() else None
+    return {
+        "id": number,
+        "model": row["model"],
+        "model_key": key,
+        "version": version,
+        "benchmark_label": row["benchmark"],
+        "benchmark": canonical_benchmark(row["benchmark"]),
+        "benchmark_key": benchmark_key(row["benchmark"]),
+        "score": score,
+        "metric": row["metric"],
+        "metric_kind": metric_kind(row["metric"], row["settings"]),
+        "shots": shots,
+        "mode": row["mode"],
+        "mode_kind": mode_kind(row["mode"], shots),
+        "settings": row["settings"],
+        "decoding": parse_decoding(row["settings"], row["metric"]),
+        "chat_template": True if "chat template" in row["settings"].lower() else None,
+        "grader": row["grader"],
+        "grader_kind": grader_kind(row["grader"]),
+        "source_urls": [u.strip() for u in row["source_url"].split(" ; ") if u.strip()],
+        "source_date": row["source_date"],
+        "provenance": provenance(row["notes"]),
+        "notes": row["notes"],
+        "table": table,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    source = args[0] if args else "../shared/reference/published_scores.csv"
-    entries = build(source)
+    tables = [Path(a) for a in args] or list(DEFAULT_TABLES)
+    entries = build(tables)
     doc = {
-        "about": "Published MATH-500 and MATH scores, one entry per (model, source), with the sources' own "
-                 "metric, shots, mode, decoding settings, grader, URL and date. Built from the mathgauge "
-                 "reference table (shared/reference/published_scores.csv). Rows with score null have no "
-                 "published number. MATH and MATH-500 are different benchmarks and are never compared.",
+        "about": "Published scores on the benchmarks mathgauge runs (MATH-500, MATH, AIME 2024/2025, AMC 2023, GSM8K, "
+                 "Minerva Math, OlympiadBench, ...), one entry per (model, benchmark, metric, source), with the "
+                 "sources' own metric, shots, mode, decoding settings, grader, URL and date. Built by "
+                 "tools/published_scores/build.py from the mathgauge reference table "
+                 "(shared/reference/published_scores.csv) and tools/published_scores/more_benchmarks.csv. Rows with "
+                 "score null have no published number. Figures on different benchmarks (MATH and MATH-500) or with "
+                 "different metrics (avg@k, pass@1, maj@k) are never compared.",
+        "tables": [t.name for t in tables],
         "entries": entries,
     }
     DATA_FILE.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {len(entries)} entries to {DATA_FILE}")
+    print(f"wrote {len(entries)} entries from {len(tables)} table(s) to {DATA_FILE}")
     return 0
 
 
