@@ -216,7 +216,7 @@ def compare_loaded(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], *, re
             ci_method=accuracy.describe(),
             by_subject={subject: sum(v) / len(v) for subject, v in sorted(per_subject.items())},
         ))
-    pairs = []
+    pairs: list[PairComparison] = []
     for i in range(len(loaded)):
         for j in range(i + 1, len(loaded)):
             if len(pairs) >= max_pairs:

@@ -67,7 +67,7 @@ class GapAnalysis:
         scored = {k: v["accuracy"] for k, v in self.policies.items() if v.get("accuracy") is not None}
         if not scored or self.accuracy is None:
             return None
-        lo_name, hi_name = min(scored, key=scored.get), max(scored, key=scored.get)
+        lo_name, hi_name = min(scored, key=lambda k: scored[k]), max(scored, key=lambda k: scored[k])
         text = (f"Grading policy alone moves the score from {scored[lo_name]:.1f} ({lo_name}) to "
                 f"{scored[hi_name]:.1f} ({hi_name}), a spread of {scored[hi_name] - scored[lo_name]:.1f} points")
         diffs = [g.diff for g in self.gaps if g.diff is not None]

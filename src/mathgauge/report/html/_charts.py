@@ -37,12 +37,16 @@ class Chart:
     def add(self, tag: str, text: str | None = None, title: str | None = None, **attrs: Value) -> Shape:
         """Append a shape (attribute names with ``_`` become ``-``: ``font_size`` -> ``font-size``; ``cls`` is the
         ``class`` attribute)."""
+        return self._append(tag, attrs, text, title)
+
+    def label(self, x: float, y: float, text: str, size: float = 11, **attrs: Value) -> Shape:
+        """Append a ``<text>`` element."""
+        return self._append("text", {"x": x, "y": y, "font_size": size, **attrs}, text, None)
+
+    def _append(self, tag: str, attrs: dict[str, Value], text: str | None, title: str | None) -> Shape:
         shape = Shape(tag, {"class" if k == "cls" else k.replace("_", "-"): v for k, v in attrs.items()}, text, title)
         self.shapes.append(shape)
         return shape
-
-    def label(self, x: float, y: float, text: str, size: float = 11, **attrs: Value) -> Shape:
-        return self.add("text", text, x=x, y=y, font_size=size, **attrs)
 
 
 def _points(points: Sequence[tuple[float, float]]) -> str:
@@ -254,7 +258,7 @@ def histogram(series: Sequence[tuple[str, Sequence[float]]], *, title: str, unit
     _y_axis(chart, left, top, h, w, cmax, False)
     for si, ((name, vals), c) in enumerate(zip(series, counts)):
         color = PALETTE[si % len(PALETTE)]
-        pts = [(left, top + h)]
+        pts: list[tuple[float, float]] = [(left, top + h)]
         for i, k in enumerate(c):
             y = top + h - h * k / cmax
             pts += [(left + w * i / bins, y), (left + w * (i + 1) / bins, y)]

@@ -94,7 +94,7 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, resamples: int =
     import numpy as np
 
     diffs = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    return bootstrap_mean(diffs, resamples=resamples, seed=seed, level=level)  # type: ignore[arg-type]
+    return bootstrap_mean(diffs, resamples=resamples, seed=seed, level=level)
 
 
 def _ratio_change(on: Any, off: Any) -> Any:

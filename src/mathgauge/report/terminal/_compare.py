@@ -7,8 +7,8 @@ from typing import Any
 from ..analysis import Comparison
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
 
 
 def _pp(x: float) -> str:

@@ -71,8 +71,8 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
         for name in s.by_subject:
             cells = []
             for lv in levels:
-                cell = s.grid.get((name, lv))
-                cells.append(f"{_pct(cell.accuracy)} ({cell.correct}/{cell.n})" if cell and cell.n else "")
+                both = s.grid.get((name, lv))
+                cells.append(f"{_pct(both.accuracy)} ({both.correct}/{both.n})" if both and both.n else "")
             table.add_row(escape(name), *cells)
         console.print(table)
 
@@ -124,7 +124,7 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
         console.print(f"Self-verification: {s.verification_sentence()}", markup=False, highlight=False)
     if s.failures:
         console.print(f"[bold red]{len(s.failures)} sample(s) failed[/bold red] (resume the run to retry them):")
-        for pid, k, err in s.failures[:10]:
-            console.print(f"  {pid} #{k}: {err}", markup=False, highlight=False)
+        for pid, index, err in s.failures[:10]:
+            console.print(f"  {pid} #{index}: {err}", markup=False, highlight=False)
         if len(s.failures) > 10:
             console.print(f"  ... and {len(s.failures) - 10} more (see `mathgauge export`)")
