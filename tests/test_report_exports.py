@@ -77,3 +77,19 @@ def test_attempt_csv_and_export_errors(db: Path, tmp_path: Path) -> None:
             export_run(store, "r", "lm-eval-samples", tmp_path / "no" / "x.jsonl")
         with pytest.raises(MathgaugeError, match="no run"):
             export_run(store, "zzz", "jsonl", tmp_path / "x.jsonl")
+
+
+def test_export_to_a_pipe_the_reader_closes_early_ends_quietly(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    db = tmp_path / "big.db"  # 1 MB of responses: far more than a pipe buffers
+    write_run(db, "big", "m", [{"pid": f"p{i}", "subject": "Algebra", "level": 1, "gold": "1",
+                                "responses": [("x" * 50_000 + " \\boxed{1}", True, "stop")]} for i in range(20)])
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "mathgauge.cli", "export", "big", "--store", str(db), "--output",
+                             "-", "--attempts"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stdout.read(20)  # read a little, then hang up
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and b"Traceback" not in err, err.decode()[-2000:]

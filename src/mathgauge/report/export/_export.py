@@ -9,6 +9,7 @@ import csv
 import hashlib
 import itertools
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -181,7 +182,12 @@ def lm_eval_records(store: Store, run_id: str, task: str = "mathgauge_math") -> 
 @contextmanager
 def _text_output(output: str | Path) -> Iterator[IO[str]]:
     if str(output) == "-":
-        yield sys.stdout
+        try:
+            yield sys.stdout
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # the reader stopped early (`| head`): nothing more is wanted; keep the exit flush from failing too
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     try:
         handle = open(output, "w", encoding="utf-8", newline="")
