@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mathgauge.report import analyse_gap
-from mathgauge.report._regrade import hendrycks_policy, last_boxed, lenient_policy, minerva_policy
+from mathgauge.report.policies import hendrycks_policy, last_boxed, lenient_policy, minerva_policy
 from mathgauge.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

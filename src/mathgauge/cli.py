@@ -172,9 +172,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--summary-json", metavar="PATH", help="also write the machine-readable summary here")
     p.set_defaults(func=_cmd_show)
 
+    from .report.export import EXPORT_FORMATS
+
     p = sub.add_parser("export", help="export a run's samples")
     p.add_argument("run", help="run id or name")
-    p.add_argument("--format", choices=["jsonl", "csv", "parquet", "lm-eval-samples", "sft"], default="jsonl",
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="jsonl",
                    help="jsonl / csv / parquet: every sample; lm-eval-samples: lm-eval's samples_<task>.jsonl shape; "
                    "sft: verified solutions as chat records for fine-tuning")
     p.add_argument("--attempts", action="store_true", help="one row per model call instead of per sample")
@@ -355,6 +357,9 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         clo, chi = result.exec_change_ci95 or (float("nan"), float("nan"))
         print(f"  code execution time   off {result.exec_s_off:.2f}s   on {result.exec_s_on:.2f}s   "
               f"change {100 * result.exec_change:+.1f}%, 95% CI [{100 * clo:+.1f}%, {100 * chi:+.1f}%]")
+    from .report.stats import bootstrap_method
+
+    print(f"  95% CIs: {bootstrap_method(10_000, 0, paired=True)}")
     if args.json:
         _write_json(args.json, result.to_dict())
     return 0
@@ -399,30 +404,14 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .report import export_run, export_sft
+    from .report.export import export_run
     from .store import Store
 
-    if args.format in ("parquet", "lm-eval-samples") or args.attempts:
-        from .report import export_run_ext
-
-        with Store(args.store, must_exist=True) as store:
-            count = export_run_ext(store, args.run, args.format, args.output, attempts=args.attempts)
-        _say(f"wrote {count} records to {args.output}")
-        return 0
-    if args.format == "sft":
-        with Store(args.store, must_exist=True) as store:
-            coverage = export_sft(store, args.run, args.output, max_per_problem=args.max_per_problem)
-        c = coverage.to_dict()
-        _say(f"wrote {c['records']} verified solutions to {args.output} ({c['duplicates_dropped']} duplicates and "
-             f"{c['over_cap_dropped']} over the cap dropped); coverage {c['covered']}/{c['problems']} problems "
-             f"({100 * c['coverage']:.1f}%)")
-        for title, cells in (("subject", c["by_subject"]), ("level", c["by_level"])):
-            _say(f"  by {title}: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in cells.items()))
-        return 0
     with Store(args.store, must_exist=True) as store:
-        count = export_run(store, args.run, args.format, args.output)
-    if args.output != "-":
-        _say(f"wrote {count} samples to {args.output}")
+        result = export_run(store, args.run, args.format, args.output, attempts=args.attempts,
+                            max_per_problem=args.max_per_problem)
+    for line in result.lines():
+        _say(line)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Metrics over several samples per problem: avg@k, pass@k (unbiased estimator) and maj@k, with bootstrap CIs.
+"""Metrics over several samples per problem: avg@k, pass@k (unbiased estimator) and maj@k, with 95% intervals
+over problems (avg@k: the run's accuracy interval; pass@k and maj@k: the bootstrap over problems).
 
 maj@k votes over *equivalent* extracted answers (the grader's equivalence, not string equality): ``\\frac12``
 and ``0.5`` are one vote. Ties go to the answer seen first. Curves against k use each problem's first k samples
@@ -7,14 +8,14 @@ for avg@k and maj@k, and the unbiased estimator over all n samples for pass@k.
 
 from __future__ import annotations
 
-import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from math import comb
 from typing import Any
 
-from ..store import SampleResult
+from ...store import SampleResult
+from ..stats import DEFAULT_RESAMPLES, DEFAULT_SEED, ClusteredProportion, bootstrap_mean, bootstrap_method
 
 Equivalent = Callable[[str, str], bool]
 
@@ -48,13 +49,14 @@ def majority_answer(answers: Sequence[str | None], equivalent: Equivalent) -> in
 
 @dataclass
 class Estimate:
-    """A metric with its 95% percentile-bootstrap interval over problems."""
+    """A metric with its 95% interval over problems and the method that made it."""
 
     value: float
     ci95: tuple[float, float]
+    method: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "ci95": list(self.ci95)}
+        return {"value": self.value, "ci95": list(self.ci95), "method": self.method}
 
 
 @dataclass
@@ -73,25 +75,30 @@ class SamplingMetrics:
                 "pass@k": self.pass_k.to_dict(), "maj@k": self.maj.to_dict(), "curve": self.curve}
 
 
-def _bootstrap(per_problem: list[float], resamples: int = 1000, seed: int = 0) -> Estimate:
-    n = len(per_problem)
-    value = sum(per_problem) / n
-    rng = random.Random(seed)
-    means = sorted(sum(per_problem[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
-    return Estimate(value, (means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]))
+def _bootstrap(per_problem: list[float], resamples: int, seed: int) -> Estimate:
+    return Estimate(sum(per_problem) / len(per_problem), bootstrap_mean(per_problem, resamples=resamples, seed=seed),
+                    bootstrap_method(resamples, seed))
+
+
+def _accuracy(counts: list[tuple[int, int]]) -> Estimate:
+    acc = ClusteredProportion()
+    for correct, graded in counts:
+        acc.add(correct, graded)
+    return Estimate(acc.accuracy or 0.0, acc.interval(), acc.describe())
 
 
 def sampling_metrics(results: Sequence[SampleResult], equivalent: Equivalent | None = None,
-                     *, resamples: int = 1000) -> SamplingMetrics | None:
+                     *, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> SamplingMetrics | None:
     """Compute the metrics over the problems whose every sample was graded; ``None`` with one sample each.
 
     Args:
-        results: the run's samples.
+        results: the run's samples (responses are not needed).
         equivalent: answer equivalence for maj@k (default: the rule grader's).
-        resamples: bootstrap resamples for the intervals.
+        resamples: bootstrap resamples for the pass@k and maj@k intervals.
+        seed: the bootstrap's seed.
     """
     if equivalent is None:
-        from ..grading import answers_equivalent
+        from ...grading import answers_equivalent
 
         def equivalent(a: str, b: str) -> bool:
             return answers_equivalent(a, b).correct
@@ -126,8 +133,8 @@ def sampling_metrics(results: Sequence[SampleResult], equivalent: Equivalent | N
     return SamplingMetrics(
         k=k,
         problems=len(complete),
-        avg=_bootstrap([sum(s.correct for s in p) / k for p in complete], resamples),
-        pass_k=_bootstrap([pass_at_k(k, sum(s.correct for s in p), k) for p in complete], resamples),
-        maj=_bootstrap([maj_at(p, k) for p in complete], resamples),
+        avg=_accuracy([(sum(s.correct for s in p), k) for p in complete]),
+        pass_k=_bootstrap([pass_at_k(k, sum(s.correct for s in p), k) for p in complete], resamples, seed),
+        maj=_bootstrap([maj_at(p, k) for p in complete], resamples, seed),
         curve=curve,
     )

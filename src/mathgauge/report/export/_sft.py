@@ -16,10 +16,12 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import ConfigError
-from ..store import Store
+from ...errors import ConfigError
+
+if TYPE_CHECKING:
+    from ...store import Store
 
 _COMMENT = re.compile(r"#[^\n]*")
 _SPACE = re.compile(r"\s+")

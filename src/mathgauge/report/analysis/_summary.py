@@ -7,25 +7,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..datasets import MATH_SUBJECTS
-from ..store import RunRecord, SampleResult, Store
+from ...datasets import MATH_SUBJECTS
+from ...store import RunRecord, SampleResult, Store
+from ..stats import ClusteredProportion, percentile, spearman
 from ._sampling import SamplingMetrics, sampling_metrics
-from ._stats import spearman, wilson_interval
 
 
 @dataclass
-class Cell:
-    """Graded samples and how many were correct."""
-
-    n: int = 0
-    correct: int = 0
+class Cell(ClusteredProportion):
+    """Graded samples of a group of problems (a subject, a level, the whole run) and how many were correct, with
+    the 95% interval over problems (`ClusteredProportion`)."""
 
     @property
-    def accuracy(self) -> float | None:
-        return self.correct / self.n if self.n else None
+    def ci95(self) -> tuple[float, float]:
+        return self.interval()
 
-    def to_dict(self) -> dict[str, int]:
-        return {"n": self.n, "correct": self.correct}
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "correct": self.correct, "problems": self.problems,
+                "ci95": list(self.ci95) if self.n else None}
 
 
 @dataclass
@@ -57,15 +56,12 @@ def execution_stats(executions: Sequence[dict[str, Any]]) -> ExecutionStats | No
     """Summarise stored executions; ``None`` when the run executed no code."""
     if not executions:
         return None
-    times = sorted(float(e["duration_ms"]) for e in executions)
-
-    def pct(q: float) -> float:
-        return times[min(len(times) - 1, int(q * len(times)))]
-
+    times = [float(e["duration_ms"]) for e in executions]
     statuses: dict[str, int] = defaultdict(int)
     for e in executions:
         statuses[e["status"]] += 1
-    return ExecutionStats(count=len(times), total_ms=sum(times), p50_ms=pct(0.5), p95_ms=pct(0.95),
+    return ExecutionStats(count=len(times), total_ms=sum(times), p50_ms=percentile(times, 0.5),
+                          p95_ms=percentile(times, 0.95),
                           unsafe=sum(1 for e in executions if e["unsafe"]), by_status=dict(sorted(statuses.items())))
 
 
@@ -88,6 +84,7 @@ class RunSummary:
     correct: int
     accuracy: float | None
     ci95: tuple[float, float]
+    ci_method: str
     no_answer: int
     failed: int
     pending: int
@@ -152,6 +149,7 @@ class RunSummary:
             "correct": self.correct,
             "accuracy": self.accuracy,
             "ci95": list(self.ci95),
+            "ci95_method": self.ci_method,
             "no_answer": self.no_answer,
             "failed": self.failed,
             "pending": self.pending,
@@ -210,15 +208,26 @@ def primary_grader(run: RunRecord) -> str:
     return "rules" if run.config.get("grader", "rules") == "rules" else "final"
 
 
-def summarize_run(store: Store, run: RunRecord) -> RunSummary:
-    """Everything about a stored run the reports show, read from ``store``."""
-    results = store.sample_results(run.run_id, grader=primary_grader(run))
-    initial = store.sample_results(run.run_id, grader="initial") if run.config.get("mode") == "verify" else None
-    summary = summarize(run, results, store.executions(run.run_id), initial)
+def summarize_run(store: Store, run: RunRecord, results: Sequence[SampleResult] | None = None,
+                  executions: Sequence[dict[str, Any]] | None = None) -> RunSummary:
+    """Everything about a stored run the reports show, read from ``store`` without holding its responses.
+
+    Args:
+        store: the results store.
+        run: the run.
+        results: its samples under its primary grader, when the caller has read them already.
+        executions: its code executions, when the caller has read them already.
+    """
+    if results is None:
+        results = store.sample_results(run.run_id, grader=primary_grader(run), responses=False)
+    initial = (store.sample_results(run.run_id, grader="initial", responses=False)
+               if run.config.get("mode") == "verify" else None)
+    summary = summarize(run, results, store.executions(run.run_id) if executions is None else executions, initial)
     if run.config.get("regeneration"):
         summary.regeneration = regeneration_report(store.regeneration_records(run.run_id))
     if run.config.get("grader", "rules") != "rules":
-        summary.judge = judge_report(store.sample_results(run.run_id, grader="rules"), store.judge_scores(run.run_id))
+        summary.judge = judge_report(store.sample_results(run.run_id, grader="rules", responses=False),
+                                     store.judge_scores(run.run_id))
     return summary
 
 
@@ -243,7 +252,7 @@ def regeneration_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def judge_report(rules: Sequence[SampleResult], scores: dict[tuple[str, int], tuple[int | None, str]]
                  ) -> dict[str, Any]:
     """Score distribution (1-5, unparseable, failed) and agreement of the rule grader with the judge."""
-    from ..grading.judge import agreement
+    from ...grading.judge import agreement
 
     distribution = {str(k): 0 for k in range(1, 6)} | {"unparseable": 0, "failed": 0}
     pairs, labels = [], []
@@ -265,6 +274,13 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
     """Build the `RunSummary` of ``run`` from its stored sample results (and code executions, if any).
 
     "Unsolved after N attempts" counts graded samples that used every allowed try and still had no answer.
+    Every interval is over problems (`Cell`): with k samples per problem the samples are not independent.
+
+    Args:
+        run: the stored run.
+        results: its samples (`Store.sample_results`; responses are not needed).
+        executions: its code executions, if any.
+        initial: the grades of the answers before self-verification (verify mode).
     """
     attempts_allowed = int(run.config.get("solver", {}).get("attempts", 1))
     tries: dict[int, int] = defaultdict(int)
@@ -274,8 +290,10 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
     by_subject: dict[str, Cell] = defaultdict(Cell)
     by_level: dict[str, Cell] = defaultdict(Cell)
     grid: dict[tuple[str, str], Cell] = defaultdict(Cell)
-    correct = no_answer = failed = pending = truncated = 0
+    overall = Cell()
+    no_answer = failed = pending = truncated = 0
     failures = []
+    per_problem: dict[str, list[Any]] = {}  # problem -> [subject, level, correct, graded]
     for r in results:
         if r.status == "failed":
             failed += 1
@@ -285,13 +303,14 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
             pending += 1
             continue
         level = str(r.level) if r.level is not None else "?"
-        for cell in (by_subject[r.subject], by_level[level], grid[(r.subject, level)]):
-            cell.n += 1
-            cell.correct += r.correct
-        correct += r.correct
+        counts = per_problem.setdefault(r.problem_id, [r.subject, level, 0, 0])
+        counts[2] += r.correct
+        counts[3] += 1
         no_answer += r.grade_status == "no_answer"
         truncated += r.truncated
-    n = sum(c.n for c in by_subject.values())
+    for subject, level, right, graded in per_problem.values():
+        for cell in (overall, by_subject[subject], by_level[level], grid[(subject, level)]):
+            cell.add(right, graded)
     return RunSummary(
         run_id=run.run_id,
         run_name=run.name,
@@ -300,10 +319,11 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
         status=run.status,
         samples_per_problem=int(run.config.get("sampling", {}).get("samples", 1)),
         problems=len({r.problem_id for r in results}),
-        n=n,
-        correct=correct,
-        accuracy=correct / n if n else None,
-        ci95=wilson_interval(correct, n),
+        n=overall.n,
+        correct=overall.correct,
+        accuracy=overall.accuracy,
+        ci95=overall.ci95,
+        ci_method=overall.describe(),
         no_answer=no_answer,
         failed=failed,
         pending=pending,

@@ -4,13 +4,14 @@ peers' grading policies (how much of a gap the grader alone can explain)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..store import RunRecord, SampleResult
-from ._published import PublishedScore, comparable, published_for_model, run_benchmark, version_matches
-from ._regrade import CLOSEST_POLICY, POLICIES, regrade_rows
-from ._stats import wilson_interval
+from ...store import RunRecord, SampleResult
+from .._published import PublishedScore, comparable, published_for_model, run_benchmark, version_matches
+from ..policies import CLOSEST_POLICY, POLICIES, PolicyTally
+from ..stats import ClusteredProportion
 
 
 @dataclass
@@ -58,13 +59,15 @@ class GapAnalysis:
     other_benchmarks: dict[str, int]  # published figures on benchmarks this run cannot be compared with
     policies: dict[str, dict[str, Any]]  # policy -> {correct, n, accuracy (percent), description}
     run_settings: dict[str, str] = field(default_factory=dict)
+    ci_method: str = ""
+    disagreeing: set[tuple[str, int]] = field(default_factory=set)  # samples some policy grades otherwise
 
     def grader_effect(self) -> str | None:
         """One sentence: how far the grading policy alone moves the score, beside the gaps to published figures."""
         scored = {k: v["accuracy"] for k, v in self.policies.items() if v.get("accuracy") is not None}
         if not scored or self.accuracy is None:
             return None
-        lo_name, hi_name = min(scored, key=scored.get), max(scored, key=scored.get)
+        lo_name, hi_name = min(scored, key=lambda k: scored[k]), max(scored, key=lambda k: scored[k])
         text = (f"Grading policy alone moves the score from {scored[lo_name]:.1f} ({lo_name}) to "
                 f"{scored[hi_name]:.1f} ({hi_name}), a spread of {scored[hi_name] - scored[lo_name]:.1f} points")
         diffs = [g.diff for g in self.gaps if g.diff is not None]
@@ -77,7 +80,8 @@ class GapAnalysis:
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "run_name": self.run_name, "model": self.model, "benchmark": self.benchmark,
-                "accuracy": self.accuracy, "ci95": list(self.ci95), "caveat": self.caveat,
+                "accuracy": self.accuracy, "ci95": list(self.ci95), "ci95_method": self.ci_method,
+                "caveat": self.caveat,
                 "run_settings": self.run_settings, "grading_policies": self.policies,
                 "grader_effect": self.grader_effect(),
                 "published": [g.to_json() for g in self.gaps],
@@ -113,23 +117,37 @@ def _metric_differs(run: str, entry: PublishedScore) -> bool | None:
     return True  # maj@k, rm@k, judge: different metrics
 
 
-def analyse_gap(run: RunRecord, results: list[SampleResult], rows: list[dict], *, regrade: bool = True) -> GapAnalysis:
-    """The gap analysis of one run (``rows``: ``Store.export_rows`` of the run, for the stored responses)."""
+def analyse_gap(run: RunRecord, results: list[SampleResult], rows: Iterable[dict[str, Any]], *,
+                regrade: bool = True) -> GapAnalysis:
+    """The gap analysis of one run.
+
+    Args:
+        run: the stored run.
+        results: its samples under its primary grader (responses are not needed).
+        rows: its `Store.export_rows` (any iterable, read once and not kept: the stored responses).
+        regrade: also score the responses under the peer grading policies.
+    """
+    from ._compare import problem_scores
+
     cfg = run.config
     bench, caveat = run_benchmark(cfg, run.benchmark)
     graded = [r for r in results if r.grade_status is not None and r.status != "failed"]
-    correct = sum(r.correct for r in graded)
-    acc = 100 * correct / len(graded) if graded else None
-    if int(cfg.get("sampling", {}).get("samples", 1) or 1) > 1 and graded:
-        from ._compare import bootstrap_mean_ci, problem_scores  # k samples per problem are not independent
-
-        lo, hi = bootstrap_mean_ci([p.mean for p in problem_scores(graded).values()])
-    else:
-        lo, hi = wilson_interval(correct, len(graded))
+    accuracy = ClusteredProportion()  # k samples per problem are not independent: the interval is over problems
+    for score in problem_scores(graded).values():
+        accuracy.add(score.correct, score.graded)
+    acc = None if accuracy.accuracy is None else 100 * accuracy.accuracy
+    lo, hi = accuracy.interval()
     ci = (100 * lo, 100 * hi)
     truncated = sum(r.truncated for r in graded)
-    responses = [r.response or "" for r in graded]
-    thinking = sum("</think>" in t or "<think>" in t for t in responses)
+    graded_keys = {(r.problem_id, r.sample_index) for r in graded}
+    tally = PolicyTally()
+    thinking = 0
+    for row in rows:
+        if (row["problem_id"], row["sample_index"]) in graded_keys:
+            text = row.get("response") or ""
+            thinking += "</think>" in text or "<think>" in text
+        if regrade and graded:
+            tally.add(row)
     sampling = cfg.get("sampling", {})
     metric = run_metric(cfg)
     template = cfg.get("prompt_template") or {}
@@ -147,7 +165,7 @@ def analyse_gap(run: RunRecord, results: list[SampleResult], rows: list[dict], *
     }
     policies: dict[str, dict[str, Any]] = {}
     if regrade and graded:
-        for name, counts in regrade_rows(rows).items():
+        for name, counts in tally.counts.items():
             desc = "mathgauge rules (stored grades)" if name == "rules" else POLICIES[name][0]
             policies[name] = {**counts, "accuracy": 100 * counts["correct"] / counts["n"] if counts["n"] else None,
                               "description": desc}
@@ -169,7 +187,8 @@ def analyse_gap(run: RunRecord, results: list[SampleResult], rows: list[dict], *
                                  same_snapshot=version_matches(entry, run.model),
                                  settings=settings, closest_policy=closest, closest_policy_diff=cdiff))
     return GapAnalysis(run_id=run.run_id, run_name=run.name, model=run.model, benchmark=bench, accuracy=acc, ci95=ci,
-                       caveat=caveat, gaps=gaps, other_benchmarks=other, policies=policies, run_settings=run_settings)
+                       caveat=caveat, gaps=gaps, other_benchmarks=other, policies=policies, run_settings=run_settings,
+                       ci_method=accuracy.describe(), disagreeing=tally.disagreeing)
 
 
 def _run_shots(cfg: dict) -> int:
@@ -219,33 +238,3 @@ def _settings(entry: PublishedScore, cfg: dict, rs: dict[str, str], metric: str,
         grader_differs = not (gk == "math-verify" and run_grader == "rules")
     out.append(SettingDiff("grader", rs["grader"], entry.grader or "not stated", grader_differs))
     return out
-
-
-def render_gap(gap: GapAnalysis, console: Any) -> None:
-    """Terminal form of the gap analysis."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    acc = "-" if gap.accuracy is None else f"{gap.accuracy:.1f}"
-    console.print(f"[bold]{escape(gap.run_name)}[/bold] ({escape(gap.model)}) on {gap.benchmark}: measured {acc} "
-                  f"[{gap.ci95[0]:.1f}, {gap.ci95[1]:.1f}]" + (f"  caveat: {escape(gap.caveat)}" if gap.caveat else ""))
-    if gap.policies:
-        console.print("Score under other grading policies: " + ", ".join(
-            f"{name} {p['accuracy']:.1f}" for name, p in gap.policies.items() if p["accuracy"] is not None))
-        effect = gap.grader_effect()
-        if effect:
-            console.print(escape(effect))
-    if not gap.gaps:
-        console.print("No published figure for this model on this benchmark in mathgauge's registry."
-                      + (f" (figures on other benchmarks, not comparable: {gap.other_benchmarks})"
-                         if gap.other_benchmarks else ""))
-        return
-    table = Table(title="Measured vs published", title_justify="left")
-    for col in ("source", "published", "measured - published", "settings that differ", "date"):
-        table.add_column(col, overflow="fold")
-    for g in gap.gaps:
-        pub = "no published number" if g.entry.score is None else f"{g.entry.score:g}"
-        diff = "-" if g.diff is None else f"{g.diff:+.1f}" + (" (inside CI)" if g.inside_ci else "")
-        table.add_row(escape(g.entry.source), pub, diff, escape(", ".join(g.differing) or "none known"),
-                      g.entry.source_date)
-    console.print(table)

@@ -204,17 +204,3 @@ POLICIES: dict[str, tuple[str, Callable[[str, str], bool]]] = {
 #: which policy is closest to a published source's grader (registry ``grader_kind``), when one is.
 CLOSEST_POLICY = {"prm800k": "rules", "llm-judge": "lenient", "math-verify": "rules", "qwen-math": "rules",
                   "sympy-em": "rules", "opencompass": "hendrycks"}
-
-
-def regrade_rows(rows: list[dict]) -> dict[str, dict[str, int]]:
-    """Score graded export rows (``response``, ``gold_answer``, ``grade``) under every policy.
-
-    Returns ``{policy: {"correct": c, "n": n}}`` with ``rules`` (mathgauge's stored grades) included; only
-    samples that mathgauge graded are counted, so all policies share one denominator.
-    """
-    graded = [r for r in rows if r.get("grade") is not None and r.get("sample_status") != "failed"]
-    out = {"rules": {"correct": sum(bool(r.get("correct")) for r in graded), "n": len(graded)}}
-    for name, (_, fn) in POLICIES.items():
-        out[name] = {"correct": sum(fn(r.get("response") or "", r.get("gold_answer") or "") for r in graded),
-                     "n": len(graded)}
-    return out

@@ -4,40 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._stats import wilson_interval
-from ._summary import RunSummary
+from ..analysis import Cell, RunSummary
+from ._console import make_console
 
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def _ci(correct: int, n: int) -> str:
-    if n == 0:
+def _ci(cell: Cell) -> str:
+    if cell.n == 0:
         return "-"
-    lo, hi = wilson_interval(correct, n)
+    lo, hi = cell.ci95
     return f"[{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
-def make_console(stderr: bool = False) -> Any:
-    """A rich console; when output is piped it is wide (160 columns) so tables are not wrapped or cut."""
-    import sys
-
-    from rich.console import Console
-
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 160)
-
-
 def render_summary(summary: RunSummary, console: Any = None) -> None:
-    """Print the report: headline with 95% CI, by subject, by level, subject x level grid, counts and timing."""
+    """Print the report: headline with 95% CI, by subject, by level, subject x level grid, counts and timing.
+
+    Args:
+        summary: the run's summary (`mathgauge.report.analysis.summarize_run`).
+        console: where to print (default: `make_console`).
+    """
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or make_console()
     s = summary
     console.print(
-        f"[bold]{s.run_name}[/bold]  ({s.run_id})  model [cyan]{s.model}[/cyan]  benchmark {s.benchmark}  "
-        f"status {s.status}"
+        f"[bold]{escape(s.run_name)}[/bold]  ({s.run_id})  model [cyan]{escape(s.model)}[/cyan]  "
+        f"benchmark {escape(s.benchmark)}  status {s.status}"
     )
     if s.accuracy is None:
         console.print("No graded samples yet.")
@@ -46,22 +42,23 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
         k = f" (avg over {s.samples_per_problem} samples/problem)" if s.samples_per_problem > 1 else ""
         console.print(
             f"Accuracy [bold green]{_pct(s.accuracy)}[/bold green]  {s.correct}/{s.n}{k}  "
-            f"95% CI (Wilson) [{100 * lo:.1f}, {100 * hi:.1f}]"
+            f"95% CI [{100 * lo:.1f}, {100 * hi:.1f}]"
         )
+        console.print(f"95% CIs here: {escape(s.ci_method)}; the same method per subject and level", markup=True)
 
     if s.by_subject:
         table = Table(title="By subject", title_justify="left")
         for col in ("subject", "n", "correct", "accuracy", "95% CI"):
             table.add_column(col, justify="left" if col == "subject" else "right")
         for name, cell in s.by_subject.items():
-            table.add_row(name, str(cell.n), str(cell.correct), _pct(cell.accuracy), _ci(cell.correct, cell.n))
+            table.add_row(escape(name), str(cell.n), str(cell.correct), _pct(cell.accuracy), _ci(cell))
         console.print(table)
 
         table = Table(title="By level", title_justify="left")
         for col in ("level", "n", "correct", "accuracy", "95% CI"):
             table.add_column(col, justify="right")
         for name, cell in s.by_level.items():
-            table.add_row(name, str(cell.n), str(cell.correct), _pct(cell.accuracy), _ci(cell.correct, cell.n))
+            table.add_row(escape(name), str(cell.n), str(cell.correct), _pct(cell.accuracy), _ci(cell))
         console.print(table)
 
         if s.difficulty_trend is not None:
@@ -74,18 +71,19 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
         for name in s.by_subject:
             cells = []
             for lv in levels:
-                cell = s.grid.get((name, lv))
-                cells.append(f"{_pct(cell.accuracy)} ({cell.correct}/{cell.n})" if cell and cell.n else "")
-            table.add_row(name, *cells)
+                both = s.grid.get((name, lv))
+                cells.append(f"{_pct(both.accuracy)} ({both.correct}/{both.n})" if both and both.n else "")
+            table.add_row(escape(name), *cells)
         console.print(table)
 
     if s.sampling:
         m = s.sampling
         table = Table(title=f"Over {m.k} samples per problem ({m.problems} problems)", title_justify="left")
-        for col in ("metric", "value", "95% CI (bootstrap)"):
-            table.add_column(col, justify="right")
+        for col in ("metric", "value", "95% CI", "method"):
+            table.add_column(col, justify="left" if col == "method" else "right")
         for name, est in ((f"avg@{m.k}", m.avg), (f"pass@{m.k}", m.pass_k), (f"maj@{m.k}", m.maj)):
-            table.add_row(name, _pct(est.value), f"[{100 * est.ci95[0]:.1f}, {100 * est.ci95[1]:.1f}]")
+            table.add_row(name, _pct(est.value), f"[{100 * est.ci95[0]:.1f}, {100 * est.ci95[1]:.1f}]",
+                          escape(est.method))
         console.print(table)
         console.print("by k: " + "  ".join(
             f"k={p['k']}: avg {_pct(p['avg'])} pass {_pct(p['pass'])} maj {_pct(p['maj'])}" for p in m.curve))
@@ -126,7 +124,7 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
         console.print(f"Self-verification: {s.verification_sentence()}", markup=False, highlight=False)
     if s.failures:
         console.print(f"[bold red]{len(s.failures)} sample(s) failed[/bold red] (resume the run to retry them):")
-        for pid, k, err in s.failures[:10]:
-            console.print(f"  {pid} #{k}: {err}")
+        for pid, index, err in s.failures[:10]:
+            console.print(f"  {pid} #{index}: {err}", markup=False, highlight=False)
         if len(s.failures) > 10:
             console.print(f"  ... and {len(s.failures) - 10} more (see `mathgauge export`)")
