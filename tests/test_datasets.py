@@ -83,7 +83,6 @@ def test_boxed_extraction_handles_nesting_and_unbraced() -> None:
     [
         ('{"problem": "1+1", "answer": "2"\n', ":1: invalid JSON"),
         ('{"question_text": "1+1", "answer": "2"}\n', ":1: missing problem text"),
-        ('{"problem": "1+1"}\n', ":1: no reference answer"),
         ('{"problem": "1+1", "answer": "2", "level": "hard"}\n', ":1: field 'level' must be 1-5"),
         ('[1, 2]\n', ":1: expected a JSON object"),
     ],
@@ -98,8 +97,8 @@ def test_malformed_rows_name_file_line_and_field(tmp_path: Path, content: str, e
 
 
 def test_unknown_benchmark_and_missing_file_are_clear(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="unknown benchmark 'gsm8k'; known benchmarks: math, math500"):
-        load_problems("gsm8k", data_file=tmp_path / "x.jsonl")
+    with pytest.raises(DatasetError, match="unknown benchmark 'gsm9k'; known benchmarks: aime24, aime25, amc23, "):
+        load_problems("gsm9k", data_file=tmp_path / "x.jsonl")
     with pytest.raises(DatasetError, match="data file not found"):
         load_problems("math500", data_file=tmp_path / "missing.jsonl")
 
@@ -116,7 +115,9 @@ def test_column_mapping_reads_unusual_files(tmp_path: Path) -> None:
 def test_hub_failure_suggests_data_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DatasetError, match="--data-file"):
-        load_problems("math500")
+        load_problems("math500", source="hub")
+    with pytest.raises(DatasetError, match="--data-file"):
+        load_problems("aime24")  # not bundled: the hub is the default
 
 
 def test_stratified_945_is_deterministic_and_balanced(math_test_path: Path) -> None:
@@ -195,7 +196,7 @@ def test_hub_loading_uses_huggingface_hub_cache(tmp_path: Path, math500_path: Pa
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
     _fake_hub_cache(cache, "HuggingFaceH4/MATH-500", {"test.jsonl": math500_path.read_text(encoding="utf-8")})
-    problems = load_problems("math500")
+    problems = load_problems("math500", source="hub")
     assert len(problems) == 500 and problems[0].id == "test/precalculus/807.json"
 
     # The MATH mirror: one parquet per subject folder, no subject column: the folder names the subject.
@@ -214,6 +215,6 @@ def test_hub_loading_uses_huggingface_hub_cache(tmp_path: Path, math500_path: Pa
     import shutil
 
     shutil.copytree(mirror, root / "snapshots" / sha)
-    math = load_problems("math")
+    math = load_problems("math", source="hub")
     assert {p.subject for p in math} == {"Algebra", "Number Theory"}
     assert len(math) == sum(1 for r in rows if r["type"] in ("Algebra", "Number Theory"))

@@ -56,6 +56,26 @@ def test_prompt_and_grading_are_mathgauges(math500_path: Path) -> None:
     assert utils.process_results(doc, ["I am not able to finish this one."]) == {"exact_match": 0, "no_answer": 1}
 
 
+BEYOND_MATH = ("aime24", "aime25", "amc23", "gsm8k", "minerva_math", "olympiadbench", "gaokao2023en", "college_math")
+
+
+def test_every_benchmark_has_a_task_and_the_small_contests_are_avg_at_16() -> None:
+    for name in BEYOND_MATH:
+        text = (TASK_DIR / f"mathgauge_{name}.yaml").read_text(encoding="utf-8")
+        assert f"task: mathgauge_{name}" in text and f"  benchmark: {name}" in text
+        assert "include: _mathgauge_template.yaml" in text
+        sampled = name in ("aime24", "aime25", "amc23")
+        assert ("repeats: 16" in text and "function: take_first_k" in text and "temperature: 0.6" in text) == sampled
+
+
+def test_repeated_responses_score_their_mean() -> None:
+    utils = _utils()
+    doc = {"problem": "What is 6*7?", "answer": "42"}
+    responses = ["\\boxed{42}"] * 3 + ["\\boxed{41}", "I am not able to finish this one."]
+    assert utils.process_results(doc, [responses]) == {"exact_match": 3 / 5, "no_answer": 1 / 5}
+    assert utils.process_results(doc, [responses[:1]]) == {"exact_match": 1, "no_answer": 0}
+
+
 def test_dataset_loader_filters_subjects(math_test_path: Path) -> None:
     pytest.importorskip("datasets")
     utils = _utils()
@@ -112,3 +132,27 @@ def test_lm_eval_math_group_runs_every_subject(math500_path, math_test_path, tmp
     results = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text(encoding="utf-8"))["results"]
     assert {f"mathgauge_math_{s}" for s in SUBJECTS} <= set(results)
     assert "exact_match,none" in results["mathgauge_math"]
+
+
+@pytest.mark.slow
+def test_lm_eval_aime_avg_at_16_equals_mathgauges_score(tmp_path, run_cli) -> None:
+    from conftest import require_modules
+
+    require_modules("lm_eval", "tenacity", extra="lm-eval")
+    from mathgauge.testing import ScriptRates, scripted_outcome
+
+    aime = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "more" / "aime24.jsonl"
+    with scripted_server("--data", str(aime), "--benchmark", "aime24", "--correct-rate", "0.5") as server:
+        proc = _lm_eval(server.base_url, "mathgauge_aime24", tmp_path / "out", {"data_file": str(aime)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text(encoding="utf-8"))["results"]
+    problems = load_problems("aime24", data_file=aime)
+    expected = sum(scripted_outcome(p.problem, ScriptRates(correct=0.5)) == "correct" for p in problems) / 30
+    assert results["mathgauge_aime24"]["exact_match,avg@16"] == pytest.approx(expected, abs=1e-12)
+    # its samples file re-scored: the benchmark comes from the task name, 16 responses per problem
+    samples = next((tmp_path / "out").rglob("samples_mathgauge_aime24_*.jsonl"))
+    re = run_cli("rescore", str(samples), "--from", "lm-eval", "--data-file", str(aime),
+                 "--store", str(tmp_path / "re.db"), "--summary-json", str(tmp_path / "re.json"))
+    assert re.code == 0, re.err
+    doc = json.loads((tmp_path / "re.json").read_text(encoding="utf-8"))
+    assert doc["n"] == 30 * 16 and doc["unmatched"] == 0 and doc["correct"] == round(expected * 30) * 16

@@ -325,3 +325,29 @@ def test_lm_eval_path_command(run_cli) -> None:
     assert result.code == 0
     folder = Path(result.out.strip())
     assert (folder / "mathgauge_math500.yaml").exists() and (folder / "utils.py").exists()
+
+
+def test_the_benchmark_a_file_names_is_used_and_its_gold_read_by_the_registry(tmp_path) -> None:
+    from mathgauge.integrations.rescore._formats import benchmark_hint
+
+    assert [benchmark_hint(t) for t in ("mathgauge_aime24", "gsm8k_cot", "math_500", "mathgauge_math_algebra",
+                                        "minerva_math500", None)] == ["aime24", "gsm8k", "math500", "math", None, None]
+    gsm_path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "more" / "gsm8k.jsonl"
+    raw = [json.loads(line) for line in gsm_path.read_text(encoding="utf-8").splitlines()[:6]]
+    # Qwen2.5-Math's math_eval.py output for GSM8K: its `gt` is the number; give it the whole worked solution
+    # instead, as a careless export would: the registry's reader (after ####) must decide the reference
+    folder = tmp_path / "Qwen2.5-Math-7B-Instruct" / "math_eval" / "gsm8k"
+    folder.mkdir(parents=True)
+    path = folder / "test_qwen25-math-cot_-1_seed0_t0.0_s0_e-1.jsonl"
+    with path.open("w", encoding="utf-8") as handle:
+        for i, row in enumerate(raw):
+            answer = row["answer"].rsplit("####", 1)[1].strip().replace(",", "")
+            text = f"... so the total is $\\boxed{{{answer if i % 2 == 0 else 1}}}$."
+            handle.write(json.dumps({"idx": i, "question": row["question"], "gt": row["answer"], "code": [text],
+                                     "pred": [answer], "score": [True]}) + "\n")
+    result = rescore(path, "qwen-eval", store=tmp_path / "g.db")  # no --benchmark: gsm8k, from the bundled copy
+    assert result.run.benchmark == "gsm8k" and result.unmatched == 0
+    assert (result.n, result.correct, result.original_correct) == (6, 3, 6)
+    assert any("benchmark gsm8k (named by the file's task or folder" in n for n in result.notes)
+    assert sorted(f.gold for f in result.flips) == sorted(
+        r["answer"].rsplit("####", 1)[1].strip().replace(",", "") for i, r in enumerate(raw) if i % 2)

@@ -191,7 +191,7 @@ def test_resume_refuses_a_different_config(run_cli, server, small_data, tmp_path
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--benchmark", "gsm8k"], "unknown benchmark 'gsm8k'"),
+        (["--benchmark", "gsm9k"], "unknown benchmark 'gsm9k'"),
         (["--manifest", "MANIFEST"], "not in the dataset"),
         (["--data-file", "BAD"], ":2: invalid JSON"),
         (["--base-url", "http://127.0.0.1:9/v1"], "cannot reach the model endpoint"),

@@ -12,7 +12,7 @@ import pytest
 
 from mathgauge.datasets import Problem, load_problems
 from mathgauge.grading import Verdict
-from mathgauge.report import compare_runs, mcnemar_exact, paired_bootstrap
+from mathgauge.report import compare_runs, mcnemar_exact, paired_bootstrap, wilson_interval
 from mathgauge.solve import Attempt
 from mathgauge.store import Store
 from mathgauge.testing import ScriptRates, scripted_outcome, scripted_server
@@ -92,12 +92,12 @@ def test_paired_bootstrap_ci_contains_the_difference_and_is_deterministic() -> N
     a = [1, 0, 1, 1, 0, 1, 1, 1, 0, 1] * 20
     b = [1, 0, 0, 1, 0, 1, 0, 1, 0, 0] * 20
     diff = (sum(a) - sum(b)) / len(a)
-    lo, hi = paired_bootstrap(a, b, n_boot=1000, seed=3)
+    lo, hi = paired_bootstrap(a, b, resamples=1000, seed=3)
     assert lo < diff < hi
     assert 0 < lo and hi < 0.5
-    assert (lo, hi) == paired_bootstrap(a, b, n_boot=1000, seed=3)
+    assert (lo, hi) == paired_bootstrap(a, b, resamples=1000, seed=3)
     # identical runs: the CI collapses to 0
-    assert paired_bootstrap(a, a, n_boot=200) == (0.0, 0.0)
+    assert paired_bootstrap(a, a, resamples=200) == (0.0, 0.0)
 
 
 # -- compare on runs written with the Store API ------------------------------------------------------------------
@@ -112,7 +112,7 @@ def test_compare_runs_counts_discordant_pairs_per_subject_and_level(tmp_path: Pa
     write_run(db, "A", "model-a", a_items)
     write_run(db, "B", "model-b", b_items)
     with Store(db) as store:
-        comp = compare_runs(store, ["A", "B"], n_boot=1000, seed=0)
+        comp = compare_runs(store, ["A", "B"], resamples=1000, seed=0)
     assert comp.shared_problems == 20 and comp.warnings == []
     ra, rb = comp.runs
     assert (ra.correct, rb.correct) == (17, 12)
@@ -146,7 +146,7 @@ def test_compare_warns_about_unfair_settings_and_partial_overlap(tmp_path: Path)
          "responses": [("\\boxed{1}", True, "stop")]}
     ], config=cfg_b)
     with Store(db) as store:
-        comp = compare_runs(store, ["A", "B"], n_boot=200)
+        comp = compare_runs(store, ["A", "B"], resamples=200)
     text = "\n".join(comp.warnings)
     assert comp.shared_problems == 4
     assert "B: compared on 4 shared problems of its 5 graded ones" in text
@@ -171,13 +171,16 @@ def test_multi_sample_runs_use_problem_means_and_majority_verdicts(tmp_path: Pat
     write_run(db, "A", "m", items_a, samples=3)
     write_run(db, "B", "m", items_b, samples=3)
     with Store(db) as store:
-        comp = compare_runs(store, ["A", "B"], n_boot=200)
+        comp = compare_runs(store, ["A", "B"], resamples=200)
     pair = comp.pairs[0]
     assert pair.acc_a == pytest.approx((1 + 2 / 3) / 2) and pair.acc_b == pytest.approx((1 / 3 + 2 / 3) / 2)
     assert (pair.both, pair.a_only, pair.b_only) == (1, 1, 0) and pair.binary == "majority of samples"
     assert comp.runs[0].n == 6 and comp.runs[0].correct == 5
-    side = comp.runs[0]  # k=3: the CI resamples problems (means 1 and 2/3), not the 6 correlated samples
-    assert side.ci_method == "bootstrap over problems" and side.ci95 == (pytest.approx(2 / 3), pytest.approx(1.0))
+    side = comp.runs[0]  # k=3: the interval is over the 2 problems (3/3 and 2/3 correct), with their design effect
+    assert side.ci_method == ("Wilson score interval over 2 problems (6 samples, design effect 1.00, effective "
+                              "sample size 6)")
+    # the counts spread around 5/6 no more than 6 independent samples would (deff = 1): the plain Wilson interval
+    assert side.ci95 == pytest.approx(wilson_interval(5, 6))
 
 
 def test_compare_bad_input_gives_one_line_errors(tmp_path: Path, run_cli) -> None:

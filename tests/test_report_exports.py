@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mathgauge.errors import MathgaugeError
-from mathgauge.report import export_run_ext
+from mathgauge.report import export_run
 from mathgauge.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,8 +33,8 @@ def db(tmp_path: Path) -> Path:
 
 def test_parquet_per_sample_and_per_attempt(db: Path, tmp_path: Path) -> None:
     with Store(db) as store:
-        assert export_run_ext(store, "r", "parquet", tmp_path / "s.parquet") == 6
-        assert export_run_ext(store, "r", "parquet", tmp_path / "a.parquet", attempts=True) == 6
+        assert export_run(store, "r", "parquet", tmp_path / "s.parquet").records == 6
+        assert export_run(store, "r", "parquet", tmp_path / "a.parquet", attempts=True).records == 6
     table = pq.read_table(tmp_path / "s.parquet").to_pylist()
     assert [(r["problem_id"], r["sample_index"], r["grade"]) for r in table] == [
         ("test/algebra/1.json", 0, "correct"), ("test/algebra/1.json", 1, "incorrect"),
@@ -49,7 +49,7 @@ def test_parquet_per_sample_and_per_attempt(db: Path, tmp_path: Path) -> None:
 def test_lm_eval_samples_shape(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "samples_math500.jsonl"
     with Store(db) as store:
-        assert export_run_ext(store, "r", "lm-eval-samples", out) == 2
+        assert export_run(store, "r", "lm-eval-samples", out).records == 2
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     first = recs[0]
     for key in ("doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter", "metrics", "doc_hash",
@@ -65,15 +65,31 @@ def test_lm_eval_samples_shape(db: Path, tmp_path: Path) -> None:
 
 def test_attempt_csv_and_export_errors(db: Path, tmp_path: Path) -> None:
     with Store(db) as store:
-        assert export_run_ext(store, "r", "csv", tmp_path / "a.csv", attempts=True) == 6
+        assert export_run(store, "r", "csv", tmp_path / "a.csv", attempts=True).records == 6
     rows = list(csv.DictReader(open(tmp_path / "a.csv", encoding="utf-8")))
     assert len(rows) == 6 and rows[0]["attempt_index"] == "0"
     with Store(db) as store:
         with pytest.raises(MathgaugeError, match="unknown export format"):
-            export_run_ext(store, "r", "xlsx", tmp_path / "x")
+            export_run(store, "r", "xlsx", tmp_path / "x")
         with pytest.raises(MathgaugeError, match="standard output"):
-            export_run_ext(store, "r", "parquet", "-")
+            export_run(store, "r", "parquet", "-")
         with pytest.raises(MathgaugeError, match="cannot write"):
-            export_run_ext(store, "r", "lm-eval-samples", tmp_path / "no" / "x.jsonl")
+            export_run(store, "r", "lm-eval-samples", tmp_path / "no" / "x.jsonl")
         with pytest.raises(MathgaugeError, match="no run"):
-            export_run_ext(store, "zzz", "jsonl", tmp_path / "x.jsonl")
+            export_run(store, "zzz", "jsonl", tmp_path / "x.jsonl")
+
+
+def test_export_to_a_pipe_the_reader_closes_early_ends_quietly(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    db = tmp_path / "big.db"  # 1 MB of responses: far more than a pipe buffers
+    write_run(db, "big", "m", [{"pid": f"p{i}", "subject": "Algebra", "level": 1, "gold": "1",
+                                "responses": [("x" * 50_000 + " \\boxed{1}", True, "stop")]} for i in range(20)])
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "mathgauge.cli", "export", "big", "--store", str(db), "--output",
+                             "-", "--attempts"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stdout.read(20)  # read a little, then hang up
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and b"Traceback" not in err, err.decode()[-2000:]

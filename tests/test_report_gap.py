@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mathgauge.report import analyse_gap
-from mathgauge.report._regrade import hendrycks_policy, last_boxed, lenient_policy, minerva_policy
+from mathgauge.report.policies import hendrycks_policy, last_boxed, lenient_policy, minerva_policy
 from mathgauge.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -151,3 +151,27 @@ def test_gap_compares_the_shots_of_the_run_template(tmp_path: Path) -> None:
         shots[name] = (setting.run, setting.differs)
     assert shots == {"cot_boxed": ("0 (template cot_boxed)", True),
                      "minerva_4shot": ("4 (template minerva_4shot)", False)}
+
+
+def test_gap_puts_an_aime_run_only_beside_figures_of_its_own_metric(tmp_path: Path) -> None:
+    db = tmp_path / "aime.db"
+    one = [{"pid": f"aime24/{60 + i}", "subject": "AIME 2024 I", "level": None, "gold": str(i),
+            "responses": [(f"\\boxed{{{i}}}", i % 2 == 0, "stop")]} for i in range(30)]
+    many = [{**it, "responses": [(f"\\boxed{{{i}}}", (i + k) % 2 == 0, "stop") for k in range(16)]}
+            for i, it in enumerate(one)]
+    write_run(db, "one", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", one, benchmark="aime24")
+    write_run(db, "many", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", many, benchmark="aime24",
+              config=base_config("aime24", 30, samples=16, temperature=0.6), samples=16)
+    with Store(db) as store:
+        gaps = {name: analyse_gap(run, store.sample_results(run.run_id), list(store.export_rows(run.run_id)),
+                                  regrade=False)
+                for name, run in ((n, store.get_run(n)) for n in ("one", "many"))}
+    assert gaps["one"].benchmark == gaps["many"].benchmark == "AIME 2024" and gaps["one"].caveat is None
+    # one sample per problem: never beside avg@64, the seed-averaged re-evaluation, or a majority vote
+    assert gaps["one"].gaps == []
+    assert gaps["one"].other_benchmarks["AIME 2024 pass@1 (avg@64)"] == 1
+    assert gaps["one"].other_benchmarks["AIME 2024 cons@64 (maj@64)"] == 1
+    assert gaps["one"].other_benchmarks["MATH-500"] == 5
+    # sixteen samples: beside the averaged figures, still never the vote
+    assert sorted(g.entry.score for g in gaps["many"].gaps) == [52.3, 55.5]
+    assert gaps["many"].other_benchmarks["AIME 2024 cons@64 (maj@64)"] == 1

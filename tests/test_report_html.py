@@ -291,7 +291,7 @@ def test_report_shows_judge_scores_and_agreement(run_cli, tmp_path: Path) -> Non
     assert run_cli("report", "judged", "--store", str(db), "--output", str(out)).code == 0
     html = out.read_text(encoding="utf-8")
     assert "judged: judge score distribution" in html
-    assert "4 judged; agreement 50.0% over 4 scored (Cohen&#x27;s kappa 0.000); 2 disagreements" in html
+    assert "4 judged; agreement 50.0% over 4 scored (Cohen&#39;s kappa 0.000); 2 disagreements" in html
     assert "class='judge-matrix'" in html
 
 

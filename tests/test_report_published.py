@@ -12,15 +12,18 @@ from mathgauge.report import load_registry, published_for_model, search_publishe
 from mathgauge.report._published import run_benchmark, split_run_model, version_matches
 
 CSV = Path(__file__).resolve().parents[2] / "shared" / "reference" / "published_scores.csv"
+MORE_CSV = Path(__file__).resolve().parents[1] / "tools" / "published_scores" / "more_benchmarks.csv"
 
 
 def test_registry_keeps_every_reference_row_with_its_source() -> None:
     if not CSV.exists():
-        pytest.skip(f"{CSV} not present")
-    with open(CSV, encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        pytest.fail(f"{CSV} not present: tests read ../shared/reference beside the repository")
+    rows = []
+    for table in (CSV, MORE_CSV):
+        with open(table, encoding="utf-8", newline="") as handle:
+            rows.extend(csv.DictReader(handle))
     entries = load_registry()
-    assert len(entries) == len(rows) == 132
+    assert len(entries) == len(rows) == 132 + 86
     for row, e in zip(rows, entries):
         assert e.model == row["model"] and e.benchmark_label == row["benchmark"]
         assert e.score == (float(row["score"]) if row["score"] else None)
@@ -79,16 +82,73 @@ def test_scores_cli_lists_rows_spread_and_missing_numbers(run_cli) -> None:
     result = run_cli("scores", "no-such-model-xyz")
     assert result.code == 0 and "No published scores for 'no-such-model-xyz'" in result.out
 
-    result = run_cli("scores", "--benchmark", "gsm8k")
-    assert result.code == 2 and result.err.startswith("error: unknown benchmark 'gsm8k'")
+    result = run_cli("scores", "--benchmark", "gsm9k")
+    assert result.code == 2 and result.err.startswith("error: unknown benchmark 'gsm9k'")
 
     result = run_cli("scores", "--benchmark", "math", "--json")
     assert {e["benchmark"] for e in json.loads(result.out)} == {"MATH"}
 
 
-def test_registry_file_is_packaged_data() -> None:
-    from mathgauge.report._published_build import DATA_FILE
+def test_registry_file_is_packaged_data_built_by_a_tool_outside_the_package(tmp_path: Path) -> None:
+    import importlib.util
+    import subprocess
+    import sys
+
+    from mathgauge.report._published import DATA_FILE
 
     assert Path(DATA_FILE).name == "published_scores.json" and Path(DATA_FILE).exists()
     doc = json.loads(Path(DATA_FILE).read_text(encoding="utf-8"))
-    assert "published_scores.csv" in doc["about"] and len(doc["entries"]) == 132
+    assert "published_scores.csv" in doc["about"] and len(doc["entries"]) == 218
+    assert doc["tables"] == ["published_scores.csv", "more_benchmarks.csv"]
+    assert importlib.util.find_spec("mathgauge.report._published_build") is None  # the builder is not runtime code
+    # the shipped JSON is exactly what the build tool makes from the two tables
+    builder = MORE_CSV.parent / "build.py"
+    spec = importlib.util.spec_from_file_location("published_build", builder)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.build([CSV, MORE_CSV]) == doc["entries"]
+
+
+def test_scores_beyond_math_list_sources_and_metrics(run_cli) -> None:
+    result = run_cli("scores", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "--benchmark", "aime24", "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert sorted((e["score"], e["metric"]) for e in doc) == [
+        (52.3, "avg over seeds (pass@1 mean, std 6.3)"), (55.5, "pass@1 (avg@64)"), (83.3, "cons@64 (maj@64)")]
+    assert all(e["benchmark"] == "AIME 2024" and e["benchmark_key"] == "aime24" and e["source_urls"] for e in doc)
+    own = [e for e in doc if e["score"] == 55.5][0]
+    assert (own["metric_kind"], own["samples"], own["temperature"], own["source_date"]) == ("avg@k", 64, 0.6,
+                                                                                           "2025-01-20")
+    assert "github.com/deepseek-ai/DeepSeek-R1" in own["source_urls"][0]
+    # the same benchmark under any spelling; every benchmark listed apart
+    assert search_published("DeepSeek-R1-Distill-Qwen-7B", "AIME 2024") == search_published(
+        "DeepSeek-R1-Distill-Qwen-7B", "aime24")
+    result = run_cli("scores", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "--benchmark", "AIME 2024")
+    assert "AIME 2024: 2 published figure(s), spread 52.3 - 55.5" in result.out
+    assert "AIME 2024 maj@k: 1 published figure(s), spread 83.3 - 83.3" in result.out
+    result = run_cli("scores", "meta-llama/Llama-3.2-1B-Instruct")
+    assert result.code == 0
+    assert "GSM8K: 2 published figure(s), spread 26.8 - 44.4" in result.out
+    assert "em_maj1@1" in result.out and "MATH: " in result.out
+    gsm = search_published("Llama-3.1-8B-Instruct", "gsm8k")
+    assert [(e.score, e.shots, e.metric) for e in gsm] == [(84.5, 8, "em_maj1@1")]
+
+
+def test_like_with_like_benchmark_and_metric() -> None:
+    from mathgauge.report._published import canonical_benchmark_name, comparable
+
+    assert canonical_benchmark_name("aime24") == canonical_benchmark_name("AIME'24") == "AIME 2024"
+    assert canonical_benchmark_name("math") == "MATH" and canonical_benchmark_name("math500") == "MATH-500"
+    entries = {e.metric: e for e in search_published("DeepSeek-R1-Distill-Qwen-7B", "aime24")}
+    avg64, cons, sober = (entries["pass@1 (avg@64)"], entries["cons@64 (maj@64)"],
+                          entries["avg over seeds (pass@1 mean, std 6.3)"])
+    one = {"sampling": {"samples": 1, "temperature": 0.0}}
+    many = {"sampling": {"samples": 16, "temperature": 0.6}}
+    assert comparable(avg64, one)[0] is False and "averages many samples" in comparable(avg64, one)[1]
+    assert comparable(avg64, many) == (True, None) and comparable(sober, many) == (True, None)
+    assert comparable(cons, many)[0] is False and comparable(cons, one)[0] is False
+    # MATH-500 is not reported as avg@k: a greedy run stays beside avg@64 figures (the gap names the difference)
+    r1_500 = [e for e in search_published("DeepSeek-R1-Distill-Qwen-7B", "math500") if e.score == 92.8][0]
+    assert comparable(r1_500, one) == (True, None)
+    assert run_benchmark({"problem_count": 30}, "aime24") == ("AIME 2024", None)
+    assert run_benchmark({"problem_count": 383}, "gaokao2023en")[1].startswith("the run covers 383 of the 385")

@@ -56,7 +56,7 @@ def test_the_cli_sets_every_field() -> None:
     args = run_parser().parse_args([
         "--model", "m", "--benchmark", "math", "--backend", "hf", "--backend-option", "dtype=bfloat16",
         "--base-url", "http://a/v1", "--base-url", "http://b/v1", "--api-key-env", "K", "--data-file", "d.jsonl",
-        "--hub-repo", "h/r", "--columns", "problem=q", "--limit", "7", "--subjects", "algebra,geometry",
+        "--hub-repo", "h/r", "--source", "hub", "--columns", "problem=q", "--limit", "7", "--subjects", "algebra,geometry",
         "--levels", "4,5", "--per-cell", "3", "--seed", "9", "--manifest", "m.json", "--save-manifest", "s.json",
         "--mode", "tir", "--attempts", "3", "--max-rounds", "5", "--exec-timeout", "2.5", "--exec-memory-mb", "256",
         "--regenerate", "--unsafe-no-sandbox", "--grader", "cascade", "--judge-model", "j", "--judge-base-url",
@@ -69,7 +69,7 @@ def test_the_cli_sets_every_field() -> None:
     assert spec == RunSpec(
         model="m", benchmark="math", backend="hf", backend_options={"dtype": "bfloat16"},
         base_url=["http://a/v1", "http://b/v1"], api_key_env="K", data_file="d.jsonl", hub_repo="h/r",
-        columns={"problem": "q"}, limit=7, subjects=["algebra", "geometry"], levels=[4, 5], per_cell=3,
+        source="hub", columns={"problem": "q"}, limit=7, subjects=["algebra", "geometry"], levels=[4, 5], per_cell=3,
         selection_seed=9, manifest="m.json", save_manifest="s.json", mode="tir", attempts=3, max_rounds=5,
         exec_timeout_s=2.5, exec_memory_mb=256, regenerate=True, unsafe_no_sandbox=True, grader="cascade",
         judge_model="j", judge_base_url="http://j/v1", judge_api_key_env="JK", judge_rubric="v1",

@@ -105,7 +105,7 @@ def test_summary_counts_failed_apart_and_regrade_reports_changes(tmp_path: Path)
 
 
 def test_spearman_difficulty_trend() -> None:
-    from mathgauge.report._stats import spearman
+    from mathgauge.report.stats import spearman
 
     assert spearman([1, 2, 3, 4, 5], [0.9, 0.8, 0.7, 0.5, 0.3]) == pytest.approx(-1.0)
     # ties share ranks: ranks of y = [3.5, 3.5, 5, 1.5, 1.5] -> rho = -0.6325

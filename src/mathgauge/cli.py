@@ -40,6 +40,12 @@ def _add_run_parser(sub: Any, *, full: bool, preset: str | None) -> None:
         p.set_defaults(preset_description=apply_preset(p, preset))
 
 
+def _export_formats() -> tuple[str, ...]:
+    from .report.export import EXPORT_FORMATS
+
+    return tuple(EXPORT_FORMATS)
+
+
 def _preset_named(argv: Sequence[str]) -> str | None:
     """The ``--preset`` of a command line, read before the real parse (a preset's values are defaults)."""
     pre = StrictArgumentParser(add_help=False)
@@ -115,7 +121,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a run's samples")
     p.add_argument("run", help="run id or name")
-    p.add_argument("--format", choices=["jsonl", "csv", "parquet", "lm-eval-samples", "sft"], default="jsonl",
+    # The formats come from the export package, loaded only when the command is `export` (start-up time).
+    p.add_argument("--format", choices=_export_formats() if _command(args) == "export" else None, default="jsonl",
                    help="jsonl / csv / parquet: every sample; lm-eval-samples: lm-eval's samples_<task>.jsonl shape; "
                    "sft: verified solutions as chat records for fine-tuning")
     p.add_argument("--attempts", action="store_true", help="one row per model call instead of per sample")
@@ -138,7 +145,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_ablate, run_options=[])
     p.epilog = "usage: mathgauge ablate regeneration [--json PATH] -- RUN OPTIONS (as for `mathgauge run`)"
 
-    p = sub.add_parser("benchmarks", help="list known benchmarks")
+    p = sub.add_parser("benchmarks", help="list known benchmarks, how they are reported and where they come from")
+    p.add_argument("--json", action="store_true", help="print the registry as JSON")
     p.set_defaults(func=_cmd_benchmarks)
 
     for module, adder in _plugins_for(argv):
@@ -256,6 +264,9 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         clo, chi = result.exec_change_ci95 or (float("nan"), float("nan"))
         print(f"  code execution time   off {result.exec_s_off:.2f}s   on {result.exec_s_on:.2f}s   "
               f"change {100 * result.exec_change:+.1f}%, 95% CI [{100 * clo:+.1f}%, {100 * chi:+.1f}%]")
+    from .report.stats import bootstrap_method
+
+    print(f"  95% CIs: {bootstrap_method(10_000, 0, paired=True)}")
     if args.json:
         _write_json(args.json, result.to_dict())
     return 0
@@ -300,30 +311,14 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .report import export_run, export_sft
+    from .report.export import export_run
     from .store import Store
 
-    if args.format in ("parquet", "lm-eval-samples") or args.attempts:
-        from .report import export_run_ext
-
-        with Store(args.store, must_exist=True) as store:
-            count = export_run_ext(store, args.run, args.format, args.output, attempts=args.attempts)
-        _say(f"wrote {count} records to {args.output}")
-        return 0
-    if args.format == "sft":
-        with Store(args.store, must_exist=True) as store:
-            coverage = export_sft(store, args.run, args.output, max_per_problem=args.max_per_problem)
-        c = coverage.to_dict()
-        _say(f"wrote {c['records']} verified solutions to {args.output} ({c['duplicates_dropped']} duplicates and "
-             f"{c['over_cap_dropped']} over the cap dropped); coverage {c['covered']}/{c['problems']} problems "
-             f"({100 * c['coverage']:.1f}%)")
-        for title, cells in (("subject", c["by_subject"]), ("level", c["by_level"])):
-            _say(f"  by {title}: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in cells.items()))
-        return 0
     with Store(args.store, must_exist=True) as store:
-        count = export_run(store, args.run, args.format, args.output)
-    if args.output != "-":
-        _say(f"wrote {count} samples to {args.output}")
+        result = export_run(store, args.run, args.format, args.output, attempts=args.attempts,
+                            max_per_problem=args.max_per_problem)
+    for line in result.lines():
+        _say(line)
     return 0
 
 
@@ -358,10 +353,24 @@ def _cmd_regrade(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmarks(args: argparse.Namespace) -> int:
-    from .datasets import list_benchmarks
+    from .datasets import list_benchmarks, sampling_summary
 
-    for b in list_benchmarks():
-        print(f"{b.name:10} {b.description} (hub: {b.hub_repo})")
+    benchmarks = list_benchmarks()
+    if args.json:
+        print(json.dumps([{"name": b.name, "title": b.title, "problems": b.size, "description": b.description,
+                           "licence": b.licence, "hub_repo": b.hub_repo, "bundled": bool(b.bundled),
+                           "prompt_template": b.prompt_template, "answer_format": b.answer_format,
+                           "reported_as": list(b.sampling.metrics), "recommended_samples": b.sampling.samples,
+                           "minimum_samples": b.sampling.min_samples, "temperature": b.sampling.temperature,
+                           "top_p": b.sampling.top_p, "sampling_note": b.sampling.note, "notes": list(b.notes)}
+                          for b in benchmarks], indent=2, ensure_ascii=False))
+        return 0
+    for b in benchmarks:
+        where = "bundled with mathgauge; hub" if b.bundled else "hub"
+        print(f"{b.name:14} {b.title} ({b.size} problems; {where}: {b.hub_repo})")
+        print(f"{'':14} {b.description}")
+        print(f"{'':14} reported as {sampling_summary(b)}" + (f" ({b.sampling.note})" if b.sampling.note else ""))
+        print(f"{'':14} licence: {b.licence}")
     return 0
 
 

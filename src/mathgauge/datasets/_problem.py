@@ -16,6 +16,9 @@ MATH_SUBJECTS: tuple[str, ...] = (
     "Precalculus",
 )
 
+#: The subject of problems whose benchmark has none (GSM8K, GaoKao 2023 En).
+NO_SUBJECT = "Unknown"
+
 
 def subject_slug(name: str) -> str:
     """``"Counting & Probability"`` -> ``"counting_and_probability"``: the spelling users type and ids use."""
@@ -43,8 +46,10 @@ class Problem:
         problem: the problem statement (LaTeX).
         answer: the reference final answer.
         solution: the reference worked solution ("" when the source has none).
-        subject: canonical subject name (e.g. ``"Number Theory"``).
+        subject: canonical subject name (e.g. ``"Number Theory"``; ``"Unknown"`` when the benchmark has none).
         level: difficulty 1-5, or ``None`` when the source has no level.
+        benchmark: the registry name of the benchmark the problem was loaded as (``aime24``).
+        unit: the unit of the answer when the source states it apart (OlympiadBench), else "".
     """
 
     id: str
@@ -53,6 +58,8 @@ class Problem:
     solution: str
     subject: str
     level: int | None
+    benchmark: str = ""
+    unit: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -23,9 +23,10 @@ def add_integration_commands(subparsers: Any) -> None:
     p.add_argument("file", help="the other tool's file (lm-eval samples_*.jsonl, lighteval details_*.parquet, "
                                 "OpenCompass predictions/<model>/<dataset>.json, Qwen-eval *.jsonl, plain JSONL)")
     p.add_argument("--from", dest="format", required=True, choices=FORMATS, help="which tool wrote FILE")
-    p.add_argument("--benchmark", default="math500",
-                   help="benchmark to match problems to, by id or text (math500 default, math; 'none' grades "
-                        "against the gold answers in the file)")
+    p.add_argument("--benchmark", default="auto",
+                   help="benchmark to match problems to, by id or text: any of `mathgauge benchmarks`; default auto: "
+                        "the one the file's task or folder names (samples_mathgauge_aime24_*, math_eval/gsm8k/), "
+                        "else math500; 'none' grades against the gold answers in the file")
     p.add_argument("--data-file", help="local JSONL/Parquet copy of the benchmark (works offline)")
     p.add_argument("--model", help="model name, when the file does not say it")
     p.add_argument("--answer-format", default="auto",
@@ -41,8 +42,9 @@ def add_integration_commands(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "lm-eval-path", help="print the lm-evaluation-harness include path of the mathgauge tasks",
-        description="Print the folder to pass to lm_eval --include_path for the mathgauge_math500 / mathgauge_math "
-                    "tasks: lm_eval --include_path \"$(mathgauge lm-eval-path)\" --tasks mathgauge_math500 ...",
+        description="Print the folder to pass to lm_eval --include_path for the mathgauge_* tasks (math500, math, "
+                    "aime24, aime25, amc23, gsm8k, minerva_math, olympiadbench, gaokao2023en, college_math): "
+                    "lm_eval --include_path \"$(mathgauge lm-eval-path)\" --tasks mathgauge_math500 ...",
     )
     p.set_defaults(func=_cmd_lm_eval_path)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import random
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ class AblationResult:
 
 
 def ablate(factor: str, spec: RunSpec, *, notify: Callable[[str], None] | None = None,
-           resamples: int = 2000) -> AblationResult:
+           resamples: int = 10_000) -> AblationResult:
     """Run ``spec`` without and with ``factor`` (two stored runs, resumed when they exist) and compare them
     problem by problem.
 
@@ -54,7 +53,7 @@ def ablate(factor: str, spec: RunSpec, *, notify: Callable[[str], None] | None =
         notify: told which run starts.
         resamples: bootstrap resamples of the confidence intervals.
     """
-    from ..report import paired_bootstrap
+    from ..report.stats import bootstrap_ratio_change, paired_bootstrap
     from ..store import Store
     from ._run import evaluate
 
@@ -79,9 +78,9 @@ def ablate(factor: str, spec: RunSpec, *, notify: Callable[[str], None] | None =
     return AblationResult(
         factor=factor, run_off=results["off"].run.name, run_on=results["on"].run.name, problems=len(shared),
         accuracy_off=sum(acc_off) / len(shared), accuracy_on=sum(acc_on) / len(shared),
-        accuracy_delta_ci95=paired_bootstrap(acc_on, acc_off, n_boot=resamples),
+        accuracy_delta_ci95=paired_bootstrap(acc_on, acc_off, resamples=resamples),
         exec_s_off=sum(ex_off), exec_s_on=sum(ex_on),
-        exec_change_ci95=_ratio_change_ci(ex_on, ex_off, resamples) if sum(ex_off) > 0 else None,
+        exec_change_ci95=bootstrap_ratio_change(ex_on, ex_off, resamples=resamples) if sum(ex_off) > 0 else None,
     )
 
 
@@ -95,17 +94,3 @@ def _per_problem(store: Any, run_id: str) -> dict[str, tuple[float, float]]:
     for e in store.executions(run_id):
         exec_s[e["problem_id"]] += e["duration_ms"] / 1000
     return {p: (sum(v) / len(v), exec_s.get(p, 0.0)) for p, v in correct.items()}
-
-
-def _ratio_change_ci(on: list[float], off: list[float], resamples: int) -> tuple[float, float]:
-    """Percentile bootstrap over problems of ``sum(on) / sum(off) - 1``."""
-    rng = random.Random(0)
-    n = len(on)
-    changes = []
-    for _ in range(resamples):
-        idx = [rng.randrange(n) for _ in range(n)]
-        total_off = sum(off[i] for i in idx)
-        if total_off > 0:
-            changes.append(sum(on[i] for i in idx) / total_off - 1)
-    changes.sort()
-    return (changes[int(0.025 * len(changes))], changes[max(0, int(0.975 * len(changes)) - 1)])

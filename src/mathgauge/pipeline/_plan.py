@@ -43,7 +43,7 @@ def plan_run(spec: RunSpec) -> RunPlan:
     Raises:
         MathgaugeError: a bad setting, data file, manifest or template, naming it.
     """
-    from ..datasets import load_manifest, load_problems, save_manifest, select_problems
+    from ..datasets import load_benchmark, load_manifest, sampling_warning, save_manifest, select_problems
     from ..grading import ANSWER_FORMATS
     from ..prompts import load_template
 
@@ -59,12 +59,15 @@ def plan_run(spec: RunSpec) -> RunPlan:
 
         judge["rubric_version"] = load_rubric(spec.judge_rubric).version  # a bad rubric raises, naming it
 
-    problems = load_problems(spec.benchmark, data_file=spec.data_file, hub_repo=spec.hub_repo,
-                             columns=spec.columns or None)
+    data = load_benchmark(spec.benchmark, data_file=spec.data_file, hub_repo=spec.hub_repo,
+                          columns=spec.columns or None, source=spec.source)
     ids = load_manifest(spec.manifest, spec.benchmark) if spec.manifest else None
-    selection = select_problems(problems, subjects=spec.subjects, levels=spec.levels, per_cell=spec.per_cell,
+    selection = select_problems(data.problems, subjects=spec.subjects, levels=spec.levels, per_cell=spec.per_cell,
                                 seed=spec.selection_seed, ids=ids, limit=spec.limit)
-    notes = list(selection.notes)
+    notes = [*data.notes, *selection.notes]
+    warning = sampling_warning(spec.benchmark, spec.sampling.samples)
+    if warning:
+        notes.append(warning)
     chosen = selection.problems
     if spec.save_manifest:
         save_manifest(spec.save_manifest, spec.benchmark, chosen, spec.selection())
@@ -72,7 +75,7 @@ def plan_run(spec: RunSpec) -> RunPlan:
 
     config = {
         "benchmark": spec.benchmark,
-        "data_source": spec.data_source(),
+        "data_source": {**data.source, "left_out": len(data.left_out)} if data.left_out else data.source,
         "problems_sha256": _problems_digest(chosen),
         "problem_count": len(chosen),
         "backend": spec.backend,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import MISSING, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
@@ -26,6 +25,7 @@ GRADING_MODES = ("rules", "judge", "cascade")
 #: Code rounds (tir) and verification rounds (verify) per try when the spec leaves them unset.
 DEFAULT_ROUNDS = {"tir": 4, "verify": 2}
 #: The prompt template of each mode when the spec names none.
+DATA_SOURCES = ("auto", "bundled", "hub")
 DEFAULT_TEMPLATES = {"cot": "cot_boxed", "pot": "pot", "tir": "tir", "verify": "cot_boxed"}
 
 
@@ -67,6 +67,7 @@ class RunSpec:
         api_key_env: environment variable holding the API key (the key itself is never stored).
         data_file: local JSONL/Parquet copy of the benchmark (no hub access).
         hub_repo: hub mirror to download instead of the registry's.
+        source: ``auto`` (the copy bundled with mathgauge when there is one, else the hub), ``bundled`` or ``hub``.
         columns: field -> source column overrides for unusual files.
         subjects, levels, per_cell, selection_seed, limit, manifest: which problems (see `select_problems`).
         save_manifest: write the chosen ids here.
@@ -96,7 +97,8 @@ class RunSpec:
     """
 
     model: str = _opt(help="model name at the endpoint")
-    benchmark: str = _opt("math500", help="math500 or math")
+    benchmark: str = _opt("math500", help="math500, math, aime24, aime25, amc23, gsm8k, minerva_math, "
+                                          "olympiadbench, gaokao2023en, college_math (`mathgauge benchmarks` lists them)")
     backend: str = _opt("openai", choices=BACKEND_KINDS,
                         help="openai: any OpenAI-compatible endpoint; hf / vllm: in-process")
     backend_options: dict[str, Any] = _opt(factory=dict, flag="--backend-option", kind="pairs", metavar="KEY=VALUE",
@@ -113,6 +115,8 @@ class RunSpec:
                                                                 "(works offline)")
     hub_repo: str | None = _opt(None, group="problems", help="Hugging Face hub mirror to download instead of the "
                                                                "default")
+    source: str = _opt("auto", group="problems", choices=DATA_SOURCES,
+                       help="auto: the copy bundled with mathgauge where there is one, else the hub")
     columns: dict[str, str] = _opt(factory=dict, group="problems", type="columns", metavar="FIELD=COL,...",
                                    help="map unusual column names, e.g. problem=question,answer=target")
     limit: int | None = _opt(None, group="problems", type="int", help="first N problems (after the other filters)")
@@ -221,14 +225,15 @@ class RunSpec:
         return DEFAULT_ROUNDS[self.mode] if self.max_rounds is None else self.max_rounds
 
     def template_name(self) -> str:
-        """The prompt template to load: the spec's, or the mode's default."""
-        return self.prompt_template or DEFAULT_TEMPLATES[self.mode]
+        """The prompt template to load: the spec's; else the benchmark's own prompt for the chain-of-thought modes
+        and the mode's prompt for the code modes."""
+        if self.prompt_template:
+            return self.prompt_template
+        if self.mode in ("cot", "verify"):
+            from ..datasets import get_benchmark
 
-    def data_source(self) -> dict[str, str]:
-        """Where the problems came from, as stored in the run config."""
-        if self.data_file:
-            return {"file": str(Path(self.data_file).resolve().name)}
-        return {"hub_repo": self.hub_repo or "registry"}
+            return get_benchmark(self.benchmark).prompt_template
+        return DEFAULT_TEMPLATES[self.mode]
 
     def selection(self) -> dict[str, Any]:
         """The problem-selection settings, as stored in the run config and in saved manifests."""

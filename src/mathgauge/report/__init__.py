@@ -1,35 +1,72 @@
-"""Reports of stored runs: summaries with confidence intervals, the terminal report, exports, published scores,
-paired comparisons, the measured-vs-published gap analysis and the self-contained HTML report."""
+"""Reports of stored runs, one sub-package per kind of thing:
 
-from ._compare import Comparison, PairComparison, compare_runs, mcnemar_exact, paired_bootstrap, render_comparison
-from ._export import EXPORT_FORMATS, export_run
-from ._exports import ALL_EXPORT_FORMATS, export_run_ext, lm_eval_records
-from ._gap import GapAnalysis, analyse_gap, render_gap
-from ._html import build_report
-from ._published import PublishedScore, load_registry, published_for_model, search_published
-from ._regrade import POLICIES as GRADING_POLICIES
-from ._regrade import regrade_rows
-from ._sampling import Estimate, SamplingMetrics, majority_answer, pass_at_k, sampling_metrics
-from ._sft import SftCoverage, export_sft
-from ._stats import wilson_interval
-from ._summary import (
-    Cell,
-    ExecutionStats,
-    RunSummary,
-    execution_stats,
-    judge_report,
-    primary_grader,
-    summarize,
-    summarize_run,
-)
-from ._terminal import make_console, render_summary
+* `analysis`: what the numbers are (summaries, k-sample metrics, paired comparisons, the gap to published scores);
+* `stats`: the statistics they rest on (intervals over problems, vectorised bootstrap, McNemar, Spearman);
+* `policies`: peer harnesses' grading policies, to re-grade stored responses;
+* `export`: every export format behind `export_run`;
+* `terminal` and `html`: the renderings (rich; Jinja2 templates with autoescape).
 
-__all__ = [
-    "ExecutionStats", "execution_stats", "judge_report", "primary_grader", "summarize_run",
-    "Estimate", "SamplingMetrics", "majority_answer", "pass_at_k", "sampling_metrics", "SftCoverage", "export_sft",
-    "ALL_EXPORT_FORMATS", "export_run_ext", "lm_eval_records",
-    "EXPORT_FORMATS", "GRADING_POLICIES", "Cell", "Comparison", "GapAnalysis", "PairComparison", "PublishedScore",
-    "RunSummary", "analyse_gap", "build_report", "compare_runs", "export_run", "load_registry", "make_console",
-    "mcnemar_exact", "paired_bootstrap", "published_for_model", "regrade_rows", "render_comparison", "render_gap",
-    "render_summary", "search_published", "summarize", "wilson_interval",
-]
+The names below are re-exported lazily (each sub-package is imported on first use), so importing
+``mathgauge.report`` costs nothing until a report is made.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "analysis": ["Cell", "Comparison", "Estimate", "ExecutionStats", "GapAnalysis", "PairComparison", "RunSummary",
+                 "SamplingMetrics", "analyse_gap", "compare_runs", "execution_stats", "judge_report",
+                 "majority_answer", "pass_at_k", "primary_grader", "sampling_metrics", "summarize", "summarize_run"],
+    "stats": ["ClusteredProportion", "bootstrap_mean", "mcnemar_exact", "paired_bootstrap", "spearman",
+              "wilson_interval"],
+    "policies": ["GRADING_POLICIES", "regrade_rows"],
+    "export": ["EXPORT_FORMATS", "ExportResult", "SftCoverage", "export_run", "export_sft", "lm_eval_records"],
+    "terminal": ["make_console", "render_comparison", "render_gap", "render_summary"],
+    "html": ["build_report"],
+    "_published": ["PublishedScore", "load_registry", "published_for_model", "search_published"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+_RENAMED = {"GRADING_POLICIES": "POLICIES"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), _RENAMED.get(name, name))
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from ._published import PublishedScore, load_registry, published_for_model, search_published
+    from .analysis import (
+        Cell,
+        Comparison,
+        Estimate,
+        ExecutionStats,
+        GapAnalysis,
+        PairComparison,
+        RunSummary,
+        SamplingMetrics,
+        analyse_gap,
+        compare_runs,
+        execution_stats,
+        judge_report,
+        majority_answer,
+        pass_at_k,
+        primary_grader,
+        sampling_metrics,
+        summarize,
+        summarize_run,
+    )
+    from .export import EXPORT_FORMATS, ExportResult, SftCoverage, export_run, export_sft, lm_eval_records
+    from .html import build_report
+    from .policies import POLICIES as GRADING_POLICIES
+    from .policies import regrade_rows
+    from .stats import ClusteredProportion, bootstrap_mean, mcnemar_exact, paired_bootstrap, spearman, wilson_interval
+    from .terminal import make_console, render_comparison, render_gap, render_summary

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from ..errors import ConfigError
+from .stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 
 
 def _add_store(p: Any) -> None:
@@ -17,13 +18,14 @@ def _add_store(p: Any) -> None:
 def add_report_commands(subparsers: Any) -> None:
     """Add the report commands (``scores``, ``compare``, ``report``) to the ``mathgauge`` parser."""
     p = subparsers.add_parser(
-        "scores", help="published MATH-500 / MATH scores with their sources",
-        description="List the published MATH-500 and MATH scores mathgauge ships, one row per source, with the "
-                    "metric, shots, mode, decoding settings, grader, URL and date. MATH and MATH-500 are "
-                    "different benchmarks and are listed separately.")
+        "scores", help="published scores (MATH-500, MATH, AIME, AMC, GSM8K, ...) with their sources",
+        description="List the published scores mathgauge ships, one row per source and metric, with the metric "
+                    "(pass@1, avg@k, maj@k), shots, mode, decoding settings, grader, URL and date. Each benchmark is "
+                    "listed separately (MATH and MATH-500 are different benchmarks).")
     p.add_argument("model", nargs="?", help="model name (e.g. Qwen/Qwen2.5-7B-Instruct, gpt-4o-2024-08-06) or part "
                    "of one; default: all")
-    p.add_argument("--benchmark", help="only this benchmark: math500 (MATH-500) or math (MATH)")
+    p.add_argument("--benchmark", help="only this benchmark: a mathgauge name (math500, aime24, gsm8k...) or a "
+                   "published one (MATH-500, AIME 2024)")
     p.add_argument("--json", action="store_true", help="print the entries as JSON")
     p.set_defaults(func=cmd_scores)
 
@@ -33,8 +35,9 @@ def add_report_commands(subparsers: Any) -> None:
                     "paired bootstrap CI and an exact McNemar test, per-subject and per-level differences, and "
                     "the problems one run solved and the other did not. Warns when settings make it unfair.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="two or more run ids or names")
-    p.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--bootstrap", type=int, default=DEFAULT_RESAMPLES, metavar="N",
+                   help=f"paired bootstrap resamples (default {DEFAULT_RESAMPLES:,})")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})")
     p.add_argument("--list", type=int, default=10, metavar="N",
                    help="problems solved by only one run to list per pair (default 10; --json has all)")
     p.add_argument("--json", metavar="PATH", help="also write the comparison as JSON here ('-' for stdout only)")
@@ -49,8 +52,11 @@ def add_report_commands(subparsers: Any) -> None:
                     "token/latency distributions, failures and a filterable sample browser.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run ids or names")
     p.add_argument("--output", "-o", default="report.html", help="HTML file to write (default report.html)")
-    p.add_argument("--max-samples", type=int, default=5000, metavar="N",
-                   help="samples per run embedded in the sample browser (default 5000)")
+    p.add_argument("--max-samples", type=int, default=20_000, metavar="N",
+                   help="most samples per run in the sample browser (default 20,000)")
+    p.add_argument("--budget-mb", type=float, default=8.0, metavar="MB",
+                   help="most megabytes of sample data in the page (default 8): every sample's facts and a preview, "
+                        "then full texts, wrong answers first; every full text is in `mathgauge export`")
     p.add_argument("--no-regrade", action="store_true", help="skip re-grading under peers' policies")
     p.add_argument("--gap-json", metavar="PATH", help="also write the gap analysis as JSON here")
     _add_store(p)
@@ -62,12 +68,13 @@ def cmd_scores(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from ._published import search_published, spread, version_matches
-    from ._terminal import make_console
+    from ..datasets import list_benchmarks
+    from ._published import check_benchmark_name, search_published, spread, version_matches
+    from .terminal import make_console
 
     benchmark = args.benchmark
-    if benchmark and benchmark.lower().replace("-", "") not in ("math500", "math", "math945"):
-        raise ConfigError(f"unknown benchmark {benchmark!r}; expected math500 (MATH-500) or math (MATH)")
+    if benchmark:
+        check_benchmark_name(benchmark)
     entries = search_published(args.model, benchmark)
     if args.json:
         print(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False))
@@ -78,7 +85,8 @@ def cmd_scores(args: argparse.Namespace) -> int:
         console.print(f"No published scores{what} in mathgauge's registry"
                       + (f" on {benchmark}" if benchmark else "") + ".")
         return 0
-    for bench in sorted({e.benchmark for e in entries}, key=lambda b: (b != "MATH-500", b != "MATH", b)):
+    order = {b.published_names[0]: i for i, b in enumerate(list_benchmarks())}  # the registry's order
+    for bench in sorted({e.benchmark for e in entries}, key=lambda b: (order.get(b, len(order)), b)):
         rows = [e for e in entries if e.benchmark == bench]
         table = Table(title=f"{bench}: {len(rows)} published row(s)", title_justify="left", show_lines=False)
         for col in ("model", "score", "metric", "shots", "mode", "decoding", "grader", "source", "date", "notes"):
@@ -118,17 +126,17 @@ def _decoding(e: Any) -> str:
 # -- compare -----------------------------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
     from ..store import Store
-    from ._compare import compare_runs, render_comparison
-    from ._terminal import make_console
+    from .analysis import compare_runs
+    from .terminal import make_console, render_comparison
 
     if len(args.runs) < 2:
         raise ConfigError("compare needs at least two runs")
     if args.bootstrap < 100:
         raise ConfigError(f"--bootstrap must be at least 100, got {args.bootstrap}")
     with Store(args.store, must_exist=True) as store:
-        comparison = compare_runs(store, args.runs, n_boot=args.bootstrap, seed=args.seed)
-    if args.json == "-":
-        print(json.dumps(comparison.to_json(), indent=2, ensure_ascii=False))
+        comparison = compare_runs(store, args.runs, resamples=args.bootstrap, seed=args.seed)
+    if args.json == "-":  # ASCII escapes: no raw control or bidi character from a run's name reaches the terminal
+        print(json.dumps(comparison.to_json(), indent=2, ensure_ascii=True))
         return 0
     render_comparison(comparison, make_console(), list_limit=args.list)
     if args.json:
@@ -139,14 +147,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # -- report ------------------------------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
     from ..store import Store
-    from ._gap import render_gap
-    from ._html import build_report
-    from ._terminal import make_console
+    from .html import build_report
+    from .terminal import make_console, render_gap
 
     if args.max_samples < 0:
         raise ConfigError(f"--max-samples must be >= 0, got {args.max_samples}")
+    if not args.budget_mb > 0:
+        raise ConfigError(f"--budget-mb must be > 0, got {args.budget_mb}")
     with Store(args.store, must_exist=True) as store:
-        html, gaps = build_report(store, args.runs, max_samples=args.max_samples, regrade=not args.no_regrade)
+        html, gaps = build_report(store, args.runs, max_samples=args.max_samples, regrade=not args.no_regrade,
+                                  budget_mb=args.budget_mb)
     _write_text(args.output, html)
     console = make_console()
     for gap in gaps:

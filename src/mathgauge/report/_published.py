@@ -1,7 +1,10 @@
-"""The registry of published MATH-500 and MATH scores, and matching a run's model and benchmark to it.
+"""The registry of published scores (MATH-500, MATH, AIME, AMC, GSM8K, Minerva Math, OlympiadBench...), and matching a
+run's model, benchmark and metric to it.
 
-Every source's row is kept (sources disagree; the spread is shown, none is picked). MATH-500 and MATH are
-different benchmarks: a run is only ever put beside figures on its own benchmark.
+Every source's row is kept (sources disagree; the spread is shown, none is picked). A run is only ever put beside
+figures on its own benchmark (never MATH with MATH-500) and with a metric its own estimates (never a 1-sample AIME
+run with avg@64, never any run with a majority vote). The registry is data: ``published_scores.json`` beside this
+file, built by ``tools/published_scores/build.py`` from the reference tables.
 """
 
 from __future__ import annotations
@@ -13,11 +16,27 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ._published_build import DATA_FILE, normalize_model
+from ..errors import ConfigError
 
-#: mathgauge benchmark name -> the registry's canonical benchmark.
-RUN_BENCHMARKS = {"math500": "MATH-500", "math": "MATH"}
-BENCHMARK_SIZES = {"MATH-500": 500, "MATH": 5000, "MATH-945": 945}
+DATA_FILE = Path(__file__).with_name("published_scores.json")
+#: Subsets published tables report that are not registry benchmarks: canonical name -> problems.
+_SUBSETS = {"MATH-945": 945}
+
+
+def _run_benchmarks() -> dict[str, tuple[str, int | None]]:
+    """mathgauge benchmark name -> (the registry's canonical published name, problems)."""
+    from ..datasets import list_benchmarks
+
+    return {b.name: (b.published_names[0], b.size) for b in list_benchmarks()}
+
+
+def normalize_model(name: str) -> str:
+    """Lower-case, no organisation prefix, spaces and colons as dashes, a few spelling aliases."""
+    text = name.strip().split("/")[-1].lower()
+    text = re.sub(r"[\s:_]+", "-", text)
+    text = re.sub(r"^claude-3-5-", "claude-3.5-", text)
+    text = re.sub(r"^llama(\d)", r"llama-\1", text)
+    return text.strip("-")
 
 
 @dataclass(frozen=True)
@@ -30,6 +49,7 @@ class PublishedScore:
     version: str | None
     benchmark: str
     benchmark_label: str
+    benchmark_key: str | None  # the mathgauge benchmark (``aime24``); None for subsets mathgauge does not run
     score: float | None  # percent; None: no published number
     metric: str
     metric_kind: str
@@ -68,7 +88,8 @@ def load_registry() -> tuple[PublishedScore, ...]:
         dec = e["decoding"]
         out.append(PublishedScore(
             id=e["id"], model=e["model"], model_key=e["model_key"], version=e["version"], benchmark=e["benchmark"],
-            benchmark_label=e["benchmark_label"], score=e["score"], metric=e["metric"], metric_kind=e["metric_kind"],
+            benchmark_label=e["benchmark_label"], benchmark_key=e.get("benchmark_key"), score=e["score"],
+            metric=e["metric"], metric_kind=e["metric_kind"],
             shots=e["shots"], mode=e["mode"], mode_kind=e["mode_kind"], settings=e["settings"],
             temperature=dec["temperature"], top_p=dec["top_p"], max_tokens=dec["max_tokens"],
             samples=dec["samples"], chat_template=e["chat_template"], grader=e["grader"],
@@ -122,7 +143,7 @@ def version_matches(entry: PublishedScore, model: str) -> bool | None:
 
 def search_published(query: str | None = None, benchmark: str | None = None) -> list[PublishedScore]:
     """Entries whose model matches ``query`` (exact key first; else a substring of the key), optionally one
-    benchmark (``MATH-500``, ``math500``, ``MATH``, ``math``)."""
+    benchmark (``MATH-500``, ``math500``, ``aime24``, ``AIME 2024``...; see `canonical_benchmark_name`)."""
     entries = list(load_registry())
     if benchmark:
         canon = canonical_benchmark_name(benchmark)
@@ -138,15 +159,25 @@ def search_published(query: str | None = None, benchmark: str | None = None) -> 
 
 
 def canonical_benchmark_name(name: str) -> str:
-    """``math500``/``MATH-500`` -> ``MATH-500``; ``math``/``MATH`` -> ``MATH``; others as the registry spells them."""
-    low = name.strip().lower().replace("_", "-")
-    if low in ("math500", "math-500"):
-        return "MATH-500"
-    if low == "math":
-        return "MATH"
-    if low in ("math-945", "math945"):
+    """Any spelling of a benchmark (``math500``, ``MATH-500``, ``aime24``, ``AIME 2024``, ``math-945``) -> the
+    canonical name published figures are filed under; unknown names are returned as given."""
+    from ..datasets import benchmark_for_published_name
+
+    low = re.sub(r"[^a-z0-9]+", "", name.lower())
+    if low == "math945":
         return "MATH-945"
-    return name
+    bench = benchmark_for_published_name(name)
+    return bench.published_names[0] if bench else name
+
+
+def check_benchmark_name(name: str) -> str:
+    """`canonical_benchmark_name`, or a `ConfigError` listing the known benchmarks when nothing matches."""
+    canon = canonical_benchmark_name(name)
+    if canon in {e.benchmark for e in load_registry()} or canon in {c for c, _ in _run_benchmarks().values()}:
+        return canon
+    known = ", ".join(sorted(_run_benchmarks()))
+    raise ConfigError(f"unknown benchmark {name!r}; expected one of {known} (or a published name such as MATH-500, "
+                      f"AIME 2024)")
 
 
 def run_benchmark(config: dict[str, Any], benchmark: str) -> tuple[str, str | None]:
@@ -155,23 +186,49 @@ def run_benchmark(config: dict[str, Any], benchmark: str) -> tuple[str, str | No
     A run of ``math`` on the 945-problem stratified subset (27 per cell) is ``MATH-945``; any other partial run
     keeps its benchmark with a caveat (its accuracy is not an estimate of the full benchmark's).
     """
-    canon = RUN_BENCHMARKS.get(benchmark, benchmark)
+    canon, full = _run_benchmarks().get(benchmark, (benchmark, None))
     count = config.get("problem_count")
     selection = config.get("selection") or {}
     if canon == "MATH" and selection.get("per_cell") == 27 and count == 945:
         return "MATH-945", None
-    full = BENCHMARK_SIZES.get(canon)
+    full = _SUBSETS.get(canon, full)
     if full and count and count != full:
         return canon, f"the run covers {count} of the {full} {canon} problems; published figures are on all {full}"
     return canon, None
 
 
+def comparable(entry: PublishedScore, config: dict[str, Any]) -> tuple[bool, str | None]:
+    """Whether a published figure estimates what a run (its stored config) measures, and why not.
+
+    Like with like: a majority vote or reward-model pick (maj@k, cons@k, rm@k) is never beside a run's accuracy; on a
+    benchmark reported as avg@k (AIME, AMC), a run with fewer samples than the benchmark needs is only beside
+    single-sample figures, and a run with enough samples only beside avg@k figures.
+    """
+    if entry.metric_kind in ("maj@k", "rm@k"):
+        return False, f"{entry.metric} is a vote over k samples, not an accuracy"
+    if not entry.benchmark_key:
+        return True, None
+    from ..datasets import get_benchmark
+
+    needed = get_benchmark(entry.benchmark_key).sampling.min_samples
+    if needed <= 1:
+        return True, None
+    samples = int((config.get("sampling") or {}).get("samples", 1) or 1)
+    if samples < needed and entry.metric_kind == "avg@k":
+        return False, f"{entry.metric} averages many samples; this run has {samples} per problem"
+    if samples >= needed and entry.metric_kind == "greedy":
+        return False, f"{entry.metric} is one greedy sample per problem; this run averages {samples}"
+    return True, None
+
+
 def spread(entries: list[PublishedScore]) -> dict[str, tuple[float, float, int]]:
-    """Per benchmark: (lowest, highest, number of published figures)."""
+    """Per benchmark: (lowest, highest, number of published figures). Votes (maj@k, rm@k) are a different measure
+    from accuracies and get their own line (``AIME 2024 maj@k``), so the spread never mixes the two."""
     out: dict[str, tuple[float, float, int]] = {}
     for e in entries:
         if e.score is None:
             continue
-        lo, hi, n = out.get(e.benchmark, (e.score, e.score, 0))
-        out[e.benchmark] = (min(lo, e.score), max(hi, e.score), n + 1)
+        key = f"{e.benchmark} {e.metric_kind}" if e.metric_kind in ("maj@k", "rm@k") else e.benchmark
+        lo, hi, n = out.get(key, (e.score, e.score, 0))
+        out[key] = (min(lo, e.score), max(hi, e.score), n + 1)
     return out

@@ -427,11 +427,17 @@ class Store:
         return list(found.values())
 
     # -- results -----------------------------------------------------------------------------------------------
-    def sample_results(self, run_id: str, grader: str = "rules") -> list[SampleResult]:
-        """Every sample of a run with its problem, summed calls, final call and grade, in problem order."""
+    def sample_results(self, run_id: str, grader: str = "rules", *, responses: bool = True) -> list[SampleResult]:
+        """Every sample of a run with its problem, summed calls, final call and grade, in problem order.
+
+        Args:
+            responses: keep each sample's final response text (``False``: ``response`` is ``None``, so reports
+                that only count never hold every response in memory).
+        """
         calls: dict[tuple[str, int], dict[str, Any]] = {}
         for row in self._db.execute(
-            "SELECT problem_id, sample_index, response, finish_reason, latency_s, prompt_tokens,"
+            "SELECT problem_id, sample_index, " + ("response" if responses else "NULL") + ", finish_reason,"
+            " latency_s, prompt_tokens,"
             " completion_tokens, retries, cached, json_extract(extra_json, '$.try') FROM attempts WHERE run_id = ?"
             " ORDER BY attempt_index",
             (run_id,),

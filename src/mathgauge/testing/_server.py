@@ -27,25 +27,37 @@ from ._script import ScriptRates, scripted_response
 class _Answers:
     """Finds the problem a prompt is about and the gold answer to script around."""
 
-    def __init__(self, data_file: Path | None) -> None:
+    def __init__(self, data_file: Path | None, benchmark: str | None = None) -> None:
         self.by_prefix: dict[str, list[tuple[str, str]]] = {}
         if data_file is None:
             return
         from ..datasets import load_problems
 
-        benchmark = "math500" if "500" in data_file.name else "math"
-        for p in load_problems(benchmark, data_file=data_file):
+        for p in load_problems(benchmark or _guess_benchmark(data_file), data_file=data_file):
             self.by_prefix.setdefault(p.problem[:40], []).append((p.problem, p.answer))
 
     def lookup(self, content: str) -> tuple[str, str]:
-        for problem, answer in self.by_prefix.get(content[:40], []):
-            if content.startswith(problem):
-                return problem, answer
+        # The longest problem the prompt starts with: a problem whose text begins another's must not shadow it.
+        starts = [(problem, answer) for problem, answer in self.by_prefix.get(content[:40], [])
+                  if content.startswith(problem)]
+        if starts:
+            return max(starts, key=lambda pa: len(pa[0]))
         for candidates in self.by_prefix.values():
             for problem, answer in candidates:
                 if problem in content:
                     return problem, answer
         return content, "42"
+
+
+def _guess_benchmark(data_file: Path) -> str:
+    """The registry benchmark a data file is a copy of, from its name (``gsm8k.jsonl``, ``math500.jsonl``)."""
+    from ..datasets import list_benchmarks
+
+    stem = data_file.name.split(".")[0].lower()
+    names = [b.name for b in list_benchmarks()]
+    if stem in names:
+        return stem
+    return "math500" if "500" in data_file.name else "math"
 
 
 class _Script:
@@ -100,7 +112,7 @@ class ScriptedServer:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.script = _Script(Path(args.script) if args.script else None)
-        self.answers = _Answers(Path(args.data) if args.data else None)
+        self.answers = _Answers(Path(args.data) if args.data else None, args.benchmark)
         self.rates = ScriptRates(args.correct_rate, args.no_answer_rate, args.truncate_rate)
         self.chat_requests = 0
         self.rejected = 0
@@ -248,6 +260,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--data", help="benchmark JSONL whose gold answers the script uses")
+    p.add_argument("--benchmark", help="registry benchmark the --data file is a copy of (default: from its name)")
     p.add_argument("--script", help="JSONL of explicit responses (see _Script); unmatched prompts use --data")
     p.add_argument("--model", help="the only model name served (others get 404)")
     p.add_argument("--api-key", help="require this bearer token (others get 401)")

@@ -62,6 +62,34 @@ class ImportedFile:
     original_metric: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    benchmark: str | None = None  # the mathgauge benchmark the file's task or folder names, when it names one
+
+
+#: Other tools' task names for mathgauge benchmarks (besides the mathgauge names themselves).
+_TASK_ALIASES = {"math_500": "math500", "math-500": "math500", "aime_2024": "aime24", "aime_2025": "aime25",
+                 "amc_2023": "amc23", "minerva": "minerva_math", "olympiad_bench": "olympiadbench",
+                 "olympiad": "olympiadbench", "gaokao_2023_en": "gaokao2023en"}
+
+
+def benchmark_hint(task: str | None) -> str | None:
+    """The mathgauge benchmark another tool's task or dataset name stands for (``mathgauge_aime24``, ``aime24``,
+    ``gsm8k_cot``, ``math_500``), or None when it names none (the caller's default applies)."""
+    from ...datasets import MATH_SUBJECTS, list_benchmarks, subject_slug
+
+    if not task:
+        return None
+    name = task.strip().lower()
+    name = name[len("mathgauge_"):] if name.startswith("mathgauge_") else name
+    names = {b.name for b in list_benchmarks()}
+    if name in names:
+        return name
+    if name in _TASK_ALIASES:
+        return _TASK_ALIASES[name]
+    if name.startswith("gsm8k"):  # lm-eval's gsm8k, gsm8k_cot, gsm8k_cot_zeroshot...
+        return "gsm8k"
+    if name.startswith("math_") and name[5:] in {subject_slug(s) for s in MATH_SUBJECTS}:
+        return "math"  # a subtask of the MATH group: mathgauge_math_algebra
+    return None
 
 
 #: Metric names taken as "the verdict" when a file has several, first found wins.
@@ -165,6 +193,8 @@ def read_lm_eval(path: Path, original_metric: str | None = None) -> ImportedFile
     if not records:
         raise DatasetError(f"{path}: no samples found")
     imported = ImportedFile("lm-eval", records, original_metric=metric_used)
+    task = re.match(r"samples_(?P<task>.+?)_\d{4}-\d{2}-\d{2}T", path.name)
+    imported.benchmark = benchmark_hint(task["task"] if task else None)
     _lm_eval_results(path, imported)
     return imported
 
@@ -270,7 +300,9 @@ def read_lighteval(path: Path, original_metric: str | None = None) -> ImportedFi
     if len(parts) >= 4 and "details" in parts:  # {output_dir}/details/{org}/{model}/{timestamp}/details_*.parquet
         idx = len(parts) - 1 - parts[::-1].index("details")
         model = "/".join(parts[idx + 1:-2]) or None
-    return ImportedFile("lighteval", records, model=model, original_metric=metric_used)
+    task = re.match(r"details_[^|]*\|(?P<task>[^|]+)\|", path.name)  # details_{suite}|{task}|{shots}_{date}
+    return ImportedFile("lighteval", records, model=model, original_metric=metric_used,
+                        benchmark=benchmark_hint(task["task"] if task else None))
 
 
 def _loose(value: Any, where: str, name: str) -> Any:
@@ -479,6 +511,8 @@ def read_qwen_eval(path: Path, original_metric: str | None = None) -> ImportedFi
     parts = path.parts  # the scripts' default output_dir is {model path}/math_eval/{data_name}/
     if "math_eval" in parts[:-1] and parts.index("math_eval") > 0:
         imported.model = parts[parts.index("math_eval") - 1]
+    if "math_eval" in parts[:-2]:  # its data names are mathgauge's: aime24, amc23, gsm8k, minerva_math...
+        imported.benchmark = benchmark_hint(parts[parts.index("math_eval") + 1])
     return imported
 
 

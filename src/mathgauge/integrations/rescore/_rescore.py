@@ -172,7 +172,7 @@ def rescore(
     path: str | Path,
     fmt: str,
     *,
-    benchmark: str | None = "math500",
+    benchmark: str | None = "auto",
     data_file: str | None = None,
     store: str | Path = "mathgauge.db",
     run_name: str | None = None,
@@ -187,7 +187,8 @@ def rescore(
         path: the other tool's results/samples file.
         fmt: ``lm-eval``, ``lighteval``, ``opencompass``, ``qwen-eval`` or ``jsonl``.
         benchmark: the benchmark whose problems and reference answers the responses are matched to (by id, or by
-            text); ``None`` grades against the gold answers in the file itself.
+            text); ``auto``: the one the file's task or folder names (``samples_mathgauge_aime24_*``,
+            ``math_eval/gsm8k/``), else ``math500``; ``None`` grades against the gold answers in the file itself.
         data_file: a local copy of the benchmark (no hub access).
         store: SQLite results file.
         run_name: name of the stored run (generated when ``None``).
@@ -209,6 +210,10 @@ def rescore(
     path = Path(path)
     imported: ImportedFile = read_file(path, fmt, original_metric)
     notes = list(imported.notes)
+    if benchmark == "auto":
+        benchmark = imported.benchmark or "math500"
+        if imported.benchmark:
+            notes.append(f"benchmark {benchmark} (named by the file's task or folder; --benchmark chooses another)")
     matcher = None
     if benchmark is not None:
         matcher = ProblemMatcher(load_problems(benchmark, data_file=data_file))
