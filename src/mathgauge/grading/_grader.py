@@ -6,12 +6,18 @@ import re
 import threading
 import time
 
-from ._compare import NeedSymbolic, Outcome, Timeout, compare, normalize_answer, structure
+from ._boxed import last_boxed
+from ._compare import compare
 from ._extract import check_format, extract_final_answer
 from ._latex import ParseError, TooLarge
+from ._limits import MAX_RESPONSE_CHARS
+from ._normalize import basic_normalize
+from ._prose import reduce_sentence
+from ._structure import parse_answer
+from ._text import remove_invisible
+from ._tree import Expr
+from ._values import NeedSymbolic, Outcome, Timeout
 from ._verdict import Verdict
-
-MAX_RESPONSE_CHARS = 2_000_000
 
 
 _PERCENT_RE = re.compile(r"(?:\\%|%|\\percent|\bpercent)\s*\}?\s*\$?\s*\.?\s*$")
@@ -46,13 +52,32 @@ def _as_quotient(norm: str) -> str | None:
     return f"\\frac{{{m.group(1)}}}{{{m.group(2)}}}"
 
 
+_SOLUTION_RE = re.compile(r"[.!?]\s+[A-Z]")
+_ENGLISH_RE = re.compile(r"(?<![\\A-Za-z])(?:the|is|are|since|because|so|answer|when|where|for)(?![A-Za-z])", re.I)
+
+
+def reduce_gold(gold: str) -> str:
+    """The answer a reference states: the last box of a whole reference solution (other boxes on its line
+    joined), the final answer of a long solution without a box, else the reference itself."""
+    gold = remove_invisible(gold).strip()
+    if "\\boxed" in gold or "\\fbox" in gold:
+        box = last_boxed(gold, join_line=True)
+        if box:
+            return box
+    if len(gold) > 100 and _SOLUTION_RE.search(gold) and len(gold.split()) >= 12:
+        stated = extract_final_answer(gold, "auto")
+        if stated:
+            return stated
+    return gold
+
+
 def _prepare_gold(gold: str):
-    norm = normalize_answer(gold)
+    norm = basic_normalize(reduce_gold(gold))
     try:
-        st = structure(norm)
+        tree = parse_answer(norm)
     except (TooLarge, ParseError, RecursionError):
-        st = ("expr", norm)
-    return norm, st
+        tree = Expr(norm)
+    return norm, tree
 
 
 class Grader:
@@ -132,10 +157,17 @@ class Grader:
         deadline = start + self.timeout_s
         gold_norm, gold_struct = self._gold(gold)
         try:
-            cand_norm = normalize_answer(candidate)
+            cand_norm = basic_normalize(candidate)
         except RecursionError:
             return Verdict(False, candidate, None, gold_norm, "none", "too_large")
         out = self._run_compare(cand_norm, gold_norm, gold_struct, deadline)
+        if not out.correct and out.reason not in ("timeout", "too_large") and _ENGLISH_RE.search(cand_norm):
+            # words around the answer: "The answer is 5", "4 (since x > 0)"
+            reduced = reduce_sentence(cand_norm)
+            if reduced and reduced != cand_norm:
+                again = self._run_compare(basic_normalize(reduced), gold_norm, gold_struct, deadline)
+                if again.correct:
+                    out = again
         if not out.correct and out.reason not in ("timeout", "too_large"):
             for method, alt_cand, alt_gold in _alternative_readings(candidate, gold, cand_norm, gold_norm):
                 alt_struct = gold_struct if alt_gold == gold_norm else self._gold(alt_gold)[1]
