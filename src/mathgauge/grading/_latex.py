@@ -23,7 +23,9 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-MAX_EXPR_CHARS = 1000
+from ._limits import MAX_ANSWER_CHARS
+
+MAX_EXPR_CHARS = MAX_ANSWER_CHARS  # one expression is at most one answer
 MAX_DIGITS = 400
 MAX_DEPTH = 60
 
