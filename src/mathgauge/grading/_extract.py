@@ -25,7 +25,8 @@ import re
 
 from ._boxed import final_box, last_boxed
 from ._limits import MAX_EXTRACT_CHARS, MAX_SCAN_CHARS
-from ._prose import answer_from_statement, clean_answer, find_conclusion, looks_like_bare_answer, trim_tail
+from ._prose import (answer_from_statement, clean_answer, find_conclusion, first_sentence, looks_like_bare_answer,
+                     trim_tail)
 from ._text import cut_chat_leak, remove_invisible, strip_thinking
 
 ANSWER_FORMATS: tuple[str, ...] = (
@@ -49,10 +50,17 @@ def check_format(answer_format: str) -> str:
     return answer_format
 
 
+_SCRIPT_RE = re.compile(r"<script[^>]{0,80}>|</script>", re.I)
+
+
 def prepare_response(response: str) -> str:
     """The part of a response that can hold its final answer (see the module docstring)."""
     text = strip_thinking(cut_chat_leak(remove_invisible(response)))
-    return text[-MAX_SCAN_CHARS:] if len(text) > MAX_SCAN_CHARS else text
+    if len(text) > MAX_SCAN_CHARS:
+        text = text[-MAX_SCAN_CHARS:]
+    if "<script" in text:
+        text = _SCRIPT_RE.sub("$", text)  # <script type="math/tex">x</script> is math
+    return text
 
 
 # ---------------------------------------------------------------- boxed
@@ -71,7 +79,7 @@ def extract_boxed(text: str) -> str | None:
     after = text[end:end + 2000]
     m = _FINAL_AFTER_BOX_RE.search(after) if "inal" in after else None
     if m:
-        stated = clean_answer(m.group(1).split("\n")[0])
+        stated = clean_answer(first_sentence(m.group(1).split("\n")[0]))
         if stated and (re.search(r"[\d\\]", stated) or len(stated.split()) == 1):
             return stated
     return box
@@ -93,18 +101,6 @@ def extract_final_answer_line(text: str) -> str | None:
             break
         ans = inner.group(1)
     return clean_answer(first_sentence(ans))
-
-
-_SENTENCE_END_RE = re.compile(r"[.!]\s+(?=[A-Z\[(])")
-
-
-def first_sentence(s: str) -> str:
-    """Text up to the end of its first sentence ("$28\\%$. I hope it is correct. Note: ..." -> "$28\\%$.");
-    a period inside ``$...$`` does not end it."""
-    for m in _SENTENCE_END_RE.finditer(s):
-        if s.count("$", 0, m.start()) % 2 == 0:
-            return s[:m.start() + 1]
-    return s
 
 
 _ANSWER_LINE_RE = re.compile(r"^[ \t*#>]*(?:answer[ \t*]*:|####)[ \t*]*(.*\S.*)$", re.I | re.M)
@@ -136,12 +132,23 @@ def _tails(text: str, lines: int = 12, chars: int = 3000):
 _STRONG_FINAL = ("Final Answer:", "final answer is", "Final answer is", "FINAL ANSWER:")
 
 
+_NEW_QUESTION_RE = re.compile(r"^[ \t*#]*(?:\d{1,2}[.)]\s+\S|(?:question|problem|exercise)\s*\d*\s*[:.])", re.I | re.M)
+
+
 def _final_answer_line_tail(text: str) -> str | None:
     """"The answer is X" in the last lines; else the last "Final Answer: ..." sentence anywhere (a committed
-    final answer stands whatever trails it: notes, code, a tool transcript)."""
-    found = next((a for a in map(extract_final_answer_line, _tails(text)) if a), None)
-    if found:
-        return found
+    final answer stands whatever trails it: notes, code, a tool transcript). Not when a numbered item or a
+    new question follows it: the response went on to answer something else (its last statement decides)."""
+    for tail in _tails(text):
+        m = None
+        for m in _FINAL_RE.finditer(tail):
+            pass
+        if m is not None:
+            if _NEW_QUESTION_RE.search(tail, tail.find("\n", m.end()) + 1 or len(tail)):
+                return None
+            found = extract_final_answer_line(tail)
+            if found:
+                return found
     start = max(text.rfind(marker) for marker in _STRONG_FINAL)
     return extract_final_answer_line(text[start:start + 3000]) if start >= 0 else None
 
@@ -200,7 +207,7 @@ def extract_json_answer(text: str) -> str | None:
             val = m2.group(0)
         val = val.strip()
         if val and val.lower() not in ("null", "none") and not _PLACEHOLDER_RE.match(val):
-            return val
+            return unwrap_math(val)
     return None
 
 
@@ -217,22 +224,28 @@ def _tag_content(content: str) -> str | None:
     if content.startswith("{") or content.startswith("```"):
         inner = extract_json_answer(content)
         if inner:
-            return inner
+            content = inner
+    if "\n\n" in content.strip():
+        found = find_conclusion(content)  # several paragraphs: the concluding one, afterthoughts skipped
+        if found:
+            return found
     return answer_from_statement(content[-4000:])
 
 
 def extract_answer_tags(text: str) -> str | None:
     """The last non-empty ``<answer>...</answer>`` (after the thinking), reduced to its answer.
 
-    A missing closing tag runs to the end; a closer without an opener (``... 42</answer>``, ``answer> 42``) is
-    read back to the previous tag or line; a JSON object inside is read by its ``answer`` field.
+    A missing closing tag runs to the end; a closer without an opener (``... 42</answer>``) is read back to the
+    previous tag or paragraph; a mangled ``answer> 42`` at the end opens a tag; a JSON object inside is read by
+    its ``answer`` field.
     """
     if "nswer>" not in text and "NSWER>" not in text and "nswer >" not in text:
         return None
     opens = list(_OPEN_TAG_RE.finditer(text))[-32:]
     for o in reversed(opens):
         close = _CLOSE_TAG_RE.search(text, o.end())
-        got = _tag_content(text[o.end():close.start() if close else len(text)])
+        content = text[o.end():close.start()] if close else trim_tail(text[o.end():])
+        got = _tag_content(content)
         if got:
             return got
     if opens:
@@ -242,7 +255,7 @@ def extract_answer_tags(text: str) -> str | None:
         return None
     last = closes[-1]
     after = text[last.end():].strip()
-    if after and "\n" not in after[:200] and not text[:last.start()].rstrip().endswith(">"):
+    if not last.group(0).startswith("<") and after and "\n" not in after[:200]:
         got = _tag_content(after.split("\n")[0])  # a mangled opener "answer> 42" at the end
         if got:
             return got
@@ -280,11 +293,18 @@ def unwrap_math(s: str) -> str:
     return s
 
 
+_CHOICE_LINE_RE = re.compile(r"^\(?([A-E])[.):]\s")
+
+
 def _whole_math(text: str) -> str | None:
-    """A response that is only one math span (``$...$``, ``$$...$$``, ``\\[...\\]``) or a short bare answer."""
+    """A response that is only one math span (``$...$``, ``$$...$$``, ``\\[...\\]``), a short bare answer, or
+    one line that starts with a choice letter ("D. it can't be A or B")."""
     s = text.strip()
     if not s or len(s) > 2000:
         return None
+    m = _CHOICE_LINE_RE.match(s)
+    if m and "\n" not in s and len(s) <= 200:
+        return m.group(1)
     inner = unwrap_math(s)
     if inner != s:
         return inner or None
@@ -297,8 +317,8 @@ def _whole_math(text: str) -> str | None:
 # ---------------------------------------------------------------- dispatch
 
 def _auto(text: str, skip=None) -> str | None:
-    for fn in (extract_answer_tags, extract_json_answer, extract_boxed, _whole_math, _final_answer_line_tail,
-               _answer_line_tail, find_conclusion):
+    for fn in (extract_answer_tags, extract_json_answer, extract_boxed, _final_answer_line_tail, _answer_line_tail,
+               _whole_math, find_conclusion):
         if fn is skip:
             continue
         ans = fn(text)

@@ -24,7 +24,7 @@ _CONTRACTIONS = (("it's", "it is"), ("that's", "that is"), ("It's", "It is"), ("
 _LEADING_WORDS_RE = re.compile(
     r"^(?:(?:indeed|exactly|just|approximately|about|equal to|definitely|simply|clearly|for sure|surely|"
     r"also|still|then|now|therefore|thus|so|me|us|that|the|a|an|value|of|given by|as follows)\b[\s,:]*)+", re.I)
-_NUM_THEN_WORDS_RE = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?)\s+(?:[A-Za-z][A-Za-z-]{2,})(?:\s|$).*$")
+_NUM_THEN_WORDS_RE = re.compile(r"^(-?\d+(?:,\d{3})*(?:\.\d+)?)\s+(?:[A-Za-z][A-Za-z-]{2,})(?:\s|$).*$")
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
     "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
@@ -69,14 +69,29 @@ def strip_trailing_words(ans: str) -> str:
 
 
 _BARE_RE = re.compile(r"^[\s\dA-Za-z\\{}()\[\]^_+\-*/.,=<>|!:;'√π°%$&]*$")
+_PROSE_WORDS = {"thus", "so", "hence", "therefore", "answer", "final", "we", "get", "then", "is", "are", "the", "of",
+                "and", "it", "this", "that", "result", "solution", "since", "because", "which", "where", "when",
+                "for", "with", "to", "be", "was", "has", "have", "gives", "equals", "value", "our", "my", "its",
+                "assistant", "user", "note", "step", "find", "let", "if", "not", "no", "yes"}
 
 
 def looks_like_bare_answer(s: str) -> bool:
-    """Short, mathematical, at most one plain word: ``(3, -1)``, ``x = 5``, ``\\frac{1}{2}``."""
+    """Short, mathematical, at most one plain word that is not prose: ``(3, -1)``, ``x = 5``, ``12 cm``."""
     if not s or len(s) > 200 or not _BARE_RE.match(s) or not re.search(r"[\dA-Za-z]", s):
         return False
-    words = [w for w in re.findall(r"(?<![\\A-Za-z])[A-Za-z]{3,}", s) if w.lower() not in MATH_WORDS]
-    return len(words) <= 1 and not re.search(r"\b(?:is|are|the|of|so|and|then)\b", s, re.I)
+    words = [w.lower() for w in re.findall(r"(?<![\\A-Za-z])[A-Za-z]{2,}", s)]
+    words = [w for w in words if w not in MATH_WORDS]
+    return len(words) <= 1 and not any(w in _PROSE_WORDS for w in words)
+
+
+def _is_value_list(s: str) -> bool:
+    """Several short values joined by commas, "and" or "or": ``x = 3 or x = -2``, ``1, 2 and 3``."""
+    parts = [p for p in re.split(r"\s*(?:,|\band\b|\bor\b)\s*", s) if p.strip()]
+    return len(parts) > 1 and all(len(p) <= 40 and looks_like_bare_answer(p) and not _has_words(p) for p in parts)
+
+
+def _has_words(s: str) -> bool:
+    return any(w.lower() not in MATH_WORDS for w in re.findall(r"(?<![\\A-Za-z])[A-Za-z]{2,}", s))
 
 
 def clean_answer(ans: str) -> str | None:
@@ -121,7 +136,7 @@ _SUBJECT_IS_RE = re.compile(
     r"(?:correct|right|final)\b", re.I)
 _TRAILING_MATH_RE = re.compile(
     r"(?:\b(?:is|are|be|was|equals?|get|gets|got|obtain|obtained|find|found|have|has|gives?|yields?|"
-    r"becomes?|conclude|that|to|as|at|thus|therefore|so|hence)|[:=])\s*(?:\*\*)?\s*"
+    r"becomes?|conclude|that|to|as|at|thus|therefore|so|hence)[,:]?|[:=])\s*(?:\*\*)?\s*"
     r"(?:\$+([^$]{1,500})\$+|\\\((.{1,500}?)\\\))\s*(?:\*\*)?\s*[.!]?\s*(?:\*\*)?$")
 _BOLD_RE = re.compile(r"\*\*([^*]{1,200})\*\*")
 _EQUALS_END_RE = re.compile(r".*(?:=|\\equiv|≡|\\approx|≈)\s*([^=]+)$")
@@ -198,6 +213,34 @@ def _rule_equals_end(sent: str) -> str | None:
     return _acceptable(strip_trailing_words(m.group(1)))
 
 
+_VALUE_CLAUSE_RE = re.compile(
+    r"\b(?:is|are|equals)\s+(\$[^$]{1,200}\$|-?\d[\d,./]*(?<![.,]))(?=\s*(?:,|;|\band\b|[.!]?\s*$))")
+
+
+def _rule_several_values(sent: str) -> str | None:
+    """"The square root of 64 is 8, and the cube root of 64 is 4." states two values: both are returned
+    (compared as a list, so a single reference value does not match)."""
+    if " and " not in sent:
+        return None
+    values = [v.strip("$ ") for v in _VALUE_CLAUSE_RE.findall(sent)]
+    distinct = list(dict.fromkeys(values))
+    return ", ".join(distinct) if len(distinct) > 1 else None
+
+
+_LIST_MARKER_RE = re.compile(r"\b(?:are|is|be|were|get|obtain|find|gives?|yields?)\b|:|^(?:so|thus|hence|therefore),?",
+                             re.I)
+
+
+def _rule_value_list(sent: str) -> str | None:
+    """"Therefore, x = 3 or x = -2." / "So the solutions are x=1 and x=2." -> all the values, joined."""
+    plain = _plain(sent)
+    for m in _LIST_MARKER_RE.finditer(plain):
+        tail = plain[m.end():].strip()
+        if len(tail) <= 200 and _is_value_list(tail):
+            return ", ".join(p.strip() for p in re.split(r"\s*(?:,|\band\b|\bor\b)\s*", tail) if p.strip())
+    return None
+
+
 def _rule_is_clause(sent: str) -> str | None:
     m = _IS_CLAUSE_RE.match(_plain(sent)[-600:])
     return _acceptable(strip_trailing_words(m.group(1))) if m else None
@@ -211,8 +254,22 @@ def _rule_single_number(sent: str) -> str | None:
     return nums[0] if len(nums) == 1 else None
 
 
-_RULES = (_rule_answer_is, _rule_subject_is, _rule_trailing_math, _rule_bold, _rule_equals_end,
-          _rule_single_number, _rule_is_clause)
+_RULES = (_rule_answer_is, _rule_subject_is, _rule_several_values, _rule_trailing_math, _rule_bold,
+          _rule_value_list, _rule_equals_end, _rule_single_number, _rule_is_clause)
+_RELATIVE_CLAUSE_RE = re.compile(r",\s*(?:which|since|because|as|so that|where|when|but|although|though|"
+                                 r"assuming|given that)\b[^$]*$", re.I)
+
+
+_SENTENCE_END_RE = re.compile(r"[.!]\s+(?=[A-Z\[(])")
+
+
+def first_sentence(s: str) -> str:
+    """Text up to the end of its first sentence ("$28\\%$. I hope it is correct. Note: ..." -> "$28\\%$.");
+    a period inside ``$...$`` does not end it."""
+    for m in _SENTENCE_END_RE.finditer(s):
+        if s.count("$", 0, m.start()) % 2 == 0:
+            return s[:m.start() + 1]
+    return s
 
 
 def collapse_display_math(text: str) -> str:
@@ -222,8 +279,8 @@ def collapse_display_math(text: str) -> str:
     return _DISPLAY_RE.sub(lambda m: " $" + " ".join((m.group(1) or m.group(2) or "").split()) + "$\n", text)
 
 
-_DISPLAY_RE = re.compile(r"\s*(?:\\\[(.{0,2000}?)\\\]|\$\$(.{0,2000}?)\$\$)\s*", re.S)
-_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(*$\\])")
+_DISPLAY_RE = re.compile(r"[ \t]*\n?[ \t]*(?:\\\[(.{0,2000}?)\\\]|\$\$(.{0,2000}?)\$\$)[ \t]*\n?", re.S)
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(*$\\])")
 
 
 def _sentences(line: str) -> list[str]:
@@ -273,7 +330,8 @@ _FIRST_PERSON_RE = re.compile(r"^(?:i|i'm|we|let|let's|let me|yes|no|ok|okay|hmm
 
 def _line_answer(line: str) -> str | None:
     plain = _plain(line)
-    plain = re.sub(r"^(?:\\text\{\s*)?answer\s*:?\s*\}?\s*", "", plain, flags=re.I)
+    plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*:?\s*\}?\s*|^=\s*", "",
+                   plain, flags=re.I)
     if looks_like_bare_answer(plain):
         return plain
     m = _INLINE_ANSWER_RE.search(line)
@@ -282,7 +340,10 @@ def _line_answer(line: str) -> str | None:
         if cand:
             return cand
     for sent in reversed(_sentences(line)):
-        sent = _expand(sent.strip())
+        sent = _RELATIVE_CLAUSE_RE.sub("", _expand(sent.strip()))
+        bare = _plain(sent)
+        if looks_like_bare_answer(bare):
+            return bare  # "The value is computed. 12"
         for rule in _RULES:
             cand = rule(sent)
             if cand:
@@ -297,7 +358,7 @@ def _line_answer(line: str) -> str | None:
 # ---------------------------------------------------------------- the end of a response
 
 _TOOL_NOISE_RE = re.compile(
-    r"^[ \t]*(?:tool call limit reached|maximum (?:number of )?tool calls reached|<tool_(?:call|response)>.*|"
+    r"[ \t]*(?:tool call limit reached|maximum (?:number of )?tool calls reached|<tool_(?:call|response)>.*|"
     r"</tool_(?:call|response)>|\[?(?:execution|code) (?:error|timed out)\]?.*)[ \t]*$", re.I)
 
 
@@ -319,17 +380,22 @@ def trim_tool_noise(text: str) -> str:
 
 
 def trim_tail(text: str) -> str:
-    """Remove what trails a committed answer without committing a new one: code blocks (closed, or left
-    open at the end), program output, tool-call notices."""
+    """Remove what trails a statement without committing a new answer: code blocks (closed, or left open at
+    the end), program output, tool-call notices, and the line that introduces them ("Let me verify with
+    code:")."""
     text = text.rstrip()
     for _ in range(12):
         before = text
         text = _drop_noise_line(text)
         if text.endswith("```"):
-            opening = text.rfind("```", 0, len(text) - 3)
-            text = text[:max(opening, 0)].rstrip()
+            opening = max(text.rfind("```", 0, len(text) - 3), 0)
+            if _commits(text[opening:]):
+                break  # the block states the answer ('Answer: "7"' in a JSON block)
+            text = text[:opening].rstrip()
         elif text.count("```") % 2:
             text = text[:text.rfind("```")].rstrip()  # a block still open at the end (cut off)
+        if text != before and text.endswith(":"):
+            text = text[:text.rfind("\n") + 1].rstrip()  # "Let me verify with code:"
         if text == before:
             break
     return text
@@ -403,6 +469,8 @@ def _closing_statement(para: str) -> str | None:
     if not sentences:
         return None
     sent = _expand(sentences[-1])
+    if _CONCLUDE_START_RE.match(sent):
+        return _line_answer(sent)  # "So, 9/2 expressed as a decimal is 4.5."
     return _rule_subject_is(sent) or _rule_answer_is(sent)
 
 
@@ -419,7 +487,10 @@ def find_conclusion(text: str) -> str | None:
     Returns:
         The answer text or ``None``.
     """
-    body = collapse_display_math(trim_tool_noise(text[-4000:]))
+    tail = trim_tool_noise(text[-8000:])
+    if tail.count("```") % 2:
+        return None  # cut off inside a code block
+    body = collapse_display_math(trim_tail(tail)[-4000:])
     if not body.strip():
         return None
     if not _ends_complete(body):
