@@ -30,7 +30,8 @@ _NUMBER_WORDS = {
     "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
     "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20",
 }
-_NUMBER_WORD_RE = re.compile(r"^(" + "|".join(_NUMBER_WORDS) + r")\b(?=\s+[A-Za-z])", re.I)
+_NUMBER_WORD_RE = re.compile(r"^(" + "|".join(_NUMBER_WORDS) + r")\b(?=\s+(?!hundred|thousand|million|billion|and\b)"
+                             r"[A-Za-z])", re.I)
 _WORDS_BEFORE_NUMBER_RE = re.compile(r"^(?:[A-Za-z]{2,}\s+){1,5}(?=-?\d[\d,.]*(?:\s+[A-Za-z]{2,}|$))")
 _MOD_SUFFIX_RE = re.compile(r"\s*(?:\\pmod\{[^}]*\}|\(\s*mod[^)]*\)|\\pmod\s*\d+)\s*$")
 _TRAILING_CLAUSE_RE = re.compile(r"[,;:]\s*(?:which|and so|so|as|since|because|where|it|but|not|i|we|this)\b.*$",
@@ -63,7 +64,7 @@ def strip_trailing_words(ans: str) -> str:
     ans = _TRAILING_CLAUSE_RE.sub("", ans)
     ans = _PROSE_TAIL_RE.sub("", ans)
     ans = ans.strip().strip("*").strip()
-    if ans.endswith(")") and ans.count(")") > ans.count("("):
+    if ans.endswith(")") and ans.count(")") + ans.count("]") > ans.count("(") + ans.count("["):
         ans = ans[:-1].rstrip()  # "(35 + 70 = 105)." read from its "=": "105)" -> "105"
     return ans
 
@@ -298,11 +299,14 @@ def _sentences(line: str) -> list[str]:
     return [s for s in out if s.strip()]
 
 
-def answer_from_statement(text: str) -> str | None:
+def answer_from_statement(text: str, *, loose: bool = True) -> str | None:
     """Reduce a statement (a line, a tag's content, a sentence) to the answer it commits to.
 
     Args:
         text: the statement; when it has several lines, the last one that states something is read.
+        loose: the text was marked as the answer (a tag, an answer line): a short plain phrase is an answer
+            ("This equation represents an ellipse"). Otherwise a sentence without a value only counts when it
+            says what the answer is ("the only correct option is (B) Ellipse").
 
     Returns:
         The answer text, or ``None`` when the statement commits to none (a question, an empty box, prose
@@ -322,17 +326,20 @@ def answer_from_statement(text: str) -> str | None:
     last = lines[-1] if lines else text
     if len(last) <= 3 and len(lines) > 1 and not looks_like_bare_answer(last):
         last = lines[-2] + " " + last
-    return _line_answer(last[-1200:])
+    return _line_answer(last[-1200:], loose)
 
 
 _FIRST_PERSON_RE = re.compile(r"^(?:i|i'm|we|let|let's|let me|yes|no|ok|okay|hmm|wait)\b", re.I)
 
 
-def _line_answer(line: str) -> str | None:
+_STRONG_RULES = (_rule_answer_is, _rule_subject_is)
+
+
+def _line_answer(line: str, loose: bool = True) -> str | None:
     plain = _plain(line)
     plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*:?\s*\}?\s*|^=\s*", "",
                    plain, flags=re.I)
-    if looks_like_bare_answer(plain):
+    if looks_like_bare_answer(plain) and (loose or _has_value(plain) or len(plain) <= 3):
         return plain
     m = _INLINE_ANSWER_RE.search(line)
     if m:
@@ -342,17 +349,22 @@ def _line_answer(line: str) -> str | None:
     for sent in reversed(_sentences(line)):
         sent = _RELATIVE_CLAUSE_RE.sub("", _expand(sent.strip()))
         bare = _plain(sent)
-        if looks_like_bare_answer(bare):
+        if looks_like_bare_answer(bare) and (loose or _has_value(bare) or len(bare) <= 3):
             return bare  # "The value is computed. 12"
-        for rule in _RULES:
+        valued = loose or _has_value(sent) or _CHOICE_IN_TEXT_RE.search(sent) or _CONCLUDE_START_RE.match(sent)
+        for rule in _RULES if valued else _STRONG_RULES:
             cand = rule(sent)
             if cand:
                 return cand
         if re.search(r"\d", sent):
             break  # a statement with a value that is not a conclusion: nothing committed
-    if len(plain) <= 40 and not plain.endswith(":") and not _is_filler(plain) and not _FIRST_PERSON_RE.match(plain):
+    if loose and len(plain) <= 40 and not plain.endswith(":") and not _is_filler(plain) \
+            and not _FIRST_PERSON_RE.match(plain):
         return plain
     return None
+
+
+_CHOICE_IN_TEXT_RE = re.compile(r"\([A-E]\)|\b[A-E]\b(?=[.)]?\s*$)")
 
 
 # ---------------------------------------------------------------- the end of a response
@@ -445,7 +457,7 @@ def _paragraph_answer(para: str) -> str | None:
             return None
         if ln.rstrip(" .*$").endswith(":") or not ln.strip(" .*$"):
             continue
-        ans = answer_from_statement(ln)
+        ans = answer_from_statement(ln, loose=False)
         if ans:
             return ans
         if _has_value(ln):
@@ -470,8 +482,16 @@ def _closing_statement(para: str) -> str | None:
         return None
     sent = _expand(sentences[-1])
     if _CONCLUDE_START_RE.match(sent):
-        return _line_answer(sent)  # "So, 9/2 expressed as a decimal is 4.5."
+        return _line_answer(sent, loose=False)  # "So, 9/2 expressed as a decimal is 4.5."
     return _rule_subject_is(sent) or _rule_answer_is(sent)
+
+
+def _ends_with_code_to_run(text: str) -> bool:
+    """The response ends with a closed code block that is not program output (a tool-use turn)."""
+    if not text.endswith("```"):
+        return False
+    opening = text.rfind("```", 0, len(text) - 3)
+    return opening >= 0 and not text.startswith("```output", opening)
 
 
 def find_conclusion(text: str) -> str | None:
@@ -488,8 +508,8 @@ def find_conclusion(text: str) -> str | None:
         The answer text or ``None``.
     """
     tail = trim_tool_noise(text[-8000:])
-    if tail.count("```") % 2:
-        return None  # cut off inside a code block
+    if tail.count("```") % 2 or _ends_with_code_to_run(tail):
+        return None  # cut off inside a code block, or waiting for a program to be run
     body = collapse_display_math(trim_tail(tail)[-4000:])
     if not body.strip():
         return None
@@ -497,7 +517,7 @@ def find_conclusion(text: str) -> str | None:
         last = _expand(body.strip().splitlines()[-1].strip())
         if _CONNECTOR_END_RE.search(last[-40:]) or last.count("$") % 2:
             return None
-        ans = answer_from_statement(last)
+        ans = answer_from_statement(last, loose=False)
         commits = looks_like_bare_answer(_plain(last)) or _commits(last) or _CONCLUDE_START_RE.match(last)
         return ans if ans and (commits or re.search(r"\b(?:is|are)\b", last)) else None
     for para in reversed(_paragraphs(body)[-6:]):
