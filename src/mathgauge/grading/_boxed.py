@@ -84,16 +84,22 @@ _LIST_GAP_RE = re.compile(
 
 
 def _outer_boxes(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, content) of the outermost non-empty boxes among the last ones in ``text``."""
+    """(start, end, content) of the last outermost non-empty boxes in ``text``: the last one and those before
+    it on its line (what :func:`last_boxed` can use), read backwards so a long response costs a few boxes."""
     if "\\boxed" not in text and "\\fbox" not in text:
         return []
     boxes: list[tuple[int, int, str]] = []
-    for m in list(_BOX_RE.finditer(text))[-_MAX_BOXES:]:
-        if boxes and m.start() < boxes[-1][1]:
-            continue  # nested inside the previous box
+    line_start = -1
+    for m in reversed(list(_BOX_RE.finditer(text))[-_MAX_BOXES:]):
+        if boxes and m.start() < line_start:
+            break  # on an earlier line: only a box that encloses the ones found could still matter
         got = _box_at(text, m)
-        if got is not None:
-            boxes.append((m.start(), got[1], got[0]))
+        if got is None:
+            continue
+        if boxes and got[1] > boxes[0][0]:
+            boxes = [box for box in boxes if box[0] >= got[1]]  # the new box encloses them: it is the outer one
+        boxes.insert(0, (m.start(), got[1], got[0]))
+        line_start = text.rfind("\n", 0, boxes[-1][0]) + 1
     return boxes
 
 

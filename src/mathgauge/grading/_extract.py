@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 
 from ._boxed import final_box, last_boxed
 from ._limits import MAX_EXTRACT_CHARS, MAX_SCAN_CHARS
@@ -120,13 +121,16 @@ def extract_answer_line(text: str) -> str | None:
     return clean_answer(last.group(1))
 
 
-def _tails(text: str, lines: int = 12, chars: int = 3000):
+@lru_cache(maxsize=8)
+def _tails(text: str, lines: int = 12, chars: int = 3000) -> tuple[str, ...]:
     """The last lines of the response, then the last lines once trailing code blocks and tool transcripts are
-    set aside (a committed answer followed by a verification program still stands)."""
-    yield "\n".join(text[-chars:].splitlines()[-lines:])
+    set aside (a committed answer followed by a verification program still stands). Cached: the final-answer
+    and the answer-line readers both look at them."""
+    tails = ["\n".join(text[-chars:].splitlines()[-lines:])]
     trimmed = trim_tail(text[-chars * 4:])
     if len(trimmed) < min(len(text), chars * 4) - 2:
-        yield "\n".join(trimmed[-chars:].splitlines()[-lines:])
+        tails.append("\n".join(trimmed[-chars:].splitlines()[-lines:]))
+    return tuple(tails)
 
 
 _STRONG_FINAL = ("Final Answer:", "final answer is", "Final answer is", "FINAL ANSWER:")
@@ -140,6 +144,8 @@ def _final_answer_line_tail(text: str) -> str | None:
     final answer stands whatever trails it: notes, code, a tool transcript). Not when a numbered item or a
     new question follows it: the response went on to answer something else (its last statement decides)."""
     for tail in _tails(text):
+        if "answer" not in tail and "Answer" not in tail and "ANSWER" not in tail:
+            continue
         m = None
         for m in _FINAL_RE.finditer(tail):
             pass
@@ -154,7 +160,8 @@ def _final_answer_line_tail(text: str) -> str | None:
 
 
 def _answer_line_tail(text: str) -> str | None:
-    return next((a for a in map(extract_answer_line, _tails(text)) if a), None)
+    tails = [t for t in _tails(text) if "nswer" in t or "NSWER" in t or "####" in t]
+    return next((a for a in map(extract_answer_line, tails) if a), None)
 
 
 # ---------------------------------------------------------------- json

@@ -277,10 +277,12 @@ def collapse_display_math(text: str) -> str:
     """Put display math on the line of the sentence that introduces it."""
     if "\\[" not in text and "$$" not in text:
         return text
+    text = _BEFORE_DISPLAY_RE.sub(" ", text)
     return _DISPLAY_RE.sub(lambda m: " $" + " ".join((m.group(1) or m.group(2) or "").split()) + "$\n", text)
 
 
-_DISPLAY_RE = re.compile(r"[ \t]*\n?[ \t]*(?:\\\[(.{0,2000}?)\\\]|\$\$(.{0,2000}?)\$\$)[ \t]*\n?", re.S)
+_BEFORE_DISPLAY_RE = re.compile(r"[ \t]*\n[ \t]*(?=\\\[|\$\$)")  # the line break before display math
+_DISPLAY_RE = re.compile(r"(?:\\\[(.{0,2000}?)\\\]|\$\$(.{0,2000}?)\$\$)[ \t]*\n?", re.S)
 _SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(*$\\])")
 
 
@@ -452,6 +454,8 @@ def _paragraphs(text: str) -> list[str]:
 def _paragraph_answer(para: str) -> str | None:
     """The answer the last stating line of a paragraph commits to."""
     lines = [ln.strip() for ln in para.splitlines() if ln.strip()]
+    if any(ln in ("$", "\\(", "\\)") for ln in lines):
+        return None  # inline math broken over lines: nothing stated
     for ln in reversed(lines[-6:]):
         if ln.startswith("```"):
             return None
@@ -510,7 +514,7 @@ def find_conclusion(text: str) -> str | None:
     tail = trim_tool_noise(text[-8000:])
     if tail.count("```") % 2 or _ends_with_code_to_run(tail):
         return None  # cut off inside a code block, or waiting for a program to be run
-    body = collapse_display_math(trim_tail(tail)[-4000:])
+    body = collapse_display_math(trim_tail(tail)[-3000:])
     if not body.strip():
         return None
     if not _ends_complete(body):
@@ -520,7 +524,7 @@ def find_conclusion(text: str) -> str | None:
         ans = answer_from_statement(last, loose=False)
         commits = looks_like_bare_answer(_plain(last)) or _commits(last) or _CONCLUDE_START_RE.match(last)
         return ans if ans and (commits or re.search(r"\b(?:is|are)\b", last)) else None
-    for para in reversed(_paragraphs(body)[-6:]):
+    for para in reversed(_paragraphs(body)[-5:]):
         if _AFTERTHOUGHT_RE.match(para) and not _commits(para):
             ans = _closing_statement(para)
             if ans:
