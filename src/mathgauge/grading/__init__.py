@@ -41,6 +41,10 @@ Policy (what counts as equal), following ``shared/grading/README.md``:
   also matches a sentence ending in that word ("This equation represents an ellipse").
 * Several different answers for one value ("12 or 13", two different boxes listed on the final line, "the
   square root is 8, and the cube root is 4") are incorrect; repeated equal answers are fine.
+* Where peers' test suites expect otherwise, on purpose: a comma is never a decimal point (``1000,99``); rounded
+  decimals never equal exact values (``(0.6, 2.6667]`` is not ``(3/5, 8/3]``: no relative tolerance); a list of
+  solutions is a set (``10, 4, -2`` = ``4, 10, -2``); ``x \\in [a, b]`` and ``a \\le x \\le b`` are equal both
+  ways. Not computed: matrix arithmetic left unevaluated in an answer (``A + B``), sums written with ``\\sum``.
 
 Entry points: :func:`grade` (extract + compare), :func:`answers_equivalent` (two bare answers),
 :func:`extract_final_answer`, and :class:`Grader` (reusable, thread-safe, caches parsed reference answers and
