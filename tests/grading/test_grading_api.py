@@ -14,11 +14,14 @@ import pytest
 
 from mathgauge.grading import (
     ANSWER_FORMATS,
+    MAX_ANSWER_CHARS,
     Grader,
     Verdict,
     answers_equivalent,
     extract_final_answer,
     grade,
+    last_boxed,
+    strip_thinking,
 )
 
 
@@ -51,6 +54,23 @@ def test_verdict_fields_and_status():
     assert not v.correct and v.reason == "no_answer" and v.status == "no_answer" and v.extracted is None
     v = grade(r"\boxed{4}", "3")
     assert v.status == "incorrect" and v.reason == "mismatch"
+
+
+def test_shared_helpers():
+    # the one \boxed extractor and thinking stripper of the package (datasets, report and judge call them)
+    assert last_boxed(r"a \boxed{\frac{1}{2}} b \boxed{3}") == "3"
+    assert last_boxed(r"x = \boxed{2} or x = \boxed{3}", join_line=True) == "2, 3"
+    assert last_boxed(r"\boxed{\boxed{5}}") == "5" and last_boxed(r"so $\boxed 5$.") == "5"
+    assert last_boxed(r"\fbox{\{1, 2\}}") == r"\{1, 2\}" and last_boxed("none") is None
+    assert last_boxed(r"\boxed{}") is None and last_boxed(r"\boxed{1") is None
+    assert strip_thinking("<think>3</think> 4") == " 4"
+    assert strip_thinking("<think>still going") == ""
+    assert strip_thinking("<think>still going", keep_unclosed=True) == "<think>still going"
+    assert MAX_ANSWER_CHARS == 2000
+    from mathgauge.datasets._boxed import last_boxed_content
+    from mathgauge.report._regrade import last_boxed as regrade_boxed
+
+    assert regrade_boxed is last_boxed and last_boxed_content(r"\boxed{7}") == "7"
 
 
 def test_import_is_light():
@@ -198,6 +218,16 @@ def test_huge_inputs_are_bounded(answer, reasons):
     assert not v.correct and v.reason in reasons
 
 
+@pytest.mark.parametrize("piece", ["9", " ", "$", "**", "is ", "1,", "\\[", "```", "answer>", "<answer>",
+                                   "Therefore ", "\\boxed{", "$$", "\"answer\": ", "the answer is ", "\n\n"])
+def test_repetitive_response_is_bounded(piece):
+    text = piece * (60_000 // len(piece))
+    for fmt in ("auto", "boxed", "think_answer_tags", "json_answer_field"):
+        t = time.monotonic()
+        extract_final_answer(text + " 5.", fmt)
+        assert time.monotonic() - t < 0.5, (piece, fmt)
+
+
 def test_garbage_response_is_bounded():
     import random
 
@@ -236,6 +266,14 @@ def test_cli_grade(capsys):
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["correct"] is True and out["extracted"] == "0.5"
+
+
+def test_cli_grade_gold_solution_and_raw(capsys):
+    ap = _parser()
+    args = ap.parse_args(["grade", "--gold", r"so $x = \boxed{\frac{1}{2}}$.", "--response", "$0.5$", "--format", "raw"])
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["correct"] is True and out["extracted"] == "0.5" and out["normalized_gold"] == r"\frac{1}{2}"
 
 
 def test_cli_grade_file(tmp_path, capsys):

@@ -2,55 +2,74 @@
 
 Policy (what counts as equal), following ``shared/grading/README.md``:
 
-* The final answer is the last one the response commits to in the requested
-  format; thinking traces (``<think>...</think>``) are never graded; a response
-  with no answer, or cut off before it commits to one, is incorrect
-  (reason ``no_answer``).
-* Presentation is ignored: ``$``, ``\\left``/``\\right``, ``\\dfrac``/``\\tfrac``,
-  spacing, ``\\text{}``/``\\mbox{}`` wrappers, units and nouns after a number,
-  degree signs, percent signs, currency, thousands separators, ordinal suffixes,
-  ``x =`` / ``f(x) =`` prefixes and trailing periods.
-* Numbers: integers and rationals are compared exactly with ``fractions.Fraction``
-  (``\\frac12`` = ``0.5`` = ``1/2``, repeating decimals ``0.\\overline{3}`` = ``1/3``,
-  mixed numbers ``1\\frac{1}{2}`` = ``3/2``; but 13535 != 13536 and 0.333 != 1/3);
-  expressions with radicals, pi, logs or trigonometric functions are evaluated in
-  complex double precision and must agree to a relative 1e-10 (so a decimal
-  approximation never equals an exact irrational); expressions with variables
-  must agree at four fixed points (method ``symbolic``: a polynomial-identity
-  style test), and sympy decides, in a killable worker process, what evaluation
-  cannot (e.g. both sides undefined at every point). Signed infinities compare
-  by sign.
-* Structure: tuples and intervals in order with the same brackets; sets,
-  ``\\{...\\}``, bare comma lists and ``a \\pm b`` are unordered collections;
-  unions of intervals unordered; matrices/vectors element by element (a tuple
-  may stand for a column vector); equations equal up to a non-zero factor
-  (``y = ...`` compares right-hand sides; an answer ``x = 5`` or ``a = b = 5``
-  counts as its last member against a non-equation); inequalities in one variable
-  are intervals (``x > 3`` = ``(3, \\infty)``, ``2 \\le x \\le 5`` = ``[2, 5]``), other
-  inequalities compare by relation and sides;
-  base subscripts (``52_8``) are kept: digits must match, and the base must too
-  when both give one; multiple-choice letters ``(C)``/``\\text{(C)}``/``C``.
-* Word answers (``\\text{Evelyn}``) compare case-insensitively, ignoring spaces
-  and punctuation; a one-word gold also matches a sentence ending in that word
-  ("This equation represents an ellipse").
-* Several different answers for one value ("12 or 13", two different boxes on
-  the final line) are incorrect; repeated equal answers are fine.
+* The final answer is the last one the response commits to in the requested format; thinking traces
+  (``<think>...</think>``) are never graded; a response with no answer, or cut off before it commits to one, is
+  incorrect (reason ``no_answer``). What trails a committed answer without committing a new one does not
+  replace it: code blocks and program output, tool transcripts ("Tool call limit reached"), a leaked chat turn
+  (``<|im_start|>user ...``), a double-check or closing remark. An invented, numbered follow-up question that
+  is answered last does replace it (graded as the answer). Without a marked answer the concluding statement is
+  read ("So 9.6 is the correct sum of 4.1 and 5.5." -> 9.6; "Hence $y \\le 4$ is the solution." -> y <= 4).
+* A reference answer that contains ``\\boxed{}`` (a whole reference solution) stands for its last box.
+* Presentation is ignored: ``$``, ``\\left``/``\\right``, ``\\dfrac``/``\\tfrac``, spacing, ``\\text{}``/``\\mbox{}``
+  wrappers, ``<script type="math/tex">``, invisible characters (NUL, zero-width, bidi controls), LaTeX escaped
+  twice (``\\\\frac``), units and nouns after a number, degree signs, percent signs, currency, thousands
+  separators (``12,\\! 345``, ``14{,}916``, ``1 000``), ordinal suffixes, trailing periods and backslashes.
+* Numbers: integers and rationals are compared exactly with ``fractions.Fraction`` (``\\frac12`` = ``0.5`` =
+  ``1/2``, repeating decimals ``0.\\overline{3}`` = ``1/3``, mixed numbers ``1\\frac{1}{2}`` = ``3/2``; but 13535 !=
+  13536 and 0.333 != 1/3: no tolerance for rounded decimals); a decimal with 12 or more significant digits is
+  a program's floating-point output and equals the value it rounds (``0.0833333333333333`` = ``1/12``). A comma
+  is never a decimal point (``1000,99`` is a list, not 1000.99). Expressions with radicals, pi, logs or
+  trigonometric functions are evaluated in complex double precision and must agree to a relative 1e-10 (so a
+  decimal approximation never equals an exact irrational); expressions with variables must agree at four fixed
+  points (method ``symbolic``), and sympy decides, in a killable worker process, what evaluation cannot.
+  Undefined values are never equal (``\\frac{2}{0}`` != ``\\frac{1}{0}``). Signed infinities compare by sign.
+* Structure (a typed answer tree, ``_tree.py``): tuples and intervals in order with the same brackets (``(0;2;0)``
+  is a tuple); sets (``\\{...\\}``, bare ``{...}``), bare comma/"or"/"and" lists and ``a \\pm b`` are unordered
+  collections (a list of solutions is a set, never an ordered string); unions of intervals unordered;
+  matrices/vectors element by element (``\\left[\\begin{array}...\\end{array}\\right]`` too; a tuple may stand
+  for a column vector). Equations equal up to a non-zero factor (``2=x`` = ``x=2``); a side that only names the
+  value is a label (``x``, ``(p,q)``, ``|AB|``, ``S_1:S_2``, ``f(x)``, ``\\frac{NO}{BO}``), so ``(p,q)=(3,2)``
+  = ``(3,2)``; an answer ``x = 5`` or ``a = b = 5`` counts as its last member against a non-equation; ``x = -5,
+  p = 14/3`` is a labelled tuple. ``exact \\approx decimal`` is its exact side. Relations: ASCII ``>=``, ``<=``,
+  ``!=`` are relations, never equations; an inequality in one variable is an interval (``x > 3`` =
+  ``(3, \\infty)``, ``-x > -1`` = ``x < 1``, ``2 \\le x \\le 5`` = ``[2, 5]`` = ``x \\in [2, 5]``, ``a < f(x) < b`` =
+  ``(a, b)``); other inequalities compare by relation and sides. Base subscripts (``52_8``, ``-1011_2``) are
+  kept: digits and sign must match, and the base must too when both give one.
+* Multiple-choice letters ``(C)``/``\\text{(C)}``/``C``/``c``, also followed by their option text (``C. x = 42``,
+  ``(B) Ellipse``); never when followed by an operator or a verdict (``B = 5``, ``A\\cdot 2``, "D is wrong").
+* Word answers (``\\text{Evelyn}``) compare case-insensitively, ignoring spaces and punctuation; a one-word gold
+  also matches a sentence ending in that word ("This equation represents an ellipse").
+* Several different answers for one value ("12 or 13", two different boxes listed on the final line, "the
+  square root is 8, and the cube root is 4") are incorrect; repeated equal answers are fine.
+* Where peers' test suites expect otherwise, on purpose: a comma is never a decimal point (``1000,99``); rounded
+  decimals never equal exact values (``(0.6, 2.6667]`` is not ``(3/5, 8/3]``: no relative tolerance); a list of
+  solutions is a set (``10, 4, -2`` = ``4, 10, -2``); ``x \\in [a, b]`` and ``a \\le x \\le b`` are equal both
+  ways. Not computed: matrix arithmetic left unevaluated in an answer (``A + B``), sums written with ``\\sum``.
 
-Entry points: :func:`grade` (extract + compare), :func:`answers_equivalent`
-(two bare answers), :func:`extract_final_answer`, and :class:`Grader` (reusable,
-thread-safe, caches parsed reference answers, owns the sympy worker processes;
-``workers=0`` disables sympy). Verdict reasons: ``no_answer``, ``mismatch``,
-``parse_error`` (an answer that is neither parseable math nor equal as text),
-``too_large`` (sizes beyond the caps), ``timeout`` (the time cap was hit).
+Entry points: :func:`grade` (extract + compare), :func:`answers_equivalent` (two bare answers),
+:func:`extract_final_answer`, and :class:`Grader` (reusable, thread-safe, caches parsed reference answers and
+verdicts, owns the sympy worker processes; ``workers=0`` disables sympy). Shared helpers: :func:`last_boxed`
+(the one ``\\boxed{}`` extractor) and :func:`strip_thinking` (the one thinking-trace stripper); one size bound
+for answers, :data:`MAX_ANSWER_CHARS` (two identical answers are equal by string before it applies). Verdict
+reasons: ``no_answer``, ``mismatch``, ``parse_error`` (an answer that is neither parseable math nor equal as
+text), ``too_large`` (sizes beyond the caps), ``timeout`` (the time cap was hit).
 
-Safety: model text is never passed to ``eval``/``exec``/``sympify``/``parse_expr``;
-answers are parsed by this package's own parser; sizes are bounded (exponents,
-factorials, digits, length) and every grade has a time cap that works in threads
-(sympy work runs in a killable worker process).
+Layout: parsing and comparing are kept apart. ``_text``/``_boxed``/``_extract``/``_prose`` find the answer text;
+``_normalize`` cleans it; ``_structure`` builds the answer tree and ``_latex`` parses expressions;
+``_compare``/``_values``/``_numeric`` compare; ``_grader`` orchestrates (it, not the comparison, re-reads an
+answer that is a sentence).
+
+Safety: model text is never passed to ``eval``/``exec``/``sympify``/``parse_expr``; answers are parsed by this
+package's own parser; sizes are bounded (exponents, factorials, digits, length) and every grade has a time cap
+that works in threads (sympy work runs in a killable worker process).
 """
 
+from ._boxed import last_boxed
 from ._extract import ANSWER_FORMATS, extract_final_answer
 from ._grader import Grader, answers_equivalent, grade
+from ._limits import MAX_ANSWER_CHARS
+from ._text import strip_thinking
 from ._verdict import Verdict
 
-__all__ = ["ANSWER_FORMATS", "Grader", "Verdict", "answers_equivalent", "extract_final_answer", "grade"]
+__all__ = ["ANSWER_FORMATS", "MAX_ANSWER_CHARS", "Grader", "Verdict", "answers_equivalent", "extract_final_answer",
+           "grade", "last_boxed", "strip_thinking"]

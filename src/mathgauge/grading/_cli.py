@@ -17,10 +17,12 @@ def add_grading_commands(subparsers) -> None:
         help="grade one response against a reference answer and print the verdict as JSON",
         description="Grade one response against a reference answer; prints the verdict as JSON.",
     )
-    p.add_argument("--gold", required=True, help="reference answer, e.g. '\\frac{1}{2}'")
+    p.add_argument("--gold", required=True,
+                   help="reference answer, e.g. '\\frac{1}{2}' (a whole reference solution is read by its last \\boxed{})")
     p.add_argument("--response", required=True, help="model response text ('-' reads it from stdin)")
     p.add_argument("--format", dest="answer_format", default="auto", choices=ANSWER_FORMATS,
-                   help="how the response states its final answer (default: auto)")
+                   help="how the response states its final answer (default: auto, which finds every shape; raw: "
+                        "the whole response is the answer, a lone $...$ or \\boxed{} removed)")
     p.add_argument("--timeout", type=float, default=2.0, help="time cap per grade in seconds (default 2)")
     p.set_defaults(func=cmd_grade)
 
@@ -43,7 +45,7 @@ def add_grading_commands(subparsers) -> None:
 
 
 def _err(msg: str) -> None:
-    print(f"mathgauge: {msg}", file=sys.stderr)
+    print(f"error: {msg}", file=sys.stderr)
 
 
 def cmd_grade(args) -> int:

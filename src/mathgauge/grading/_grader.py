@@ -5,13 +5,20 @@ from __future__ import annotations
 import re
 import threading
 import time
+from dataclasses import dataclass
 
-from ._compare import NeedSymbolic, Outcome, Timeout, compare, normalize_answer, structure
+from ._boxed import last_boxed
+from ._compare import compare
 from ._extract import check_format, extract_final_answer
 from ._latex import ParseError, TooLarge
+from ._limits import MAX_RESPONSE_CHARS
+from ._normalize import basic_normalize
+from ._prose import reduce_sentence
+from ._structure import parse_answer
+from ._text import remove_invisible
+from ._tree import Expr, Node
+from ._values import NeedSymbolic, Outcome, Timeout
 from ._verdict import Verdict
-
-MAX_RESPONSE_CHARS = 2_000_000
 
 
 _PERCENT_RE = re.compile(r"(?:\\%|%|\\percent|\bpercent)\s*\}?\s*\$?\s*\.?\s*$")
@@ -46,13 +53,49 @@ def _as_quotient(norm: str) -> str | None:
     return f"\\frac{{{m.group(1)}}}{{{m.group(2)}}}"
 
 
-def _prepare_gold(gold: str):
-    norm = normalize_answer(gold)
+_SOLUTION_RE = re.compile(r"[.!?]\s+[A-Z]")
+_ENGLISH_RE = re.compile(r"(?<![\\A-Za-z])(?:the|is|are|since|because|so|answer|when|where|for)(?![A-Za-z])", re.I)
+
+
+def reduce_gold(gold: str) -> str:
+    """The answer a reference states.
+
+    Args:
+        gold: a reference answer, or a whole reference solution.
+
+    Returns:
+        The last box of a solution (boxes listed with it on its line joined), the final answer of a long
+        solution without a box, else the reference itself.
+    """
+    gold = remove_invisible(gold).strip()
+    if "\\boxed" in gold or "\\fbox" in gold:
+        box = last_boxed(gold, join_line=True)
+        if box:
+            return box
+    if len(gold) > 100 and _SOLUTION_RE.search(gold) and len(gold.split()) >= 12:
+        stated = extract_final_answer(gold, "auto")
+        if stated:
+            return stated
+    return gold
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """A reference answer ready for comparison: what it states, normalised, and its answer tree."""
+
+    text: str
+    norm: str
+    tree: Node
+
+
+def _prepare_gold(gold: str) -> _Reference:
+    text = reduce_gold(gold)
+    norm = basic_normalize(text)
     try:
-        st = structure(norm)
+        tree = parse_answer(norm)
     except (TooLarge, ParseError, RecursionError):
-        st = ("expr", norm)
-    return norm, st
+        tree = Expr(norm)
+    return _Reference(text, norm, tree)
 
 
 class Grader:
@@ -67,7 +110,7 @@ class Grader:
         self.answer_format = check_format(answer_format)
         self.timeout_s = float(timeout_s)
         self.workers = 1 if workers is None else max(0, int(workers))
-        self._gold_cache: dict[str, tuple] = {}
+        self._gold_cache: dict[str, _Reference] = {}
         self._verdict_cache: dict[tuple[str, str], Verdict] = {}
         self._lock = threading.Lock()
         self._pool = None
@@ -95,7 +138,7 @@ class Grader:
             pass
 
     # ------------------------------------------------------------ internals
-    def _gold(self, gold: str):
+    def _gold(self, gold: str) -> _Reference:
         hit = self._gold_cache.get(gold)
         if hit is None:
             hit = _prepare_gold(gold)
@@ -116,6 +159,15 @@ class Grader:
         return pool.compare(a, b, remaining)
 
     def compare_answers(self, candidate: str, gold: str) -> Verdict:
+        """Compare a bare answer with the reference (verdicts are cached, except timeouts).
+
+        Args:
+            candidate: the extracted answer.
+            gold: the reference answer.
+
+        Returns:
+            The :class:`Verdict`.
+        """
         key = (candidate, gold)
         hit = self._verdict_cache.get(key)
         if hit is not None:
@@ -128,28 +180,37 @@ class Grader:
         return v
 
     def _compare_answers(self, candidate: str, gold: str) -> Verdict:
-        start = time.monotonic()
-        deadline = start + self.timeout_s
-        gold_norm, gold_struct = self._gold(gold)
+        deadline = time.monotonic() + self.timeout_s
+        ref = self._gold(gold)
         try:
-            cand_norm = normalize_answer(candidate)
+            cand_norm = basic_normalize(candidate)
         except RecursionError:
-            return Verdict(False, candidate, None, gold_norm, "none", "too_large")
-        out = self._run_compare(cand_norm, gold_norm, gold_struct, deadline)
+            return Verdict(False, candidate, None, ref.norm, "none", "too_large")
+        out = self._run_compare(cand_norm, ref.norm, ref.tree, deadline)
         if not out.correct and out.reason not in ("timeout", "too_large"):
-            for method, alt_cand, alt_gold in _alternative_readings(candidate, gold, cand_norm, gold_norm):
-                alt_struct = gold_struct if alt_gold == gold_norm else self._gold(alt_gold)[1]
-                if self._run_compare(alt_cand, alt_gold, alt_struct, deadline).correct:
-                    out = Outcome(True, method, None)
-                    break
+            out = self._other_readings(candidate, cand_norm, ref, deadline) or out
         if out.correct:
-            return Verdict(True, candidate, cand_norm, gold_norm, out.method, None)
-        reason = out.reason or "mismatch"
-        return Verdict(False, candidate, cand_norm, gold_norm, out.method, reason)
+            return Verdict(True, candidate, cand_norm, ref.norm, out.method, None)
+        return Verdict(False, candidate, cand_norm, ref.norm, out.method, out.reason or "mismatch")
 
-    def _run_compare(self, cand_norm: str, gold_norm: str, gold_struct, deadline: float) -> Outcome:
+    def _other_readings(self, candidate: str, cand_norm: str, ref: _Reference, deadline: float) -> Outcome | None:
+        """A correct outcome from another reading of an answer that failed as written, else None: a sentence
+        reduced to its value ("The answer is 5", "4 (since x > 0)"), a percentage or a ratio as a fraction."""
+        if _ENGLISH_RE.search(cand_norm):
+            reduced = reduce_sentence(cand_norm)
+            if reduced and reduced != cand_norm:
+                again = self._run_compare(basic_normalize(reduced), ref.norm, ref.tree, deadline)
+                if again.correct:
+                    return again
+        for method, alt_cand, alt_gold in _alternative_readings(candidate, ref.text, cand_norm, ref.norm):
+            alt_tree = ref.tree if alt_gold == ref.norm else self._gold(alt_gold).tree
+            if self._run_compare(alt_cand, alt_gold, alt_tree, deadline).correct:
+                return Outcome(True, method, None)
+        return None
+
+    def _run_compare(self, cand_norm: str, gold_norm: str, gold_tree: Node, deadline: float) -> Outcome:
         try:
-            return compare(cand_norm, gold_norm, gold_struct, deadline)
+            return compare(cand_norm, gold_norm, gold_tree, deadline)
         except Timeout:
             return Outcome(False, "none", "timeout")
         except NeedSymbolic as need:
@@ -161,6 +222,16 @@ class Grader:
 
     # ------------------------------------------------------------ public
     def grade(self, response: str, gold: str, *, answer_format: str | None = None) -> Verdict:
+        """Extract the final answer of ``response`` and compare it with ``gold``.
+
+        Args:
+            response: the model's whole response.
+            gold: the reference answer (a whole reference solution is read by its last ``\\boxed{}``).
+            answer_format: overrides the grader's format for this response.
+
+        Returns:
+            The :class:`Verdict`.
+        """
         fmt = self.answer_format if answer_format is None else check_format(answer_format)
         if response is None:
             response = ""
@@ -168,8 +239,7 @@ class Grader:
             response = response[-MAX_RESPONSE_CHARS:]
         extracted = extract_final_answer(response, fmt)
         if extracted is None:
-            gold_norm = self._gold(gold)[0]
-            return Verdict(False, None, None, gold_norm, "none", "no_answer")
+            return Verdict(False, None, None, self._gold(gold).norm, "none", "no_answer")
         return self.compare_answers(extracted, gold)
 
 
@@ -186,7 +256,16 @@ def _default() -> Grader:
 
 
 def answers_equivalent(candidate: str, gold: str, *, timeout_s: float = 2.0) -> Verdict:
-    """Compare two bare answers."""
+    """Compare two bare answers.
+
+    Args:
+        candidate: the answer to check.
+        gold: the reference answer.
+        timeout_s: time cap of the comparison.
+
+    Returns:
+        The :class:`Verdict`.
+    """
     g = _default()
     if timeout_s == g.timeout_s:
         return g.compare_answers(candidate, gold)
@@ -197,7 +276,17 @@ def answers_equivalent(candidate: str, gold: str, *, timeout_s: float = 2.0) -> 
 
 
 def grade(response: str, gold: str, *, answer_format: str = "auto", timeout_s: float = 2.0) -> Verdict:
-    """Extract the final answer of ``response`` and compare it with ``gold``."""
+    """Extract the final answer of ``response`` and compare it with ``gold``.
+
+    Args:
+        response: the model's whole response.
+        gold: the reference answer (a whole reference solution is read by its last ``\\boxed{}``).
+        answer_format: one of ``ANSWER_FORMATS`` (default ``auto``: every shape).
+        timeout_s: time cap of the grade.
+
+    Returns:
+        The :class:`Verdict`.
+    """
     check_format(answer_format)
     g = _default()
     if timeout_s == g.timeout_s:

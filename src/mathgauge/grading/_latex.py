@@ -23,7 +23,9 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-MAX_EXPR_CHARS = 1000
+from ._limits import MAX_ANSWER_CHARS
+
+MAX_EXPR_CHARS = MAX_ANSWER_CHARS  # one expression is at most one answer
 MAX_DIGITS = 400
 MAX_DEPTH = 60
 
@@ -289,25 +291,10 @@ class _Parser:
         if kind == "num":
             return ("num", Fraction(val))
         if kind == "word":
-            name = val
-            if self.peek()[1] == "_":
-                self.i += 1
-                sub = self.peek()
-                if sub[1] == "{":
-                    self.i += 1
-                    parts = []
-                    while self.peek()[1] not in ("}", None):
-                        parts.append(self.next()[1])
-                    self.expect("}")
-                    name += "_" + "".join(parts)
-                else:
-                    self.i += 1
-                    name += "_" + str(sub[1])
-            return ("sym", name)
-        if val in ("(", "[", "{"):
-            close = {"(": ")", "[": "]", "{": "}"}[val]
+            return self._symbol(val)
+        if val in _CLOSERS:
             e = self.expr()
-            self.expect(close)
+            self.expect(_CLOSERS[val])
             return e
         if val == "|":
             self.abs_open += 1
@@ -316,45 +303,61 @@ class _Parser:
             self.expect("|")
             return ("fn", "abs", e)
         if kind == "cmd":
-            name = val[1:]
-            if name in ("frac", "cfrac"):
-                a = self.group_arg()
-                b = self.group_arg()
-                return ("div", a, b)
-            if name in ("binom", "choose"):
-                a = self.group_arg()
-                b = self.group_arg()
-                return ("binom", a, b)
-            if name == "sqrt":
-                n = None
-                if self.accept("["):
-                    n = self.expr()
-                    self.expect("]")
-                if self.peek()[1] == "(":
-                    a = self.primary()
-                else:
-                    a = self.group_arg()
-                return ("root", a, n) if n is not None else ("root", a, ("num", Fraction(2)))
-            if name in ("pi", "infty", "infinity", "inf"):
-                return ("sym", "pi" if name == "pi" else "infty")
-            if name in _GREEK:
-                return ("sym", name)
-            if name in ("lfloor", "lceil"):
-                e = self.expr()
-                self.expect("\\r" + name[2:])
-                return ("fn", name[1:], e)
-            if name in ("lvert", "vert"):
-                e = self.expr()
-                if not (self.accept("\\rvert") or self.accept("\\vert")):
-                    raise ParseError("unclosed |")
-                return ("fn", "abs", e)
-            if name in FUNCS:
-                return self.function(name)
-            if name == "operatorname":
-                a = self.next()
-                raise ParseError(f"operatorname {a}")
-            raise ParseError(f"unknown command {val}")
+            return self._command(val[1:])
         raise ParseError(f"unexpected token {val!r}")
+
+    def _symbol(self, name: str):
+        """A variable, with its subscript: ``x``, ``x_1``, ``a_{12}``."""
+        if self.peek()[1] != "_":
+            return ("sym", name)
+        self.i += 1
+        sub = self.peek()
+        if sub[1] != "{":
+            self.i += 1
+            return ("sym", f"{name}_{sub[1]}")
+        self.i += 1
+        parts = []
+        while self.peek()[1] not in ("}", None):
+            parts.append(self.next()[1])
+        self.expect("}")
+        return ("sym", name + "_" + "".join(parts))
+
+    def _command(self, name: str):
+        handler = _COMMANDS.get(name)
+        if handler is not None:
+            return handler(self, name)
+        if name in _GREEK:
+            return ("sym", name)
+        if name in FUNCS:
+            return self.function(name)
+        raise ParseError(f"unknown command \\{name}")
+
+    def _two_args(self, name: str):
+        a = self.group_arg()
+        b = self.group_arg()
+        return ("div", a, b) if name in ("frac", "cfrac") else ("binom", a, b)
+
+    def _sqrt(self, name: str):
+        n = None
+        if self.accept("["):
+            n = self.expr()
+            self.expect("]")
+        a = self.primary() if self.peek()[1] == "(" else self.group_arg()
+        return ("root", a, n if n is not None else ("num", Fraction(2)))
+
+    def _constant(self, name: str):
+        return ("sym", "pi" if name == "pi" else "infty")
+
+    def _floor_ceil(self, name: str):
+        e = self.expr()
+        self.expect("\\r" + name[2:])
+        return ("fn", name[1:], e)
+
+    def _abs_bars(self, name: str):
+        e = self.expr()
+        if not (self.accept("\\rvert") or self.accept("\\vert")):
+            raise ParseError("unclosed |")
+        return ("fn", "abs", e)
 
     def function(self, name: str):
         power = None
@@ -389,6 +392,15 @@ class _Parser:
             else:
                 node = ("pow", node, power)
         return node
+
+
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+_COMMANDS = {
+    "frac": _Parser._two_args, "cfrac": _Parser._two_args, "binom": _Parser._two_args, "choose": _Parser._two_args,
+    "sqrt": _Parser._sqrt, "pi": _Parser._constant, "infty": _Parser._constant, "infinity": _Parser._constant,
+    "inf": _Parser._constant, "lfloor": _Parser._floor_ceil, "lceil": _Parser._floor_ceil,
+    "lvert": _Parser._abs_bars, "vert": _Parser._abs_bars,
+}
 
 
 def parse_expr(s: str):

@@ -13,7 +13,7 @@ import multiprocessing as mp
 import threading
 import time
 
-from ._compare import Outcome
+from ._values import Outcome
 
 STARTUP_S = 30.0  # one-off worker start (spawn + import sympy), not counted in a grade's cap
 

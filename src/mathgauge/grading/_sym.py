@@ -66,6 +66,8 @@ def sympy_equal(a: str, b: str) -> tuple[bool, str | None]:
         eb = to_sympy(parse_expr(b))
     except Exception:
         return False, "parse_error"
+    if ea.has(sp.zoo, sp.nan) or eb.has(sp.zoo, sp.nan):
+        return False, "mismatch"  # undefined values are never equal
     diff = ea - eb
     try:
         if diff == 0 or sp.simplify(diff) == 0:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...models import ChatRequest, ModelBackend, ModelCallError
+from .. import strip_thinking
 from ._rubric import Rubric, load_rubric
 
 #: Default bound on the part of a response the judge sees (its end, where the final answer is).
@@ -19,7 +20,6 @@ STATUSES = ("ok", "unparseable", "failed")
 # One score line: "SCORE: 4", tolerating the decorations judges add ("**Score:** 4", "Score = 4/5", "SCORE: [4]").
 _SCORE_LINE = re.compile(r"^[\s*_#>`-]*score[\s*_`]*[:=][\s*_`\[(]*([0-9]+)[\s*_`\])]*(?:/\s*5)?[\s*_`.]*$",
                          re.IGNORECASE)
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
 @dataclass
@@ -71,9 +71,7 @@ def parse_judge_reply(reply: str) -> tuple[int | None, str]:
     Returns:
         ``(score, rationale)``; ``score`` is ``None`` when the reply is unreadable.
     """
-    visible = _THINK.sub("", reply)
-    if "</think>" in visible:  # an unterminated trace's closing tag only: keep what follows it
-        visible = visible.rsplit("</think>", 1)[1]
+    visible = strip_thinking(reply, keep_unclosed=True)
     scores: set[int] = set()
     rationale: list[str] = []
     for line in visible.splitlines():
@@ -92,10 +90,7 @@ def parse_judge_reply(reply: str) -> tuple[int | None, str]:
 def response_tail(response: str, max_chars: int) -> str:
     """The final part of ``response`` the judge sees: thinking traces dropped, at most ``max_chars`` characters
     from its end, an omitted beginning marked."""
-    visible = _THINK.sub("", response)
-    if "</think>" in visible:
-        visible = visible.rsplit("</think>", 1)[1]
-    visible = visible.strip()
+    visible = strip_thinking(response, keep_unclosed=True).strip()
     if not visible:
         return "(empty response)"
     if len(visible) <= max_chars:

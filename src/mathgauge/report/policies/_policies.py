@@ -17,33 +17,12 @@ import re
 from collections.abc import Callable
 from fractions import Fraction
 
-_THINK_END = "</think>"
+from ..grading import last_boxed, strip_thinking
 
 
 def _strip_thinking(text: str) -> str:
-    i = text.rfind(_THINK_END)
-    return text[i + len(_THINK_END):] if i >= 0 else text
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces), or ``\\boxed x`` forms."""
-    idx = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if idx < 0:
-        return None
-    i = text.find("{", idx)
-    head = text[idx:i] if i >= 0 else ""
-    if i < 0 or head not in ("\\boxed", "\\fbox", "\\boxed ", "\\fbox "):
-        m = re.match(r"\\boxed\s+([^\s$]+)", text[idx:])
-        return m.group(1) if m else None
-    depth = 0
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1:j]
-    return None
+    # peers' graders read everything when a trace never closes: keep it then
+    return strip_thinking(text, keep_unclosed=True)
 
 
 # -- hendrycks-style cleaning ------------------------------------------------------------------------------------

@@ -1,0 +1,549 @@
+"""Answers stated in prose: reducing a sentence to its answer, and finding the concluding statement of a
+response that marks no answer.
+
+:func:`answer_from_statement` reads one statement ("The volume is 65 cubic units." -> ``65``, "So 9.6 is the
+correct sum of 4.1 and 5.5." -> ``9.6``, "Hence $y \\le 4$ is the solution." -> ``y \\le 4``).
+:func:`find_conclusion` walks back over the last paragraphs of a response, skipping afterthoughts (a
+double-check, a closing remark) and trailing code or tool transcripts, to the last statement that commits to
+an answer; a response that stops mid-sentence is cut off and has none.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._boxed import last_boxed
+
+_MATH_DELIMS = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$+")
+_HOPE_RE = re.compile(r"[.!]?\s*I hope (?:it|this|that) (?:is correct|helps)[.!]?\s*$", re.I)
+_CONTRACTIONS = (("it's", "it is"), ("that's", "that is"), ("It's", "It is"), ("That's", "That is"),
+                 ("what's", "what is"), ("What's", "What is"))
+
+# ---------------------------------------------------------------- cleaning a captured answer
+
+_LEADING_WORDS_RE = re.compile(
+    r"^(?:(?:indeed|exactly|just|approximately|about|equal to|definitely|simply|clearly|for sure|surely|"
+    r"also|still|then|now|therefore|thus|so|me|us|that|the|a|an|value|of|given by|as follows)\b[\s,:]*)+", re.I)
+_NUM_THEN_WORDS_RE = re.compile(r"^(-?\d+(?:,\d{3})*(?:\.\d+)?)\s+(?:[A-Za-z][A-Za-z-]{2,})(?:\s|$).*$")
+_NUMBER_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20",
+}
+_NUMBER_WORD_RE = re.compile(r"^(" + "|".join(_NUMBER_WORDS) + r")\b(?=\s+(?!hundred|thousand|million|billion|and\b)"
+                             r"[A-Za-z])", re.I)
+_WORDS_BEFORE_NUMBER_RE = re.compile(r"^(?:[A-Za-z]{2,}\s+){1,5}(?=-?\d[\d,.]*(?:\s+[A-Za-z]{2,}|$))")
+_MOD_SUFFIX_RE = re.compile(r"\s*(?:\\pmod\{[^}]*\}|\(\s*mod[^)]*\)|\\pmod\s*\d+)\s*$")
+_TRAILING_CLAUSE_RE = re.compile(r"[,;:]\s*(?:which|and so|so|as|since|because|where|it|but|not|i|we|this)\b.*$",
+                                 re.I)
+_PROSE_TAIL_RE = re.compile(r",\s+(?![^,]*\d)(?:[a-z']+\s+){2,}[a-z']+.*$")
+_FILLER_WORDS = {"the", "a", "an", "final", "correct", "right", "answer", "solution", "result", "it", "this", "that",
+                 "yes", "no", "true", "false", "done", "wrong", "incorrect", "unclear", "here", "below", "above",
+                 "following", "as", "follows", "not", "is", "my", "our", "clearly", "highlighted", "shown",
+                 "boxed", "given", "indeed", "all", "i", "need", "to", "do"}
+MATH_WORDS = {"sqrt", "frac", "dfrac", "tfrac", "pi", "sin", "cos", "tan", "cot", "sec", "csc", "log",
+              "ln", "exp", "infty", "text", "mbox", "mathrm", "cdot", "times", "left", "right",
+              "pmatrix", "bmatrix", "begin", "end", "circ", "cup", "cap", "pm", "mp", "le", "ge",
+              "leq", "geq", "neq", "in", "dots", "ldots", "cdots", "arcsin", "arccos", "arctan", "mod", "pmod"}
+_NEGATIONS = ("not", "no", "never", "nor")
+
+
+def strip_trailing_words(ans: str) -> str:
+    """Reduce a captured phrase to its answer: ``the value of 65 cubic units`` -> ``65``."""
+    ans = ans.strip().strip("*").strip()
+    ans = _MOD_SUFFIX_RE.sub("", ans)
+    ans = re.sub(r"^.*\b(?:is|are|was|equals)\s+(?=\S)", "", ans)
+    ans = _LEADING_WORDS_RE.sub("", ans).strip()
+    m = _WORDS_BEFORE_NUMBER_RE.match(ans)
+    if m and not any(w.lower() in MATH_WORDS or w.lower() in _NEGATIONS for w in m.group(0).split()):
+        ans = ans[m.end():]
+    ans = _NUMBER_WORD_RE.sub(lambda mm: _NUMBER_WORDS[mm.group(1).lower()], ans)
+    m = _NUM_THEN_WORDS_RE.match(ans)
+    if m and not re.match(r"^\S+\s+(?:" + "|".join(MATH_WORDS) + r")\b", ans):
+        ans = m.group(1)
+    ans = _TRAILING_CLAUSE_RE.sub("", ans)
+    ans = _PROSE_TAIL_RE.sub("", ans)
+    ans = ans.strip().strip("*").strip()
+    if ans.endswith(")") and ans.count(")") + ans.count("]") > ans.count("(") + ans.count("["):
+        ans = ans[:-1].rstrip()  # "(35 + 70 = 105)." read from its "=": "105)" -> "105"
+    return ans
+
+
+_BARE_RE = re.compile(r"^[\s\dA-Za-z\\{}()\[\]^_+\-*/.,=<>|!:;'√π°%$&]*$")
+_PROSE_WORDS = {"thus", "so", "hence", "therefore", "answer", "final", "we", "get", "then", "is", "are", "the", "of",
+                "and", "it", "this", "that", "result", "solution", "since", "because", "which", "where", "when",
+                "for", "with", "to", "be", "was", "has", "have", "gives", "equals", "value", "our", "my", "its",
+                "assistant", "user", "note", "step", "find", "let", "if", "not", "no", "yes"}
+
+
+def looks_like_bare_answer(s: str) -> bool:
+    """Short, mathematical, at most one plain word that is not prose: ``(3, -1)``, ``x = 5``, ``12 cm``."""
+    if not s or len(s) > 200 or not _BARE_RE.match(s) or not re.search(r"[\dA-Za-z]", s):
+        return False
+    words = [w.lower() for w in re.findall(r"(?<![\\A-Za-z])[A-Za-z]{2,}", s)]
+    words = [w for w in words if w not in MATH_WORDS]
+    return len(words) <= 1 and not any(w in _PROSE_WORDS for w in words)
+
+
+def _is_value_list(s: str) -> bool:
+    """Several short values joined by commas, "and" or "or": ``x = 3 or x = -2``, ``1, 2 and 3``."""
+    parts = [p for p in re.split(r"\s*(?:,|\band\b|\bor\b)\s*", s) if p.strip()]
+    return len(parts) > 1 and all(len(p) <= 40 and looks_like_bare_answer(p) and not _has_words(p) for p in parts)
+
+
+def _has_words(s: str) -> bool:
+    return any(w.lower() not in MATH_WORDS for w in re.findall(r"(?<![\\A-Za-z])[A-Za-z]{2,}", s))
+
+
+def clean_answer(ans: str) -> str | None:
+    """Clean what follows "The answer is" / "Answer:": a box, ``$...$``, bold, trailing words and periods."""
+    ans = ans.strip()
+    if "hope" in ans[-60:]:
+        ans = _HOPE_RE.sub("", ans).strip()
+    box = last_boxed(ans, join_line=True)
+    if box is not None:
+        return box
+    ans = ans.strip().strip("*").strip()
+    ans = re.sub(r"[.;,]\s*$", "", ans).strip()
+    if ans.startswith("$") and ans.endswith("$") and len(ans) > 1 and "$" not in ans.strip("$"):
+        ans = ans.strip("$").strip()
+    plain = _MATH_DELIMS.sub(" ", ans).strip()
+    if plain != ans and not looks_like_bare_answer(ans):
+        ans = strip_trailing_words(plain)
+    elif re.match(r"[A-Za-z]{2,}\s", ans) or "," in ans:
+        ans = strip_trailing_words(ans)
+    if len(ans) > 3 and len(re.split(r"(?<=[.!])\s+(?=[A-Z])", ans)) > 1:
+        reduced = answer_from_statement(ans)
+        if reduced:
+            ans = reduced  # "Answer: ... Therefore 9 mod 3 = 0." -> 0
+    if not ans or _is_filler(ans):
+        return None
+    return ans
+
+
+# ---------------------------------------------------------------- one statement
+
+_FINAL_ANSWER_RE = re.compile(r"(?:final\s+answer|the\s+answer)\s*(?:is|:)\s*:?\s*(.+)", re.I)
+_ANSWER_IS_RE = re.compile(
+    r"(?:answer|result|option|choice)\s+(?:is|would be|will be|should be)\s*:?\s*(.+)", re.I)
+_NUMBER_TOKEN = r"(?<![\w.,/])-?\d[\d.,/]{0,40}%?"
+_MATH_SPAN = r"\$+[^$]{1,500}?\$+|\\\(.{1,500}?\\\)|\*\*[^*]{1,200}\*\*"
+_SUBJECT_IS_RE = re.compile(
+    rf"(?P<subj>{_MATH_SPAN}|{_NUMBER_TOKEN}|\([A-Ea-e]\)|\b[A-Z])\s+is\s+(?:indeed\s+|clearly\s+|also\s+|"
+    r"therefore\s+|then\s+|thus\s+)?(?:the|our|my)\s+(?:only\s+|correct\s+|right\s+|final\s+|required\s+|"
+    r"desired\s+|exact\s+)*(?:answer|solution|result|value|number|sum|product|total|option|choice|"
+    r"remainder|probability|area|length|count)\b|"
+    rf"(?P<subj2>{_MATH_SPAN}|{_NUMBER_TOKEN}|\([A-Ea-e]\)|\b[A-Z])\s+is\s+(?:indeed\s+)?(?:the\s+)?"
+    r"(?:correct|right|final)\b", re.I)
+_TRAILING_MATH_RE = re.compile(
+    r"(?:\b(?:is|are|be|was|equals?|get|gets|got|obtain|obtained|find|found|have|has|gives?|yields?|"
+    r"becomes?|conclude|that|to|as|at|thus|therefore|so|hence)[,:]?|[:=])\s*(?:\*\*)?\s*"
+    r"(?:\$+([^$]{1,500})\$+|\\\((.{1,500}?)\\\))\s*(?:\*\*)?\s*[.!]?\s*(?:\*\*)?$")
+_BOLD_RE = re.compile(r"\*\*([^*]{1,200})\*\*")
+_EQUALS_END_RE = re.compile(r".*(?:=|\\equiv|≡|\\approx|≈)\s*([^=]+)$")
+_IS_CLAUSE_RE = re.compile(r".*\b(?:is|are|equals?|was|be|gives|get|got|as|becomes|has|have)\s*:?\s+(.+)", re.I)
+_CONCLUDE_START_RE = re.compile(
+    r"^(?:\**\s*)?(?:therefore|thus|hence|so|finally|consequently|in conclusion|in total|in summary|overall|"
+    r"this means|the answer|the final answer|answer)\b", re.I)
+_NUMBER_RE = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\w.]*\d)")
+_INLINE_ANSWER_RE = re.compile(r"answer\s*:\s*\}?(.{1,300})$", re.I)
+
+
+def _expand(s: str) -> str:
+    for a, b in _CONTRACTIONS:
+        if a in s:
+            s = s.replace(a, b)
+    return s
+
+
+def _is_filler(s: str) -> bool:
+    """Only filler words ("the final answer", "correct"): not an answer."""
+    words = re.findall(r"[A-Za-z']+", s.lower())
+    return not re.search(r"[\d\\]", s) and all(w in _FILLER_WORDS for w in words)
+
+
+def _acceptable(cand: str | None) -> str | None:
+    if not cand:
+        return None
+    cand = re.sub(r"[.!]\s*$", "", cand).strip().strip("*").strip()
+    if not cand or _is_filler(cand):
+        return None
+    if re.search(r"[\d\\]", cand) or len(cand.split()) <= 2:
+        return cand
+    return None
+
+
+def _rule_answer_is(sent: str) -> str | None:
+    m = _FINAL_ANSWER_RE.search(sent) or _ANSWER_IS_RE.search(sent)
+    return _acceptable(clean_answer(m.group(1))) if m else None
+
+
+def _rule_subject_is(sent: str) -> str | None:
+    m = _SUBJECT_IS_RE.search(sent) if " is " in sent else None
+    if not m:
+        return None
+    subj = (m.group("subj") or m.group("subj2")).strip("*").strip()
+    if subj.startswith("$") or subj.startswith("\\("):
+        subj = _MATH_DELIMS.sub(" ", subj).strip()
+    return _acceptable(subj.rstrip(",").strip())
+
+
+def _rule_trailing_math(sent: str) -> str | None:
+    m = _TRAILING_MATH_RE.search(sent[-600:])
+    return _acceptable((m.group(1) or m.group(2)).strip()) if m else None
+
+
+def _rule_bold(sent: str) -> str | None:
+    found = _BOLD_RE.findall(sent)
+    if not found or not _CONCLUDE_START_RE.match(sent) and len(found) > 1:
+        return None
+    inner = _MATH_DELIMS.sub(" ", found[-1]).strip()
+    return _acceptable(inner) if re.search(r"[\d\\]", inner) or len(inner) <= 3 else None
+
+
+def _plain(sent: str) -> str:
+    plain = _MATH_DELIMS.sub(" ", sent)
+    plain = re.sub(r"\*\*|__", "", plain)
+    return re.sub(r"[.!]\s*$", "", plain).strip()
+
+
+def _rule_equals_end(sent: str) -> str | None:
+    m = _EQUALS_END_RE.match(_plain(sent)[-600:])
+    if not m:
+        return None
+    return _acceptable(strip_trailing_words(m.group(1)))
+
+
+_VALUE_CLAUSE_RE = re.compile(
+    r"\b(?:is|are|equals)\s+(\$[^$]{1,200}\$|-?\d[\d,./]*(?<![.,]))(?=\s*(?:,|;|\band\b|[.!]?\s*$))")
+
+
+def _rule_several_values(sent: str) -> str | None:
+    """"The square root of 64 is 8, and the cube root of 64 is 4." states two values: both are returned
+    (compared as a list, so a single reference value does not match)."""
+    if " and " not in sent:
+        return None
+    values = [v.strip("$ ") for v in _VALUE_CLAUSE_RE.findall(sent)]
+    distinct = list(dict.fromkeys(values))
+    return ", ".join(distinct) if len(distinct) > 1 else None
+
+
+_LIST_MARKER_RE = re.compile(r"\b(?:are|is|be|were|get|obtain|find|gives?|yields?)\b|:|^(?:so|thus|hence|therefore),?",
+                             re.I)
+
+
+def _rule_value_list(sent: str) -> str | None:
+    """"Therefore, x = 3 or x = -2." / "So the solutions are x=1 and x=2." -> all the values, joined."""
+    plain = _plain(sent)
+    for m in _LIST_MARKER_RE.finditer(plain):
+        tail = plain[m.end():].strip()
+        if len(tail) <= 200 and _is_value_list(tail):
+            return ", ".join(p.strip() for p in re.split(r"\s*(?:,|\band\b|\bor\b)\s*", tail) if p.strip())
+    return None
+
+
+def _rule_is_clause(sent: str) -> str | None:
+    m = _IS_CLAUSE_RE.match(_plain(sent)[-600:])
+    return _acceptable(strip_trailing_words(m.group(1))) if m else None
+
+
+def _rule_single_number(sent: str) -> str | None:
+    """A concluding sentence with one number and no math: "Therefore, Frank answered 56 questions correctly."""
+    if not _CONCLUDE_START_RE.match(sent) or "$" in sent or "\\" in sent:
+        return None
+    nums = _NUMBER_RE.findall(sent)
+    return nums[0] if len(nums) == 1 else None
+
+
+_RULES = (_rule_answer_is, _rule_subject_is, _rule_several_values, _rule_trailing_math, _rule_bold,
+          _rule_value_list, _rule_equals_end, _rule_single_number, _rule_is_clause)
+_RELATIVE_CLAUSE_RE = re.compile(r",\s*(?:which|since|because|as|so that|where|when|but|although|though|"
+                                 r"assuming|given that)\b[^$]*$", re.I)
+
+
+_SENTENCE_END_RE = re.compile(r"[.!]\s+(?=[A-Z\[(])")
+
+
+def first_sentence(s: str) -> str:
+    """Text up to the end of its first sentence ("$28\\%$. I hope it is correct. Note: ..." -> "$28\\%$.");
+    a period inside ``$...$`` does not end it."""
+    for m in _SENTENCE_END_RE.finditer(s):
+        if s.count("$", 0, m.start()) % 2 == 0:
+            return s[:m.start() + 1]
+    return s
+
+
+def collapse_display_math(text: str) -> str:
+    """Put display math on the line of the sentence that introduces it."""
+    if "\\[" not in text and "$$" not in text:
+        return text
+    text = _BEFORE_DISPLAY_RE.sub(" ", text)
+    return _DISPLAY_RE.sub(lambda m: " $" + " ".join((m.group(1) or m.group(2) or "").split()) + "$\n", text)
+
+
+_BEFORE_DISPLAY_RE = re.compile(r"[ \t]*\n[ \t]*(?=\\\[|\$\$)")  # the line break before display math
+_DISPLAY_RE = re.compile(r"(?:\\\[(.{0,2000}?)\\\]|\$\$(.{0,2000}?)\$\$)[ \t]*\n?", re.S)
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(*$\\])")
+
+
+def _sentences(line: str) -> list[str]:
+    """Sentences of a line; a period inside ``$...$`` does not end one."""
+    if "$" not in line:
+        return [s for s in _SENTENCE_SPLIT_RE.split(line) if s.strip()]
+    out, buf = [], ""
+    for piece in _SENTENCE_SPLIT_RE.split(line):
+        buf = f"{buf} {piece}" if buf else piece
+        if buf.count("$") % 2 == 0:
+            out.append(buf)
+            buf = ""
+    if buf:
+        out.append(buf)
+    return [s for s in out if s.strip()]
+
+
+def answer_from_statement(text: str, *, loose: bool = True) -> str | None:
+    """Reduce a statement (a line, a tag's content, a sentence) to the answer it commits to.
+
+    Args:
+        text: the statement; when it has several lines, the last one that states something is read.
+        loose: the text was marked as the answer (a tag, an answer line): a short plain phrase is an answer
+            ("This equation represents an ellipse"). Otherwise a sentence without a value only counts when it
+            says what the answer is ("the only correct option is (B) Ellipse").
+
+    Returns:
+        The answer text, or ``None`` when the statement commits to none (a question, an empty box, prose
+        without a value).
+    """
+    text = text.strip()
+    if "hope" in text[-60:]:
+        text = _HOPE_RE.sub("", text).strip()
+    if not text:
+        return None
+    box = last_boxed(text, join_line=True)
+    if box is not None:
+        return box
+    if "\\boxed" in text or text.rstrip(" *$").endswith("?"):
+        return None  # only empty boxes, or a question: nothing committed
+    lines = [ln.strip() for ln in collapse_display_math(text).splitlines() if ln.strip()]
+    last = lines[-1] if lines else text
+    if len(last) <= 3 and len(lines) > 1 and not looks_like_bare_answer(last):
+        last = lines[-2] + " " + last
+    return _line_answer(last[-1200:], loose)
+
+
+_FIRST_PERSON_RE = re.compile(r"^(?:i|i'm|we|let|let's|let me|yes|no|ok|okay|hmm|wait)\b", re.I)
+
+
+_STRONG_RULES = (_rule_answer_is, _rule_subject_is)
+
+
+def _line_answer(line: str, loose: bool = True) -> str | None:
+    plain = _plain(line)
+    plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*:?\s*\}?\s*|^=\s*", "",
+                   plain, flags=re.I)
+    if looks_like_bare_answer(plain) and (loose or _has_value(plain) or len(plain) <= 3):
+        return plain
+    m = _INLINE_ANSWER_RE.search(line)
+    if m:
+        cand = clean_answer(_MATH_DELIMS.sub(" ", m.group(1)).strip(" }"))
+        if cand:
+            return cand
+    for sent in reversed(_sentences(line)):
+        sent = _RELATIVE_CLAUSE_RE.sub("", _expand(sent.strip()))
+        bare = _plain(sent)
+        if looks_like_bare_answer(bare) and (loose or _has_value(bare) or len(bare) <= 3):
+            return bare  # "The value is computed. 12"
+        valued = loose or _has_value(sent) or _CHOICE_IN_TEXT_RE.search(sent) or _CONCLUDE_START_RE.match(sent)
+        for rule in _RULES if valued else _STRONG_RULES:
+            cand = rule(sent)
+            if cand:
+                return cand
+        if re.search(r"\d", sent):
+            break  # a statement with a value that is not a conclusion: nothing committed
+    if loose and len(plain) <= 40 and not plain.endswith(":") and not _is_filler(plain) \
+            and not _FIRST_PERSON_RE.match(plain):
+        return plain
+    return None
+
+
+_CHOICE_IN_TEXT_RE = re.compile(r"\([A-E]\)|\b[A-E]\b(?=[.)]?\s*$)")
+
+
+# ---------------------------------------------------------------- the end of a response
+
+_TOOL_NOISE_RE = re.compile(
+    r"[ \t]*(?:tool call limit reached|maximum (?:number of )?tool calls reached|<tool_(?:call|response)>.*|"
+    r"</tool_(?:call|response)>|\[?(?:execution|code) (?:error|timed out)\]?.*)[ \t]*$", re.I)
+
+
+def _drop_noise_line(text: str) -> str:
+    """``text`` without its last line when that line is a tool-call notice."""
+    start = text.rfind("\n") + 1
+    return text[:start].rstrip() if _TOOL_NOISE_RE.match(text, start) else text
+
+
+def trim_tool_noise(text: str) -> str:
+    """Remove trailing tool-call notices ("Tool call limit reached")."""
+    text = text.rstrip()
+    for _ in range(5):
+        cut = _drop_noise_line(text)
+        if cut == text:
+            break
+        text = cut
+    return text
+
+
+def trim_tail(text: str) -> str:
+    """Remove what trails a statement without committing a new answer: code blocks (closed, or left open at
+    the end), program output, tool-call notices, and the line that introduces them ("Let me verify with
+    code:")."""
+    text = text.rstrip()
+    for _ in range(12):
+        before = text
+        text = _drop_noise_line(text)
+        if text.endswith("```"):
+            opening = max(text.rfind("```", 0, len(text) - 3), 0)
+            if _commits(text[opening:]):
+                break  # the block states the answer ('Answer: "7"' in a JSON block)
+            text = text[:opening].rstrip()
+        elif text.count("```") % 2:
+            text = text[:text.rfind("```")].rstrip()  # a block still open at the end (cut off)
+        if text != before and text.endswith(":"):
+            text = text[:text.rfind("\n") + 1].rstrip()  # "Let me verify with code:"
+        if text == before:
+            break
+    return text
+
+
+_AFTERTHOUGHT_RE = re.compile(
+    r"^(?:\**\s*)?(?:let(?:'s| me| us)\s+(?:double[- ]?check|check|verify|confirm|make sure|quickly|also|"
+    r"see if|recheck|re-check|re-?verify|plug|substitute)|to (?:double[- ]?check|check|verify|confirm|be sure)|"
+    r"double[- ]?check|check(?:ing)?\b|verif(?:y|ication|ying)|i don't think|i do not think|i think\b|"
+    r"i'm (?:confident|sure|pretty)|i am (?:confident|sure)|everything (?:checks|seems|looks)|this (?:confirms|matches|checks|is "
+    r"consistent|makes sense|seems|looks)|that (?:confirms|matches|checks|makes sense|seems)|it (?:checks|"
+    r"matches|makes sense)|yes,|alternatively|note:|just to|as a (?:check|sanity)|sanity check|the (?:check|"
+    r"verification)|i (?:hope|think|believe) (?:this|that|it)|hope (?:this|that) helps|all (?:the )?steps)",
+    re.I)
+_COMMITS_RE = re.compile(r"\b(?:the (?:final )?answer is|final answer\s*(?:is|:)|answer:)\s*\S", re.I)
+_VALUE_RE = re.compile(r"\d|\\(?![()\[\]])")
+
+
+def _commits(text: str) -> bool:
+    """States "the answer is ..." / "Final answer: ..."."""
+    return ("nswer" in text or "NSWER" in text) and bool(_COMMITS_RE.search(text))
+
+
+def _has_value(text: str) -> bool:
+    """Holds a number or a LaTeX command (math delimiters aside)."""
+    return bool(_VALUE_RE.search(text))
+_CONNECTOR_END_RE = re.compile(
+    r"(?:[-+*/=^_{(\[,:;&|<>\\]|\b(?:and|or|the|of|to|is|are|we|a|an|that|which|by|for|with|from|in|on|as|be|"
+    r"then|so|because|since|let|if|when|get|gives|equals|plus|minus|times))\s*$", re.I)
+
+
+def _ends_complete(body: str) -> bool:
+    """The response ends at the end of a sentence or of a math block (not cut off mid-sentence)."""
+    tail = body.rstrip()
+    return tail[-1:] in ".!)]}*$" or tail.endswith("\\]") or tail.endswith("\\)")
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def _paragraph_answer(para: str) -> str | None:
+    """The answer the last stating line of a paragraph commits to."""
+    lines = [ln.strip() for ln in para.splitlines() if ln.strip()]
+    if any(ln in ("$", "\\(", "\\)") for ln in lines):
+        return None  # inline math broken over lines: nothing stated
+    for ln in reversed(lines[-6:]):
+        if ln.startswith("```"):
+            return None
+        if ln.rstrip(" .*$").endswith(":") or not ln.strip(" .*$"):
+            continue
+        ans = answer_from_statement(ln, loose=False)
+        if ans:
+            return ans
+        if _has_value(ln):
+            return None  # a working line with a value but no conclusion
+    return None
+
+
+_CLOSING_STATEMENT_RE = re.compile(
+    r"(?:^|[.!]\s+)(?:(?:so|thus|therefore|hence),?\s+)?the\s+[a-z]+(?:\s+[a-z]+){0,3}\s+(?:is|are|equals)\s+"
+    r"(?P<value>\$[^$]{1,300}\$|\\\(.{1,300}?\\\)|\*\*[^*]{1,200}\*\*|\(?-?[\d.,/\s]+\)?)\s*[.!]?\s*$", re.I)
+
+
+def _closing_statement(para: str) -> str | None:
+    """In an afterthought paragraph only a closing statement of a value counts ("The midpoint is (-1,6).",
+    "So, $x = 4$ is indeed the correct solution.")."""
+    last = collapse_display_math(para).strip().splitlines()[-1]
+    m = _CLOSING_STATEMENT_RE.search(last[-400:])
+    if m:
+        return _acceptable(_plain(m.group("value")))
+    sentences = _sentences(last[-600:])
+    if not sentences:
+        return None
+    sent = _expand(sentences[-1])
+    if _CONCLUDE_START_RE.match(sent):
+        return _line_answer(sent, loose=False)  # "So, 9/2 expressed as a decimal is 4.5."
+    return _rule_subject_is(sent) or _rule_answer_is(sent)
+
+
+def _ends_with_code_to_run(text: str) -> bool:
+    """The response ends with a closed code block that is not program output (a tool-use turn)."""
+    if not text.endswith("```"):
+        return False
+    opening = text.rfind("```", 0, len(text) - 3)
+    return opening >= 0 and not text.startswith("```output", opening)
+
+
+def find_conclusion(text: str) -> str | None:
+    """The answer of the concluding statement at the end of an unmarked response.
+
+    Afterthought paragraphs (a double-check, "I don't think there are other steps") are skipped when they do
+    not state a new answer; a working paragraph with values but no conclusion ends the search (nothing
+    committed). A response that stops mid-sentence is cut off: only a bare final answer line counts then.
+
+    Args:
+        text: the response after its thinking trace.
+
+    Returns:
+        The answer text or ``None``.
+    """
+    tail = trim_tool_noise(text[-8000:])
+    if tail.count("```") % 2 or _ends_with_code_to_run(tail):
+        return None  # cut off inside a code block, or waiting for a program to be run
+    body = collapse_display_math(trim_tail(tail)[-3000:])
+    if not body.strip():
+        return None
+    if not _ends_complete(body):
+        last = _expand(body.strip().splitlines()[-1].strip())
+        if _CONNECTOR_END_RE.search(last[-40:]) or last.count("$") % 2:
+            return None
+        ans = answer_from_statement(last, loose=False)
+        commits = looks_like_bare_answer(_plain(last)) or _commits(last) or _CONCLUDE_START_RE.match(last)
+        return ans if ans and (commits or re.search(r"\b(?:is|are)\b", last)) else None
+    for para in reversed(_paragraphs(body)[-5:]):
+        if _AFTERTHOUGHT_RE.match(para) and not _commits(para):
+            ans = _closing_statement(para)
+            if ans:
+                return ans
+            continue
+        ans = _paragraph_answer(para)
+        if ans:
+            return ans
+        if _has_value(para):
+            return None
+    return None
+
+
+def reduce_sentence(answer: str) -> str | None:
+    """An extracted answer that is a sentence ("The answer is 5", "4 (since x > 0)") reduced to its value."""
+    stripped = _REMARK_RE.sub("", answer).strip()
+    if stripped != answer and stripped:
+        return stripped
+    return answer_from_statement(answer)
+
+
+_REMARK_RE = re.compile(r"\s*[(,;]\s*(?:since|as|because|where|for|when|if|assuming)\b.*$", re.I)
