@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mathgauge.datasets import NO_SUBJECT, get_benchmark, load_benchmark, load_problems
-from mathgauge.grading import answers_equivalent
+from mathgauge.grading import answers_equivalent, unreadable_parts
 from mathgauge.testing import scripted_server
 
 SHARED_MORE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "more"
@@ -35,46 +35,6 @@ def _path(name: str) -> Path:
     return path
 
 
-def reference_parse_failures(answer: str) -> list[str]:
-    """The parts of a reference answer the grader's own LaTeX parser cannot read (empty: it parses).
-
-    Uses the grader's internals (structure, then the expression parser on every leaf); words count as parsed,
-    since the grader compares them as text.
-    """
-    from mathgauge.grading._compare import ExprCache, _wordlike, normalize_answer, structure
-    from mathgauge.grading._normalize import strip_units
-
-    cache = ExprCache()
-
-    def leaves(node):
-        kind = node[0]
-        if kind == "expr":
-            yield node[1]
-        elif kind in ("set", "union"):
-            for child in node[1]:
-                yield from leaves(child)
-        elif kind == "seq":
-            for child in node[3]:
-                yield from leaves(child)
-        elif kind == "matrix":
-            for row in node[1]:
-                for child in row:
-                    yield from leaves(child)
-        elif kind == "eq":
-            yield node[1]
-            yield node[2]
-        elif kind == "rel":
-            yield node[2]
-            yield node[3]
-
-    failed = []
-    for leaf in leaves(structure(normalize_answer(answer))):
-        text = strip_units(leaf)
-        if not (_wordlike(text) or cache.get(text)[0] == "ok"):
-            failed.append(leaf)
-    return failed
-
-
 @pytest.mark.parametrize("name", list(ROWS))
 def test_each_copy_loads_exactly_with_a_readable_reference_for_every_row(name: str) -> None:
     data = load_benchmark(name, data_file=_path(name))
@@ -85,7 +45,7 @@ def test_each_copy_loads_exactly_with_a_readable_reference_for_every_row(name: s
     assert len({p.id for p in data.problems}) == loaded
     # every reference parses with the grader's parser; the known gaps of the parser (units, Greek-letter
     # variables, floor brackets...) are listed in tests/data/reference_parse_gaps.json and may only shrink
-    failures = {p.id for p in data.problems if reference_parse_failures(p.answer)}
+    failures = {p.id for p in data.problems if unreadable_parts(p.answer)}
     if name in STRICT:
         assert failures == set()
     else:

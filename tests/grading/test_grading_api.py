@@ -68,7 +68,7 @@ def test_shared_helpers():
     assert strip_thinking("<think>still going", keep_unclosed=True) == "<think>still going"
     assert MAX_ANSWER_CHARS == 2000
     from mathgauge.datasets._boxed import last_boxed_content
-    from mathgauge.report._regrade import last_boxed as regrade_boxed
+    from mathgauge.report.policies import last_boxed as regrade_boxed
 
     assert regrade_boxed is last_boxed and last_boxed_content(r"\boxed{7}") == "7"
 

@@ -68,8 +68,9 @@ from ._boxed import last_boxed
 from ._extract import ANSWER_FORMATS, extract_final_answer
 from ._grader import Grader, answers_equivalent, grade
 from ._limits import MAX_ANSWER_CHARS
+from ._readable import unreadable_parts
 from ._text import strip_thinking
 from ._verdict import Verdict
 
 __all__ = ["ANSWER_FORMATS", "MAX_ANSWER_CHARS", "Grader", "Verdict", "answers_equivalent", "extract_final_answer",
-           "grade", "last_boxed", "strip_thinking"]
+           "grade", "last_boxed", "strip_thinking", "unreadable_parts"]

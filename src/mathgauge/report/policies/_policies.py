@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from fractions import Fraction
 
-from ..grading import last_boxed, strip_thinking
+from ...grading import last_boxed, strip_thinking
 
 
 def _strip_thinking(text: str) -> str:
