@@ -3,12 +3,14 @@ token-by-token regeneration (each a backend wrapping another)."""
 
 from ._cache import CachedBackend, ResponseCache, cache_key
 from ._factory import BACKENDS, create_backend, open_backend
+from ._health import EndpointHealth
 from ._limiter import AdaptiveLimiter
 from ._openai import DEFAULT_BASE_URL, OpenAICompatibleBackend
 from ._protocol import (
     ChatRequest,
     ChatResponse,
     DeltaCallback,
+    EndpointDown,
     FatalEndpointError,
     ModelBackend,
     ModelCallError,
@@ -27,6 +29,8 @@ __all__ = [
     "ChatRequest",
     "ChatResponse",
     "DeltaCallback",
+    "EndpointDown",
+    "EndpointHealth",
     "FatalEndpointError",
     "ModelBackend",
     "ModelCallError",
