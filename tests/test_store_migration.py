@@ -24,7 +24,7 @@ from test_judge_pipeline import _files as judge_files
 from test_solve_modes import POT_SCRIPT, TIR_SCRIPT, VERIFY_SCRIPT, PROBLEMS, write_problems, write_script
 
 from mathgauge.pipeline import RunSpec
-from mathgauge.store import Store
+from mathgauge.store import SCHEMA_VERSION, Store
 from mathgauge.testing import scripted_server
 
 #: The last commit whose mathgauge writes schema 3 (the fixture generator runs its code).
@@ -99,7 +99,7 @@ def migrated(v3_store: tuple[Path, dict[str, dict]], tmp_path: Path) -> tuple[Pa
     db = tmp_path / "store.db"
     shutil.copy(v3_store[0], db)
     with Store(db) as store:
-        assert store.schema_version == 4
+        assert store.schema_version == SCHEMA_VERSION
     return db, v3_store[1]
 
 

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Callable
 
 from ._graded_text import add_graded_text
+from ._lease import add_run_leases
 
 #: A migration: an SQL script, or a function given the connection inside the migration's transaction.
 Migration = str | Callable[[sqlite3.Connection], None]
@@ -121,6 +122,11 @@ MIGRATIONS: list[Migration] = [
     # 4: every graded call keeps the exact text that was graded and its answer format; older rows get them
     # recomputed from what is stored where that is exact, and are marked unknown where it is not.
     add_graded_text,
+    # 5: one process per run: the lease of each run being worked on (owner, pid, host, heartbeat).
+    add_run_leases,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+#: The oldest schema the read commands read as it is: a store opened read-only is never migrated, and the reads
+#: need nothing added after version 4 (the lease table is looked for, not required).
+READABLE_FROM = 4
