@@ -9,6 +9,12 @@ of resuming a partial answer) gets only the continuation: the scripted text with
 the text starts with it, else the scripted text as it is; ``--reject-continue`` answers such requests with 400
 instead, as endpoints that do not know the field do. ``--record-requests`` keeps every chat request body for
 ``GET /requests``.
+
+``--fault MODE`` makes it misbehave as real endpoints do (after ``--fault-after`` good answers, on every
+``--fault-every``-th request, only for prompts containing ``--fault-match``): ``empty`` / ``null`` content (a
+stream without content), an ``html`` page with status 200, a ``truncated`` JSON body, a connection ``reset``, a
+``cut-stream`` (half the stream, then the connection drops), ``die`` (the process exits, as a crashed server),
+``unauthorized`` (401, as a revoked key) and ``hang`` (never answers).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -106,6 +113,10 @@ def _apply_stop(text: str, stop: Any) -> tuple[str, bool]:
     return (text[: min(cuts)], True) if cuts else (text, False)
 
 
+#: The ``--fault`` modes.
+FAULTS = ("empty", "null", "html", "truncated", "reset", "cut-stream", "die", "unauthorized", "hang")
+
+
 class ScriptedServer:
     """The server's behaviour; see ``--help`` for the knobs."""
 
@@ -125,6 +136,8 @@ class ScriptedServer:
         self.streams_started = 0
         self.streams_interrupted = 0
         self.continued = 0
+        self.faults = 0
+        self.last_request_at: float | None = None
         self.requests: list[dict[str, Any]] = []
 
     async def chat(self, request: Any) -> Any:
@@ -132,8 +145,9 @@ class ScriptedServer:
 
         self.chat_requests += 1
         number = self.chat_requests
+        self.last_request_at = time.time()
         if self.first_request_at is None:
-            self.first_request_at = time.time()
+            self.first_request_at = self.last_request_at
         a = self.args
         if a.api_key and request.headers.get("Authorization") != f"Bearer {a.api_key}":
             return web.json_response({"error": {"message": "Incorrect API key provided", "type": "auth"}}, status=401)
@@ -160,12 +174,17 @@ class ScriptedServer:
             headers = {"Retry-After": str(a.retry_after)} if a.error_status in (429, 503) else {}
             return web.json_response({"error": {"message": "Rate limit reached (scripted)"}}, status=a.error_status,
                                      headers=headers)
+        content = next((m["content"] for m in messages if m.get("role") == "user"), "")
+        fault = self._fault(number, content)
+        if fault in ("die", "reset", "unauthorized"):
+            return await self._misbehave(request, fault)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if a.latency:
                 await asyncio.sleep(a.latency)
-            content = next((m["content"] for m in messages if m.get("role") == "user"), "")
+            if fault is not None and (fault != "cut-stream" or not body.get("stream")):
+                return await self._misbehave(request, fault, body)
             scripted = self.script.respond(messages, continuing)
             if scripted is not None:
                 text, finish = scripted, "stop"
@@ -181,7 +200,7 @@ class ScriptedServer:
             usage = {"prompt_tokens": len(content) // 4 + 1, "completion_tokens": len(text) // 4 + 1}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             if body.get("stream"):
-                return await self._stream(request, body, text, finish, usage)
+                return await self._stream(request, body, text, finish, usage, cut=fault == "cut-stream")
             self.completed += 1
             return web.json_response({
                 "id": f"chatcmpl-{number}", "object": "chat.completion", "created": int(time.time()),
@@ -192,7 +211,52 @@ class ScriptedServer:
         finally:
             self.in_flight -= 1
 
-    async def _stream(self, request: Any, body: dict, text: str, finish: str, usage: dict) -> Any:
+    def _fault(self, number: int, content: str) -> str | None:
+        """The fault this request gets, if any (see the module's doc)."""
+        a = self.args
+        if not a.fault or number <= a.fault_after or (number - a.fault_after) % max(1, a.fault_every):
+            return None
+        if a.fault_match and a.fault_match not in content:
+            return None
+        self.faults += 1
+        return str(a.fault)
+
+    async def _misbehave(self, request: Any, fault: str, body: dict | None = None) -> Any:
+        from aiohttp import web
+
+        if fault == "die":
+            os._exit(0)  # a crashed server: every connection drops, the port stops answering
+        if fault == "unauthorized":
+            return web.json_response({"error": {"message": "Incorrect API key provided (revoked)"}}, status=401)
+        if fault in ("reset", "cut-stream"):
+            request.transport.abort()
+            return web.Response()  # never sent: the connection is gone
+        if fault == "hang":
+            await asyncio.sleep(3600)
+        if fault == "html":
+            page = ("<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
+                    "Gateway</h1></center><hr><center>nginx</center></body></html>")
+            return web.Response(status=200, text=page, content_type="text/html")
+        content: str | None = "" if fault == "empty" else None
+        if body is not None and body.get("stream"):
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            if fault == "truncated":
+                await response.write(b'data: {"choices": [{"index": 0, "delta": {"cont\n\n')
+                return response
+            final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}  # a stream without content
+            await response.write(f"data: {json.dumps(final)}\n\n".encode() + b"data: [DONE]\n\n")
+            return response
+        doc = {"id": "chatcmpl-fault", "object": "chat.completion", "created": int(time.time()),
+               "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                            "finish_reason": "stop"}]}
+        if fault == "truncated":
+            raw = json.dumps(doc).encode()
+            return web.Response(status=200, body=raw[:len(raw) // 2], content_type="application/json")
+        return web.json_response(doc)
+
+    async def _stream(self, request: Any, body: dict, text: str, finish: str, usage: dict,
+                      cut: bool = False) -> Any:
         from aiohttp import web
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -203,6 +267,12 @@ class ScriptedServer:
         else:
             deltas = [word if i == 0 else " " + word for i, word in enumerate(text.split(" "))]
         self.streams_started += 1
+        if cut:  # half the stream, then the connection drops (a server that crashed mid-answer)
+            for delta in deltas[:max(1, len(deltas) // 2)]:
+                chunk = {"choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}]}
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            request.transport.abort()
+            return response
         every = self.args.interrupt_stream_every
         if every and self.streams_started % every == 0 and len(deltas) > 1:
             # What llama-cpp-python's server does when another request arrives: [DONE] with no finish_reason.
@@ -245,7 +315,8 @@ class ScriptedServer:
             "chat_requests": self.chat_requests, "rejected": self.rejected, "completed": self.completed,
             "first_request_at": self.first_request_at, "max_in_flight": self.max_in_flight,
             "stream_chunks": self.stream_chunks, "streams_cut": self.streams_cut,
-            "streams_interrupted": self.streams_interrupted, "continued": self.continued,
+            "streams_interrupted": self.streams_interrupted, "continued": self.continued, "faults": self.faults,
+            "last_request_at": self.last_request_at, "in_flight": self.in_flight,
         })
 
     async def recorded_requests(self, request: Any) -> Any:
@@ -280,6 +351,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--interrupt-stream-every", type=int, default=0,
                    help="end every Nth stream halfway with [DONE] and no finish_reason (an interrupted stream)")
     p.add_argument("--record-requests", action="store_true", help="keep chat request bodies for GET /requests")
+    p.add_argument("--fault", choices=FAULTS, help="misbehave as real endpoints do (see the module's doc)")
+    p.add_argument("--fault-after", type=int, default=0, help="answer the first N chat requests normally")
+    p.add_argument("--fault-every", type=int, default=1, help="after those, fault every Nth request (default: all)")
+    p.add_argument("--fault-match", default="", help="fault only requests whose prompt contains this text")
     return p.parse_args(argv)
 
 
