@@ -9,6 +9,8 @@ Sections (all by default; `--sections a,b` picks):
   sandbox     bench/sandbox.py: mathgauge sandbox vs a cold `python -c` per snippet
   memory      peak RSS of a 5,000-problem MATH run
   scaling     wall and CPU for 500, 1,000, 2,500, 5,000 problems, and whether cost grows linearly
+  faults      bench/faults.py: Ctrl-C -> exit, giving up on a dead endpoint and under a 429 storm, duplicate requests
+              under a concurrent resume
 
 Peers run only with `--with-peers` (installed into bench/.peers-venv on first use); otherwise reported as skipped.
 `--quick` runs every section small, as a smoke test: its figures are not the benchmark.
@@ -28,7 +30,7 @@ from pathlib import Path
 from . import _peers, _sections
 from ._measure import REPO
 
-SECTIONS = ["pipeline", "ratelimits", "grading", "sandbox", "memory", "scaling"]
+SECTIONS = ["pipeline", "ratelimits", "grading", "sandbox", "memory", "scaling", "faults"]
 ALIASES = {"rate_limits": "ratelimits", "rate-limits": "ratelimits", "rate": "ratelimits"}
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 

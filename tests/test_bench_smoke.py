@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -37,3 +39,18 @@ def test_bench_rejects_unknown_section() -> None:
     proc = subprocess.run([sys.executable, "-m", "bench", "--sections", "nope"], cwd=REPO, capture_output=True,
                           text=True, timeout=60, check=False)
     assert proc.returncode == 2 and "unknown section" in proc.stderr
+
+
+@pytest.mark.slow
+def test_bench_quick_faults(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--sections", "faults", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    sec = json.loads(out.read_text())["sections"]["faults"]
+    assert sec["status"] == "ok"
+    figures = {(r["case"], r["figure"]): r for r in sec["rows"]}
+    assert figures[("run killed, 3 processes resume it at once", "duplicate requests")]["value"] == 0
+    assert sec["data"]["ctrl_c"]["runs"][0]["requests_after_signal"] == 0
+    assert sec["data"]["storm"]["exit"] == 3 and sec["data"]["dead_endpoint"]["exit"] == 3
+    assert "Ctrl-C -> exit" in proc.stdout and "duplicate requests" in proc.stdout

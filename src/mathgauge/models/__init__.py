@@ -1,5 +1,7 @@
 """Model backends behind one async protocol, with adaptive concurrency, retries, a response cache, replicas and
-token-by-token regeneration (each a backend wrapping another)."""
+token-by-token regeneration (each a backend wrapping another). `EndpointHealth` watches an endpoint as a whole (a
+circuit breaker over consecutive tries without a usable reply, a run-wide give-up on rate-limit storms) and raises
+`EndpointDown`; empty replies are faults, never answers."""
 
 from ._cache import CachedBackend, ResponseCache, cache_key
 from ._factory import BACKENDS, create_backend, open_backend

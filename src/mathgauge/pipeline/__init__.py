@@ -2,7 +2,9 @@
 
 * `RunSpec` (also `mathgauge.EvalConfig`): everything a run is asked to do, typed and versioned; the
   ``mathgauge run`` options are derived from it, it is stored with the run and rebuilt on resume.
-* `evaluate` / `aevaluate` / `resume`: run a spec, or continue a stored run (`EvalResult`).
+* `evaluate` / `aevaluate` / `resume`: run a spec, or continue a stored run (`EvalResult`). One process works on a
+  run at a time (its lease in the store); Ctrl-C, SIGTERM, an endpoint that stops answering or a store that cannot
+  be written stop it at once (`mathgauge.errors.RunInterrupted`, `RunStopped`), the samples in flight left pending.
 * `GradingStage`: the one way samples are graded (rules -> judge or cascade -> final), by runs, by `regrade_run`
   and by ``mathgauge rescore``; it reads the text the solver said is to be graded (`mathgauge.solve.Gradable`).
 * `regrade_run`: grade a stored run again on the texts it was graded on; `ablate`: a run with and without a factor.
