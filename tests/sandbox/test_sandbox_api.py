@@ -391,3 +391,38 @@ def test_static_corpus_benign_cases_are_clean():
     hostile = [c for c in cases if c["category"] in ("network", "exec", "ctypes", "fs_read", "fs_write", "fs_delete",
                                                      "obfuscation", "fork_bomb", "background", "secrets", "proc")]
     assert hostile and all(classify_static(c["code"]) for c in hostile)
+
+
+@needs_sandbox
+def test_server_outlives_the_thread_that_started_it():
+    """bwrap's parent-death signal follows the starting *thread*: a pool thread ending must not kill the server."""
+    import threading
+
+    with Sandbox(timeout_s=5) as s:
+        t = threading.Thread(target=s.start)
+        t.start()
+        t.join()
+        import time
+
+        time.sleep(0.5)
+        assert s._server.proc.poll() is None and s.run("print(3)").stdout == "3\n"
+
+
+@needs_sandbox
+def test_nothing_survives_a_killed_host():
+    """The host SIGKILLed mid-run: the server sees its input close, kills its jobs and exits."""
+    code = ("import sys\nfrom mathgauge.sandbox import Sandbox\nsb = Sandbox(timeout_s=60)\nsb.start()\n"
+            "print(sb._server.proc.pid, flush=True)\nsb.run('import time\\ntime.sleep(60)')\n")
+    host = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src")))
+    bwrap_pid = int(host.stdout.readline())
+    import time
+
+    time.sleep(1.0)
+    host.kill()
+    host.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path("/proc/%d" % bwrap_pid).exists():
+        time.sleep(0.1)
+    alive = Path("/proc/%d" % bwrap_pid).exists() and "\nState:\tZ" not in Path("/proc/%d/status" % bwrap_pid).read_text()
+    assert not alive, "the sandbox outlived its host"

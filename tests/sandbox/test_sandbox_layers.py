@@ -364,7 +364,9 @@ def test_audit_hook_cannot_be_silenced(tamper):
 
 @pytest.mark.parametrize("blob", [b"[" * 5000, b'{"events": 5}', b'{"memory_error": true}', b"\x1eE\xff\xffxx",
                                   b"\x1eE\x00\x10short", bytes(range(256)) * 64, b"\x1eS\x00\x02{}",
-                                  b"\x1eE\x00\x03\xff\xfe\xfd", b"\x1eE\x00\x05evil!"])
+                                  b"\x1eE\x00\x03\xff\xfe\xfd", b"\x1eE\x00\x05evil!"],
+                         ids=["brackets", "wrong-types", "forged-memory", "oversized", "short", "all-bytes",
+                              "second-start", "bad-utf8", "unknown-category"])
 def test_event_channel_takes_any_bytes(blob):
     ch = _wire.EventChannel()
     ch.feed(_wire.encode_start({"static": ["x"], "layers": {}}))

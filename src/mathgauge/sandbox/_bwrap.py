@@ -57,6 +57,10 @@ def find_bwrap() -> str | None:
 def bwrap_argv(bwrap: str, python: str, roots: list[str], cgroups: dict[str, str]) -> list[str]:
     """The command that starts the server confined.
 
+    No ``--die-with-parent``: its parent-death signal fires when the *thread* that started bwrap exits (a
+    worker thread of a pool, say), which would kill a healthy server.  When the host dies the server sees
+    its input close, kills its jobs and exits (it is pid 1 of its namespace: nothing survives it).
+
     Args:
         bwrap: the bwrap executable.
         python: the interpreter (a venv's own path, not resolved).
@@ -64,7 +68,7 @@ def bwrap_argv(bwrap: str, python: str, roots: list[str], cgroups: dict[str, str
         cgroups: controller -> host directory of the delegated parent group, bound writable for the server.
     """
     argv = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--hostname", "sandbox", "--as-pid-1", "--new-session", "--die-with-parent", "--clearenv",
+            "--hostname", "sandbox", "--as-pid-1", "--new-session", "--clearenv",
             "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
             "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "OMP_NUM_THREADS", "1",
             "--setenv", "MKL_NUM_THREADS", "1", "--setenv", "PYTHONHASHSEED", "0",

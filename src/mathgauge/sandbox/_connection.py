@@ -91,6 +91,7 @@ class ServerProcess:
         self.tmpdir: str | None = None
         self.cgroups: dict[str, str] = {}
         self.stderr_tail = b""
+        self.protocol_error = ""
         python = os.path.abspath(sys.executable)  # not realpath: a venv is recognised by its own path
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         cwd = None
@@ -146,8 +147,11 @@ class ServerProcess:
                     fut = self.pending.pop(jid, None) if isinstance(jid, int) else None
                 if fut is not None and not fut.done():
                     fut.set_result((hdr, out, err))
-        except (EOFError, OSError, ValueError, struct.error, RecursionError, MemoryError):
-            pass  # a dead or misbehaving server: every waiting job is told below, and the server replaced
+        except EOFError:
+            pass
+        except (OSError, ValueError, struct.error, RecursionError, MemoryError) as e:
+            # a misbehaving server: every waiting job is told below, and the server replaced
+            self.protocol_error = "%s: %s" % (type(e).__name__, str(e)[:200])
         with self.lock:
             self.dead = True
             pending, self.pending = self.pending, {}
@@ -156,6 +160,18 @@ class ServerProcess:
                 fut.set_exception(EOFError("sandbox server exited"))
         if self.proc.poll() is None:
             self._kill_group()
+
+    def exit_reason(self) -> str:
+        """Why the server ended, as far as the host can tell (its exit status and last stderr line)."""
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
+        line = self._err_line() if self.proc.poll() is not None else ""
+        parts = ["exit status %s" % code] if code is not None else []
+        if self.protocol_error:
+            parts.append("unreadable answer: " + self.protocol_error)
+        return "; ".join(parts + ([line] if line else []))[:400]
 
     def _send(self, hdr: dict, payload: bytes = b"") -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()

@@ -143,7 +143,9 @@ class Sandbox:
                 self._restart(srv)
                 return self._lost(code, t0, "sandbox server stopped answering; restarted")
             except EOFError:
-                return self._lost(code, t0, "sandbox server exited during the run; restarted")
+                why = srv.exit_reason()
+                return self._lost(code, t0, "sandbox server exited during the run%s; restarted"
+                                  % (" (%s)" % why if why else ""))
         try:
             return _status.to_result(hdr, out, err, lambda: classify_static(code), (time.monotonic() - t0) * 1000.0)
         except Exception as e:  # noqa: BLE001 - a malformed answer ends this job, never the caller

@@ -64,6 +64,9 @@ def status_of(hdr: dict, events: list[str]) -> tuple[str, str]:
         return "timeout", "[sandbox] timed out: wall-clock cap reached (the code was waiting or sleeping)\n"
     if killed_by == "output":
         return "killed", "[sandbox] killed: output exceeded %d bytes\n" % (_int(hdr, "out_total") or 0)
+    if killed_by == "event-flood":
+        return "killed", "[sandbox] killed: wrote %d bytes to the sandbox's event channel\n" % (
+            _int(hdr, "events_total") or 0)
     if (_int(hdr, "oom_kills") or 0) > 0:
         return "memory", "[sandbox] memory limit reached (the process was killed)\n"
     if hdr.get("ready") is not True:

@@ -172,7 +172,14 @@ def main(argv: list[str] | None = None) -> None:
               "root_mode": root_mode, "landlock_abi": cfg.landlock_abi, "seccomp_error": seccomp_error,
               "cgroup_controllers": sorted(cgroups.parents) if cgroups is not None else [],
               "scratch_inodes_policy": _policy.SCRATCH_INODES, "python": sys.version.split()[0], **test})
-    srv.loop()
+    try:
+        srv.loop()
+    except BaseException:  # the host shows the last line of this with the jobs it loses
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        raise
 
 
 if __name__ == "__main__":

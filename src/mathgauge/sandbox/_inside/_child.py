@@ -135,7 +135,8 @@ def run_child(cfg: ChildConfig, job: ChildJob, code: bytearray, wipe: list) -> N
             "MKL_NUM_THREADS": "1",
         })
         _limits.apply_limits(job.timeout, job.memory_mb, address_space="memory" not in job.cgroups,
-                             threads=cfg.threads if cfg.root_mode else None)
+                             threads=cfg.threads if cfg.root_mode else None,
+                             file_bytes=2 * cfg.scratch_bytes or (16 << 20))
         if cfg.confine:
             layers["landlock"] = _landlock.apply_landlock(cfg.landlock_abi, job.scratch, cfg.lib_roots,
                                                           ("/tmp",) + tuple(cfg.hide))

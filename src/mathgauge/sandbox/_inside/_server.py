@@ -132,9 +132,12 @@ class Server:
             job.wall_deadline = job.start + _policy.wall_cap_s(job.timeout)
             pid = os.fork()
             if pid == 0:
-                wipe = [b for other in self.jobs.values() for b in (other.out, other.err)] + [_DISCARD]
-                run_child(self.cfg, child, code, wipe)
-                os._exit(125)
+                try:  # whatever happens in the child (even an exception a snippet's signal handler raises
+                    # after its code ended), it never returns into the server's code
+                    wipe = [b for other in self.jobs.values() for b in (other.out, other.err)] + [_DISCARD]
+                    run_child(self.cfg, child, code, wipe)
+                finally:
+                    os._exit(125)
             job.pid = pid
             job.clock = cpu_clock_id(pid)
             job.next_cpu_check = job.start
@@ -205,7 +208,7 @@ class Server:
                     job.err_n += k
             job.total += k
         if job.killed_by is None and (job.total > _policy.OUT_KILL or job.ev_total > _policy.EVENT_KILL):
-            job.killed_by = "output"
+            job.killed_by = "output" if job.total > _policy.OUT_KILL else "event-flood"
             self.kill(job)
         if k == 0:
             self.sel.unregister(fd)
@@ -251,7 +254,7 @@ class Server:
                "wall_ms": round(wall_ms, 3), "cpu_ms": round(cpu_s * 1000.0, 3), "cpu_limit_s": job.timeout,
                "killed_by": job.killed_by, "oom_kills": oom, "memory_peak": peak, "cgroups": sorted(job.cgroups),
                "events": job.events.tags, "static": start.get("static"), "layers": start.get("layers"),
-               "out_total": job.total, "out_len": job.out_n, "err_len": job.err_n}
+               "out_total": job.total, "events_total": job.ev_total, "out_len": job.out_n, "err_len": job.err_n}
         out, err = bytes(job.out[:job.out_n]), bytes(job.err[:job.err_n])
         self._release(job)
         self.send(hdr, out, err)
