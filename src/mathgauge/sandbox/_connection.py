@@ -111,10 +111,12 @@ class ServerProcess:
         except OSError as e:
             self._free_host_resources()
             raise _unavailable("cannot start %s (%s)" % (argv[0], e.strerror or e)) from None
+        assert self.proc.stdin is not None and self.proc.stdout is not None and self.proc.stderr is not None
+        self.stdin, self.stdout, self.stderr = self.proc.stdin, self.proc.stdout, self.proc.stderr
         self._err_thread = threading.Thread(target=self._drain_stderr, daemon=True, name="sandbox-stderr")
         self._err_thread.start()
         try:
-            self.info, _, _ = read_message(self.proc.stdout)
+            self.info, _, _ = read_message(self.stdout)
         except (EOFError, ValueError, OSError, struct.error):
             self._reap()
             raise _unavailable("the sandbox server did not start (%s)"
@@ -128,10 +130,10 @@ class ServerProcess:
         return lines[-1].strip()[:300] if lines else ""
 
     def _drain_stderr(self) -> None:
-        f = self.proc.stderr
+        f = self.stderr
         while True:
             try:
-                b = f.read1(65536)
+                b = f.read1(65536)  # type: ignore[attr-defined]
             except (OSError, ValueError):
                 return
             if not b:
@@ -141,7 +143,7 @@ class ServerProcess:
     def _read_loop(self) -> None:
         try:
             while True:
-                hdr, out, err = read_message(self.proc.stdout)
+                hdr, out, err = read_message(self.stdout)
                 jid = hdr.get("id")
                 with self.lock:
                     fut = self.pending.pop(jid, None) if isinstance(jid, int) else None
@@ -183,8 +185,8 @@ class ServerProcess:
             self.pending[jid] = fut
             h = json.dumps(dict(hdr, id=jid, code_len=len(payload))).encode()
             try:
-                self.proc.stdin.write(_LEN.pack(len(h)) + h + payload)
-                self.proc.stdin.flush()
+                self.stdin.write(_LEN.pack(len(h)) + h + payload)
+                self.stdin.flush()
             except (BrokenPipeError, OSError, ValueError):
                 self.pending.pop(jid, None)
                 self.dead = True
@@ -220,7 +222,7 @@ class ServerProcess:
     def _reap(self) -> None:
         """Close the server's input (it exits on EOF), kill its process group if it lingers, free its files."""
         try:
-            self.proc.stdin.close()
+            self.stdin.close()
         except OSError:
             pass
         try:
@@ -231,10 +233,9 @@ class ServerProcess:
         drain = getattr(self, "_err_thread", None)
         if drain is not None:
             drain.join(timeout=1)  # keep the server's last stderr lines for the error message
-        for f in (self.proc.stdout, self.proc.stderr):
+        for f in (self.stdout, self.stderr):
             try:
-                if f is not None:
-                    f.close()
+                f.close()
             except OSError:
                 pass
         self._free_host_resources()

@@ -128,15 +128,15 @@ class Sandbox:
             return ExecutionResult("error", "", "[sandbox] code larger than %d bytes; not run\n" % MAX_CODE_BYTES,
                                    None, 0.0, bool(static), static, [])
         with self._slots:
-            srv = None
-            for attempt in range(2):
+            srv = self._start()
+            try:
+                fut = srv.submit(data, t, m)
+            except EOFError:  # the server died since the last job: once more with a new one
                 srv = self._start()
                 try:
                     fut = srv.submit(data, t, m)
-                    break
                 except EOFError:
-                    if attempt:
-                        return self._lost(code, t0, "sandbox server exited; the code was not run")
+                    return self._lost(code, t0, "sandbox server exited; the code was not run")
             try:
                 hdr, out, err = fut.result(timeout=_policy.wall_cap_s(t) + _HOST_GRACE_S)
             except concurrent.futures.TimeoutError:

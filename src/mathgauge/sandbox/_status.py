@@ -38,6 +38,11 @@ def tag_list(value) -> list[str]:
     return [t for t in value[:_MAX_TAGS] if isinstance(t, str) and 0 < len(t) <= _MAX_TAG_CHARS and t.isprintable()]
 
 
+def _dict(hdr: dict, key: str) -> dict:
+    v = hdr.get(key)
+    return v if isinstance(v, dict) else {}
+
+
 def _signal_name(sig: int) -> str:
     try:
         return signal.Signals(sig).name
@@ -117,8 +122,7 @@ def verify(info: dict) -> str | None:
     Args:
         info: the server's ready message.
     """
-    probe = info.get("probe") if isinstance(info.get("probe"), dict) else {}
-    layers = info.get("layers") if isinstance(info.get("layers"), dict) else {}
+    probe, layers = _dict(info, "probe"), _dict(info, "layers")
     if info.get("setup_failed"):
         return "confinement of the child failed (%s)" % str(info["setup_failed"]).strip()[-300:]
     if info.get("seccomp_error"):
@@ -144,7 +148,7 @@ def verify(info: dict) -> str | None:
         return "the per-job scratch is not the job's own capped tmpfs"
     if set(info.get("interfaces") or []) - {"lo"}:
         return "network namespace not isolated"
-    if _int(info, "server_pid", 99) > 10:
+    if (_int(info, "server_pid", 99) or 99) > 10:
         return "pid namespace not isolated"
     return None
 
@@ -157,8 +161,7 @@ def layers_report(info: dict, unsafe_mode: bool, missing: str | None) -> dict:
         unsafe_mode: the server runs without isolation.
         missing: why the confined server was refused, if it was.
     """
-    layers = info.get("layers") if isinstance(info.get("layers"), dict) else {}
-    probe = info.get("probe") if isinstance(info.get("probe"), dict) else {}
+    probe, layers = _dict(info, "probe"), _dict(info, "layers")
     confined = bool(info.get("confined")) and not unsafe_mode
     ll = (_int(info, "landlock_abi") or 0) if confined else 0
     controllers = [c for c in info.get("cgroup_controllers") or [] if c in ("memory", "cpu")] if confined else []

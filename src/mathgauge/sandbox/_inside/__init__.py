@@ -16,5 +16,6 @@ library and its own modules (never ``mathgauge``), so the same files also load o
 - ``_audit``: the tamper-resistant audit hook that reports what a snippet attempts.
 - ``_runner``: runs the snippet (streams, exec, traceback, exit code).
 - ``_static``: the AST classifier (run inside the job, under the job's limits).
+- ``_sysfs``: one-write access to procfs / cgroupfs control files.
 - ``_cleanup``: depth-proof tree removal and the supervised cleaner (only for ``--unsafe-no-sandbox``).
 """

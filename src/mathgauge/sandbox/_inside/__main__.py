@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
                       scratch_bytes=_policy.SCRATCH_BYTES, scratch_inodes=_policy.SCRATCH_INODES,
                       threads=_policy.THREADS_MAX)
     cpu_rate = 1.0 if (cgroups is not None and cgroups.cpu) else float(os.cpu_count() or 1)
-    cleaner = None if confine else Cleaner()
+    cleaner = None if confine else Cleaner(on_error=lambda path, e: print("sandbox: cannot delete %s: %s" % (path, e), file=sys.stderr))
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     srv = Server(ctl_in, ctl_out, cfg, cgroups, cpu_rate=cpu_rate, cleaner=cleaner)
     # the self-test probes the isolation; without it (unconfined) there is nothing to probe

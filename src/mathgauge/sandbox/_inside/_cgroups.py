@@ -11,23 +11,10 @@ from __future__ import annotations
 
 import os
 
+from ._sysfs import read_text as _read
+from ._sysfs import write_text as _write
+
 _CPU_PERIOD_US = 100_000
-
-
-def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-
-
-def _read(path: str) -> str:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return os.read(fd, 65536).decode("ascii", "replace")
-    finally:
-        os.close(fd)
 
 
 class JobCgroups:

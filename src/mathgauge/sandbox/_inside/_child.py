@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import _cgroups, _landlock, _limits, _namespaces, _runner, _static
 
@@ -49,7 +50,7 @@ class ChildConfig:
     hide: tuple = ()
     lib_roots: tuple = ()
     landlock_abi: int = 0
-    seccomp: object = None
+    seccomp: Any = None
     scratch_bytes: int = 0
     scratch_inodes: int = 0
     threads: int | None = None

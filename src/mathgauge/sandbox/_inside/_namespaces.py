@@ -16,6 +16,8 @@ from __future__ import annotations
 import ctypes
 import os
 
+from ._sysfs import write_text
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
@@ -42,14 +44,6 @@ def _check(rc: int, what: str) -> None:
     if rc != 0:
         e = ctypes.get_errno()
         raise OSError(e, "%s: %s" % (what, os.strerror(e)))
-
-
-def _write_file(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def _mount_tmpfs(target: str, options: str, flags: int) -> None:
@@ -86,9 +80,9 @@ def enter_job_namespaces(scratch: str, scratch_bytes: int, scratch_inodes: int, 
     # it is dumpable again; it is made non-dumpable once more below
     _libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
     _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC), "unshare(user, mount, ipc)")
-    _write_file(proc + "/self/setgroups", "deny")
-    _write_file(proc + "/self/uid_map", "%d %d 1" % (uid, uid))
-    _write_file(proc + "/self/gid_map", "%d %d 1" % (gid, gid))
+    write_text(proc + "/self/setgroups", "deny")
+    write_text(proc + "/self/uid_map", "%d %d 1" % (uid, uid))
+    write_text(proc + "/self/gid_map", "%d %d 1" % (gid, gid))
     _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "make mounts private")
     _mount_tmpfs(scratch, "size=%d,nr_inodes=%d,mode=0700,uid=%d,gid=%d" % (scratch_bytes, scratch_inodes, uid, gid),
                  _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)

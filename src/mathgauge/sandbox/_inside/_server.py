@@ -15,6 +15,7 @@ import os
 import selectors
 import signal
 import time
+from collections.abc import Callable
 
 from . import _policy, _wire
 from ._cgroups import JobCgroups
@@ -81,7 +82,7 @@ class Server:
         self.sel = selectors.DefaultSelector()
         self.jobs: dict[int, Job] = {}
         self.counter = 0
-        self.send_hook = None  # replaces sending (the self-test captures its own answer)
+        self.send_hook: Callable[[dict, bytes, bytes], None] | None = None  # replaces sending (the self-test captures its own answer)
         os.set_blocking(ctl_in, True)
         self.sel.register(ctl_in, selectors.EVENT_READ, ("ctl", None))
 
