@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "analysis": ["Cell", "Comparison", "Estimate", "ExecutionStats", "GapAnalysis", "PairComparison", "RunSummary",
                  "SamplingMetrics", "analyse_gap", "compare_runs", "execution_stats", "judge_report",
-                 "majority_answer", "pass_at_k", "primary_grader", "sampling_metrics", "summarize", "summarize_run"],
+                 "majority_answer", "pass_at_k", "sampling_metrics", "summarize", "summarize_run"],
     "stats": ["ClusteredProportion", "bootstrap_mean", "mcnemar_exact", "paired_bootstrap", "spearman",
               "wilson_interval"],
     "policies": ["GRADING_POLICIES", "regrade_rows"],
@@ -59,7 +59,6 @@ if TYPE_CHECKING:
         judge_report,
         majority_answer,
         pass_at_k,
-        primary_grader,
         sampling_metrics,
         summarize,
         summarize_run,
