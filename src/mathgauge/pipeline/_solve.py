@@ -71,6 +71,9 @@ def make_solver(spec: RunSpec, backend: ModelBackend, sandbox: Any) -> Solver:
     common.update(exec_timeout_s=spec.exec_timeout_s, exec_memory_mb=spec.exec_memory_mb)
     if spec.mode == "pot":
         return ProgramOfThoughtSolver(backend, spec.sampling, sandbox, **common)
+    rounds = spec.rounds()
+    if rounds is None:  # tir and verify always have rounds (the spec's, or the mode's default)
+        raise AssertionError(f"mode {spec.mode!r} has no rounds")
     if spec.mode == "verify":
-        return SelfVerifyingSolver(backend, spec.sampling, sandbox, max_rounds=spec.rounds(), **common)
-    return ToolIntegratedSolver(backend, spec.sampling, sandbox, max_rounds=spec.rounds(), **common)
+        return SelfVerifyingSolver(backend, spec.sampling, sandbox, max_rounds=rounds, **common)
+    return ToolIntegratedSolver(backend, spec.sampling, sandbox, max_rounds=rounds, **common)

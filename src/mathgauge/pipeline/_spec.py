@@ -273,7 +273,7 @@ class RunSpec:
             return None
         from ..grading.judge import DEFAULT_RUBRIC
 
-        settings = {
+        settings: dict[str, Any] = {
             "model": self.judge_model,
             "base_url": (self.judge_base_url or (self.base_urls()[0] if self.backend == "openai" else "")).rstrip("/"),
             "api_key_env": self.judge_api_key_env or self.api_key_env,

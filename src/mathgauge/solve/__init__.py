@@ -42,11 +42,29 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-if TYPE_CHECKING:
-    from ._base import HasAnswer, OnCall, Solver, TryResult
-    from ._code import code_blocks, last_code_block
-    from ._cot import ChainOfThoughtSolver
-    from ._programs import ProgramOfThoughtSolver, ToolIntegratedSolver
-    from ._records import Attempt, Gradable, SolveOutcome
-    from ._sampling import SamplingConfig
-    from ._verify import SelfVerifyingSolver, verification_passed
+if TYPE_CHECKING:  # the names above, for type checkers (``X as X``: re-exported)
+    from ._base import (
+        HasAnswer as HasAnswer,
+        OnCall as OnCall,
+        Solver as Solver,
+        TryResult as TryResult,
+    )
+    from ._code import (
+        code_blocks as code_blocks,
+        last_code_block as last_code_block,
+    )
+    from ._cot import ChainOfThoughtSolver as ChainOfThoughtSolver
+    from ._programs import (
+        ProgramOfThoughtSolver as ProgramOfThoughtSolver,
+        ToolIntegratedSolver as ToolIntegratedSolver,
+    )
+    from ._records import (
+        Attempt as Attempt,
+        Gradable as Gradable,
+        SolveOutcome as SolveOutcome,
+    )
+    from ._sampling import SamplingConfig as SamplingConfig
+    from ._verify import (
+        SelfVerifyingSolver as SelfVerifyingSolver,
+        verification_passed as verification_passed,
+    )

@@ -229,7 +229,8 @@ class Store:
                 None if graded is None else "solver",
             ),
         )
-        attempt_id = int(cur.lastrowid)
+        attempt_id = cur.lastrowid
+        assert attempt_id is not None  # set by the INSERT
         if a.executions:
             self._db.executemany(
                 "INSERT INTO executions(run_id, attempt_id, problem_id, sample_index, code, status, stdout, stderr,"

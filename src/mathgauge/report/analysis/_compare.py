@@ -257,7 +257,8 @@ def _pair(name_a: str, name_b: str, sa: dict[str, ProblemScore], sb: dict[str, P
     neither = len(shared) - both - len(a_only) - len(b_only)
     acc_a, acc_b = sum(a) / len(a), sum(b) / len(b)
 
-    def listing(ids: list[str], winner: dict[str, ProblemScore], loser: dict[str, ProblemScore]) -> list[dict]:
+    def listing(ids: list[str], winner: dict[str, ProblemScore], loser: dict[str, ProblemScore]
+                ) -> list[dict[str, Any]]:
         return [{"problem_id": p, "subject": winner[p].subject, "level": winner[p].level,
                  "winner_correct": f"{winner[p].correct}/{winner[p].graded}",
                  "loser_correct": f"{loser[p].correct}/{loser[p].graded}"} for p in ids]
@@ -278,8 +279,8 @@ def _fmt(value: Any, none: str = "server default") -> str:
     return none if value is None else repr(value)
 
 
-def unfair_settings(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], scores: Sequence[dict],
-                    shared: int) -> list[str]:
+def unfair_settings(loaded: Sequence[tuple[RunRecord, list[SampleResult]]],
+                    scores: Sequence[dict[str, ProblemScore]], shared: int) -> list[str]:
     """Differences between runs that make the comparison unfair or partial, as sentences."""
     warnings = []
     runs = [run for run, _ in loaded]

@@ -35,7 +35,7 @@ from ...errors import ConfigError
 from ._sft import SftCoverage, export_sft
 
 if TYPE_CHECKING:
-    from ...store import Store
+    from ...store import RunRecord, Store
 
 EXPORT_FORMATS = ("jsonl", "csv", "parquet", "lm-eval-samples", "sft")
 _SAMPLE_COLUMNS = [
@@ -125,10 +125,11 @@ def export_run(store: Store, run_ref: str, fmt: str, output: str | Path, *, atte
     return ExportResult(fmt, str(output), count, unit)
 
 
-def _scored_grader(run: Any) -> str:
+def _scored_grader(run: RunRecord) -> str:
     from ...pipeline import RunSpec
 
-    return RunSpec.of_run(run).scored_grader
+    grader: str = RunSpec.of_run(run).scored_grader
+    return grader
 
 
 def attempt_rows(store: Store, run_id: str) -> Iterator[dict[str, Any]]:

@@ -184,10 +184,10 @@ def _lenient_extract(text: str) -> str | None:
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed
-    m = re.findall(r"answer is[:\s]*\$?([^\n$]+?)\$?(?:\.\s|\.$|\n|$)", text, re.IGNORECASE)
+    m: list[str] = re.findall(r"answer is[:\s]*\$?([^\n$]+?)\$?(?:\.\s|\.$|\n|$)", text, re.IGNORECASE)
     if m:
         return m[-1]
-    nums = _NUM_RE.findall(text)
+    nums: list[str] = _NUM_RE.findall(text)
     return nums[-1] if nums else None
 
 
@@ -200,8 +200,12 @@ def lenient_policy(response: str, gold: str, answer_format: str | None = None) -
     a, b = parse_number(got), parse_number(gold)
     if a is not None and b is not None:
         return abs(a - b) <= max(1e-6, 1e-2 * abs(b))
-    clean = lambda s: re.sub(r"[\s{}]", "", hendrycks_clean(s)).lower()  # noqa: E731
-    return clean(got) == clean(gold)
+    return _loose(got) == _loose(gold)
+
+
+def _loose(s: str) -> str:
+    """hendrycks-cleaned, without spaces and braces, lower case."""
+    return re.sub(r"[\s{}]", "", hendrycks_clean(s)).lower()
 
 
 #: A policy: (graded text, reference answer, the text's answer format) -> correct.
