@@ -236,9 +236,13 @@ def test_unknown_graded_texts_are_left_out_not_guessed(tmp_path: Path) -> None:
             else:  # as an older mathgauge left it: a grade without the text it read
                 store.add_grade(run.run_id, "p1", 0, store.add_attempt(run.run_id, attempt), grade(text, "5"))
         rows = {r["problem_id"]: r for r in store.export_rows(run.run_id)}
-        gap = analyse_gap(run, store.sample_results(run.run_id), store.export_rows(run.run_id))
+        # One text per sample for the report: the graded text, or the response where that is unknown.
+        single = {r["problem_id"]: (r["graded_text"], r["response"])
+                  for r in store.export_rows(run.run_id, responses=False)}
+        gap = analyse_gap(run, store.sample_results(run.run_id), store.export_rows(run.run_id, responses=False))
         (record,) = [r for r in lm_eval_records(store, run.run_id)][:1]
     assert (rows["p0"]["graded_text"], rows["p0"]["graded_origin"]) == ("so \\boxed{5}", "solver")
     assert (rows["p1"]["graded_text"], rows["p1"]["graded_origin"]) == (None, "unknown")
+    assert single == {"p0": ("so \\boxed{5}", None), "p1": (None, "so \\boxed{5}")}
     assert gap.unknown_texts == 1 and {p["n"] for p in gap.policies.values()} == {1}
     assert record["resps"] == [["so \\boxed{5}"]]

@@ -477,12 +477,14 @@ class Store:
             )
         return results
 
-    def export_rows(self, run_id: str, grader: str = "rules") -> Iterable[dict[str, Any]]:
+    def export_rows(self, run_id: str, grader: str = "rules", *, responses: bool = True) -> Iterable[dict[str, Any]]:
         """One flat dict per sample for exports: the problem, the prompt, the grade and what it read.
 
         Args:
             grader: whose grades the rows carry (a run is scored by ``rules``, or ``final`` in judge and cascade
                 runs).
+            responses: keep the raw ``response`` beside a known graded text (``False``: ``response`` only where the
+                graded text is unknown, for readers that want one text per sample: half the text read).
 
         Returns:
             Rows with the problem facts, ``prompt``, the grade (``grade``, ``correct``, ``extracted``, ``method``,
@@ -492,7 +494,9 @@ class Store:
         """
         cur = self._db.execute(
             "SELECT p.problem_id, s.sample_index, p.subject, p.level, p.problem, p.answer AS gold_answer,"
-            " s.prompt_json, s.status AS sample_status, s.error, a.response, a.finish_reason, a.prompt_tokens,"
+            " s.prompt_json, s.status AS sample_status, s.error, CASE WHEN ? OR g.status IS NULL"
+            " OR COALESCE(a.graded_origin, 'unknown') NOT IN ('solver', 'migrated') THEN a.response END AS response,"
+            " a.finish_reason, a.prompt_tokens,"
             " a.completion_tokens, a.latency_s, a.cached, g.status AS grade, g.correct, g.extracted, g.method,"
             " g.reason, CASE WHEN g.status IS NOT NULL AND a.graded_origin IN ('solver', 'migrated')"
             " THEN a.graded_text END AS graded_text, CASE WHEN g.status IS NOT NULL THEN a.answer_format END"
@@ -503,7 +507,7 @@ class Store:
             " LEFT JOIN attempts a ON a.attempt_id = COALESCE(g.attempt_id, (SELECT MAX(attempt_id) FROM attempts x"
             " WHERE x.run_id = s.run_id AND x.problem_id = s.problem_id AND x.sample_index = s.sample_index))"
             " WHERE s.run_id = ? ORDER BY p.position, s.sample_index",
-            (grader, run_id),
+            (responses, grader, run_id),
         )
         names = [d[0] for d in cur.description]
         for row in cur:

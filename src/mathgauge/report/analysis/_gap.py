@@ -134,8 +134,9 @@ def analyse_gap(run: RunRecord, results: list[SampleResult], rows: Iterable[dict
     Args:
         run: the stored run.
         results: its samples under the grader it is scored by (responses are not needed).
-        rows: its `Store.export_rows` of the ``rules`` grades (any iterable, read once and not kept): the peer
-            policies re-grade each sample's graded text, in its answer format.
+        rows: its `Store.export_rows` of the ``rules`` grades (any iterable, read once and not kept; the raw
+            responses are not needed beside known graded texts): the peer policies re-grade each sample's graded
+            text, in its answer format.
         regrade: also score the graded texts under the peer grading policies.
     """
     from ...pipeline import RunSpec
