@@ -2,7 +2,7 @@
 
 * `analysis`: what the numbers are (summaries, k-sample metrics, paired comparisons, the gap to published scores);
 * `stats`: the statistics they rest on (intervals over problems, vectorised bootstrap, McNemar, Spearman);
-* `policies`: peer harnesses' grading policies, to re-grade stored responses;
+* `policies`: peer harnesses' grading policies, to re-grade the texts a run graded;
 * `export`: every export format behind `export_run`;
 * `terminal` and `html`: the renderings (rich; Jinja2 templates with autoescape).
 
