@@ -12,8 +12,9 @@ import pytest
 
 from mathgauge.datasets import Problem, load_problems
 from mathgauge.grading import Verdict
+from mathgauge.pipeline import GradeRecord
 from mathgauge.report import compare_runs, mcnemar_exact, paired_bootstrap, wilson_interval
-from mathgauge.solve import Attempt
+from mathgauge.solve import Attempt, Gradable
 from mathgauge.store import Store
 from mathgauge.testing import ScriptRates, scripted_outcome, scripted_server
 
@@ -54,11 +55,12 @@ def write_run(db: Path, name: str, model: str, items: list[dict[str, Any]], *, b
                 text, correct, finish = sample
                 att = Attempt(it["pid"], k, 0, "chat", {}, response=text, finish_reason=finish, prompt_tokens=50,
                               completion_tokens=len(text) // 4 + 1, latency_s=0.5 + 0.01 * len(text))
-                attempt_id = store.add_attempt(run.run_id, att)
                 verdict = Verdict(correct=correct, extracted=it["gold"] if correct else "999", normalized=None,
                                   normalized_gold=None, method="string" if correct else "none",
                                   reason=None if correct else "mismatch")
-                store.add_grade(run.run_id, it["pid"], k, attempt_id, verdict)
+                # Stored as the pipeline stores a sample: the call, the text graded (its response) and the grade.
+                store.save_sample(run.run_id, it["pid"], k, [att], graded=[Gradable(text, cfg["answer_format"], 0)],
+                                  grades=[GradeRecord.from_verdict("rules", 0, verdict)])
         store.mark_run_ended(run.run_id, "finished", wall_s=1.0)
         return run.run_id
 

@@ -149,7 +149,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the registry as JSON")
     p.set_defaults(func=_cmd_benchmarks)
 
-    for module, adder in _plugins_for(argv):
+    for module, adder in _plugins_for(args):
         import importlib
 
         try:

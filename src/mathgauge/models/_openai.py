@@ -102,7 +102,7 @@ class OpenAICompatibleBackend:
             import aiohttp
 
             # Plain-http endpoints (local servers) skip building an SSL context: ~50 ms of start-up.
-            ssl = None if self.base_url.startswith("https:") else False
+            ssl = self.base_url.startswith("https:")  # True: aiohttp's default certificate checks
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, ssl=ssl),
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout_s, connect=30),

@@ -31,7 +31,7 @@ _LAZY = {
     "GradeTask": "._grade",
     "GradingStage": "._grade",
     "SampleGrades": "._grade",
-    "scored_grader": "._grade",
+    "scored_grader": "._spec",
     "RegradeResult": "._regrade",
     "VerdictChange": "._regrade",
     "regrade_run": "._regrade",

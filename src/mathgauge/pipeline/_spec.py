@@ -11,10 +11,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import MISSING, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..solve._sampling import SamplingConfig
+
+if TYPE_CHECKING:
+    from ..store import RunRecord
 
 #: Version of the stored form (`RunSpec.to_dict`); a newer one is refused with a clear error.
 SPEC_VERSION = 1
@@ -27,6 +30,15 @@ DEFAULT_ROUNDS = {"tir": 4, "verify": 2}
 #: The prompt template of each mode when the spec names none.
 DATA_SOURCES = ("auto", "bundled", "hub")
 DEFAULT_TEMPLATES = {"cot": "cot_boxed", "pot": "pot", "tir": "tir", "verify": "cot_boxed"}
+
+
+def scored_grader(grader: str) -> str:
+    """The stored grades a run's accuracy is read from: ``rules``, or ``final`` in judge and cascade runs.
+
+    Args:
+        grader: the run's grading mode (`RunSpec.grader`).
+    """
+    return "rules" if grader == "rules" else "final"
 
 
 def _opt(default: Any = MISSING, *, flag: str | None = None, help: str, group: str = "", kind: str = "value",
@@ -88,6 +100,8 @@ class RunSpec:
             key variable; the model under test is never the default judge).
         judge_rubric: rubric version (``v1``) or a ``.toml`` file.
         judge_backend: the judge's backend kind (made by the same factory as the model's).
+        judge_backend_options: constructor options of an in-process judge (``hf`` / ``vllm``), as
+            ``backend_options`` are the model's.
         concurrency: most requests in flight.
         max_retries, request_timeout_s: per-request retry bound and time limit.
         use_cache: answer repeated requests from the store's response cache.
@@ -158,6 +172,10 @@ class RunSpec:
     judge_backend: str = _opt("openai", group="grading", choices=BACKEND_KINDS,
                               help="the judge's backend: openai (an OpenAI-compatible endpoint), or hf / vllm "
                                    "(in-process)")
+    judge_backend_options: dict[str, Any] = _opt(factory=dict, group="grading", flag="--judge-backend-option",
+                                                 kind="pairs", metavar="KEY=VALUE",
+                                                 help="option of an in-process judge (repeatable), e.g. "
+                                                      "dtype=bfloat16, device=cuda")
 
     prompt_template: str | None = _opt(None, group="generation", metavar="FILE",
                                        help="prompt template (built-in name, .toml, or text with {problem}; "
@@ -201,8 +219,17 @@ class RunSpec:
         if self.grader != "rules" and not self.judge_model:
             raise ConfigError(f"--grader {self.grader} needs --judge-model: the model under test is never its own "
                               f"judge by default (pass --judge-model {self.model} to insist)")
+        # Options a judge endpoint cannot take would be stored as deciding results while changing nothing.
+        if self.judge_backend_options and (self.grader == "rules" or self.judge_backend == "openai"):
+            raise ConfigError("--judge-backend-option applies to an in-process judge (--judge-backend hf or vllm "
+                              "with --grader judge or cascade)")
 
     # -- derived settings ----------------------------------------------------------------------------------------
+    @property
+    def scored_grader(self) -> str:
+        """The stored grades this run's accuracy is read from (`scored_grader`)."""
+        return scored_grader(self.grader)
+
     def base_urls(self) -> list[str]:
         """The endpoint URLs (one, or several replicas)."""
         given = self.base_url
@@ -246,7 +273,7 @@ class RunSpec:
             return None
         from ..grading.judge import DEFAULT_RUBRIC
 
-        settings = {
+        settings: dict[str, Any] = {
             "model": self.judge_model,
             "base_url": (self.judge_base_url or (self.base_urls()[0] if self.backend == "openai" else "")).rstrip("/"),
             "api_key_env": self.judge_api_key_env or self.api_key_env,
@@ -254,6 +281,8 @@ class RunSpec:
         }
         if self.judge_backend != "openai":  # absent otherwise, as in runs stored before the option existed
             settings["backend"] = self.judge_backend
+        if self.judge_backend_options:  # likewise
+            settings["backend_options"] = dict(self.judge_backend_options)
         return settings
 
     def solver_settings(self) -> dict[str, Any]:
@@ -304,6 +333,11 @@ class RunSpec:
             raise ConfigError(f"{where}: sampling: {exc}") from None
 
     @classmethod
+    def of_run(cls, run: RunRecord) -> RunSpec:
+        """The spec of a stored run (`from_stored` on its config): the one way stored settings are read."""
+        return cls.from_stored(run.config, model=run.model, benchmark=run.benchmark)
+
+    @classmethod
     def from_stored(cls, config: dict[str, Any], *, model: str, benchmark: str) -> RunSpec:
         """The spec of a stored run: its stored spec, or, for runs stored before specs were (a dict of resolved
         settings), one rebuilt from those settings, every missing setting at this class's default.
@@ -333,6 +367,7 @@ class RunSpec:
             grader=config.get("grader", d["grader"]), judge_model=judge.get("model"),
             judge_base_url=judge.get("base_url") or None, judge_api_key_env=judge.get("api_key_env"),
             judge_rubric=judge.get("rubric"), judge_backend=judge.get("backend", d["judge_backend"]),
+            judge_backend_options=judge.get("backend_options") or {},
             concurrency=execution.get("concurrency", d["concurrency"]),
             max_retries=execution.get("max_retries", d["max_retries"]),
             request_timeout_s=execution.get("request_timeout_s", d["request_timeout_s"]),
@@ -389,7 +424,8 @@ _SETTING_FIELDS = {
     "prompt_template": "prompt_template",
     "backend_options": "backend_options", "judge.model": "judge_model", "judge.base_url": "judge_base_url",
     "judge.api_key_env": "judge_api_key_env", "judge.rubric": "judge_rubric", "judge.rubric_version": "judge_rubric",
-    "judge.backend": "judge_backend", "solver.attempts": "attempts", "solver.max_rounds": "max_rounds",
+    "judge.backend": "judge_backend", "judge.backend_options": "judge_backend_options",
+    "solver.attempts": "attempts", "solver.max_rounds": "max_rounds",
     "solver.exec_timeout_s": "exec_timeout_s", "solver.exec_memory_mb": "exec_memory_mb",
     "solver.sandboxed": "unsafe_no_sandbox", "regeneration": "regenerate",
 }

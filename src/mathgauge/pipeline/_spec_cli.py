@@ -11,6 +11,7 @@ import argparse
 import copy
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import MISSING
 from typing import Any
 
@@ -55,7 +56,8 @@ def key_value(value: str) -> tuple[str, Any]:
     return key.strip(), parsed
 
 
-_TYPES = {"int": int, "float": float, "str": str, "csv": csv_list, "levels": _levels, "columns": _columns}
+_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str, "csv": csv_list, "levels": _levels,
+                                           "columns": _columns}
 
 
 class _PairsAction(argparse.Action):
@@ -69,7 +71,7 @@ class _PairsAction(argparse.Action):
         setattr(namespace, self.dest, pairs)
 
 
-def _default(f: dataclasses.Field) -> Any:
+def _default(f: dataclasses.Field[Any]) -> Any:
     if f.default is not MISSING:
         return f.default
     if f.default_factory is not MISSING:
@@ -77,10 +79,10 @@ def _default(f: dataclasses.Field) -> Any:
     return MISSING
 
 
-def spec_options() -> list[tuple[str, dataclasses.Field, str]]:
+def spec_options() -> list[tuple[str, dataclasses.Field[Any], str]]:
     """Every option of ``mathgauge run`` as (dest, field, help group): the `RunSpec` fields, its sampling fields
     with dests ``sampling.NAME``."""
-    out = []
+    out: list[tuple[str, dataclasses.Field[Any], str]] = []
     for f in dataclasses.fields(RunSpec):
         if f.metadata.get("kind") == "nested":
             out.extend((f"sampling.{s.name}", s, f.metadata["group"]) for s in dataclasses.fields(SamplingConfig))

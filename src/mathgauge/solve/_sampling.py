@@ -43,7 +43,7 @@ class SamplingConfig:
         """The ``extra_body`` keys that other settings own (an error to set them there)."""
         return sorted(set(self.extra_body) & RESERVED_BODY_FIELDS)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
         if not self.extra_body:
             del doc["extra_body"]  # as runs stored before the field existed: they resume unchanged

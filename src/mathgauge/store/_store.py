@@ -229,7 +229,8 @@ class Store:
                 None if graded is None else "solver",
             ),
         )
-        attempt_id = int(cur.lastrowid)
+        attempt_id = cur.lastrowid
+        assert attempt_id is not None  # set by the INSERT
         if a.executions:
             self._db.executemany(
                 "INSERT INTO executions(run_id, attempt_id, problem_id, sample_index, code, status, stdout, stderr,"
@@ -476,19 +477,37 @@ class Store:
             )
         return results
 
-    def export_rows(self, run_id: str) -> Iterable[dict[str, Any]]:
-        """One flat dict per sample for exports: the problem, the prompt, the final response and the grade."""
+    def export_rows(self, run_id: str, grader: str = "rules", *, responses: bool = True) -> Iterable[dict[str, Any]]:
+        """One flat dict per sample for exports: the problem, the prompt, the grade and what it read.
+
+        Args:
+            grader: whose grades the rows carry (a run is scored by ``rules``, or ``final`` in judge and cascade
+                runs).
+            responses: keep the raw ``response`` beside a known graded text (``False``: ``response`` only where the
+                graded text is unknown, for readers that want one text per sample: half the text read).
+
+        Returns:
+            Rows with the problem facts, ``prompt``, the grade (``grade``, ``correct``, ``extracted``, ``method``,
+            ``reason``), ``graded_text`` (the exact text the grade read; ``None`` when unknown), ``answer_format``
+            and ``graded_origin``, and the call the grade points at (``response``, its raw text, and its tokens
+            and timing); a sample without that grade has the facts of its last call.
+        """
         cur = self._db.execute(
             "SELECT p.problem_id, s.sample_index, p.subject, p.level, p.problem, p.answer AS gold_answer,"
-            " s.prompt_json, s.status AS sample_status, s.error, a.response, a.finish_reason, a.prompt_tokens,"
+            " s.prompt_json, s.status AS sample_status, s.error, CASE WHEN ? OR g.status IS NULL"
+            " OR COALESCE(a.graded_origin, 'unknown') NOT IN ('solver', 'migrated') THEN a.response END AS response,"
+            " a.finish_reason, a.prompt_tokens,"
             " a.completion_tokens, a.latency_s, a.cached, g.status AS grade, g.correct, g.extracted, g.method,"
-            " g.reason FROM samples s JOIN problems p USING (run_id, problem_id)"
+            " g.reason, CASE WHEN g.status IS NOT NULL AND a.graded_origin IN ('solver', 'migrated')"
+            " THEN a.graded_text END AS graded_text, CASE WHEN g.status IS NOT NULL THEN a.answer_format END"
+            " AS answer_format, CASE WHEN g.status IS NOT NULL THEN COALESCE(a.graded_origin, 'unknown') END"
+            " AS graded_origin FROM samples s JOIN problems p USING (run_id, problem_id)"
             " LEFT JOIN grades g ON g.run_id = s.run_id AND g.problem_id = s.problem_id"
-            " AND g.sample_index = s.sample_index AND g.grader = 'rules'"
+            " AND g.sample_index = s.sample_index AND g.grader = ?"
             " LEFT JOIN attempts a ON a.attempt_id = COALESCE(g.attempt_id, (SELECT MAX(attempt_id) FROM attempts x"
             " WHERE x.run_id = s.run_id AND x.problem_id = s.problem_id AND x.sample_index = s.sample_index))"
             " WHERE s.run_id = ? ORDER BY p.position, s.sample_index",
-            (run_id,),
+            (responses, grader, run_id),
         )
         names = [d[0] for d in cur.description]
         for row in cur:
@@ -499,17 +518,19 @@ class Store:
             yield item
 
     def graded_solutions(self, run_id: str, grader: str = "rules") -> list[dict[str, Any]]:
-        """Each graded sample with its problem facts, the graded call's request and response, and that call's
-        code executions (for building fine-tuning data)."""
+        """Each graded sample with its problem facts, the graded call's request and response, the text its grade
+        read (``graded_text``, ``None`` when unknown; ``answer_format``), and that call's code executions (for
+        building fine-tuning data)."""
         cur = self._db.execute(
             "SELECT g.problem_id, g.sample_index, p.subject, p.level, g.status, a.attempt_id, a.request_json,"
-            " a.response, a.kind FROM grades g JOIN problems p USING (run_id, problem_id)"
+            " a.response, a.kind, CASE WHEN a.graded_origin IN ('solver', 'migrated') THEN a.graded_text END,"
+            " a.answer_format FROM grades g JOIN problems p USING (run_id, problem_id)"
             " JOIN attempts a ON a.attempt_id = g.attempt_id WHERE g.run_id = ? AND g.grader = ?"
             " ORDER BY p.position, g.sample_index",
             (run_id, grader),
         )
         names = ["problem_id", "sample_index", "subject", "level", "status", "attempt_id", "request", "response",
-                 "kind"]
+                 "kind", "graded_text", "answer_format"]
         out = [dict(zip(names, row)) for row in cur.fetchall()]
         runs: dict[int, list[dict[str, Any]]] = {}
         for attempt_id, code, stdout, status in self._db.execute(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -192,7 +191,7 @@ class ScriptedServer:
         finally:
             self.in_flight -= 1
 
-    async def _stream(self, request: Any, body: dict, text: str, finish: str, usage: dict) -> Any:
+    async def _stream(self, request: Any, body: dict[str, Any], text: str, finish: str, usage: dict[str, Any]) -> Any:
         from aiohttp import web
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -312,4 +311,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

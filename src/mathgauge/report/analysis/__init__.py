@@ -12,7 +12,6 @@ from ._summary import (
     RunSummary,
     execution_stats,
     judge_report,
-    primary_grader,
     regeneration_report,
     summarize,
     summarize_run,
@@ -23,6 +22,6 @@ __all__ = [
     "Breakdown", "Cell", "Comparison", "Estimate", "ExecutionStats", "GapAnalysis", "PairComparison", "ProblemScore",
     "PublishedGap", "RunSide", "RunSummary", "SamplingMetrics", "SettingDiff", "analyse_gap", "compare_loaded",
     "compare_runs", "execution_stats", "judge_report", "load_runs", "majority_answer", "pass_at_k",
-    "primary_grader", "problem_scores", "regeneration_report", "run_metric", "sampling_metrics", "summarize",
+    "problem_scores", "regeneration_report", "run_metric", "sampling_metrics", "summarize",
     "summarize_run", "unfair_settings", "verification_effect",
 ]

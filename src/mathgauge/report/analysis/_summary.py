@@ -203,11 +203,6 @@ def verification_effect(final: Sequence[SampleResult], initial: Sequence[SampleR
     return effect
 
 
-def primary_grader(run: RunRecord) -> str:
-    """The grades a run is scored by: ``rules``, or ``final`` for judge and cascade runs."""
-    return "rules" if run.config.get("grader", "rules") == "rules" else "final"
-
-
 def summarize_run(store: Store, run: RunRecord, results: Sequence[SampleResult] | None = None,
                   executions: Sequence[dict[str, Any]] | None = None) -> RunSummary:
     """Everything about a stored run the reports show, read from ``store`` without holding its responses.
@@ -215,17 +210,20 @@ def summarize_run(store: Store, run: RunRecord, results: Sequence[SampleResult] 
     Args:
         store: the results store.
         run: the run.
-        results: its samples under its primary grader, when the caller has read them already.
+        results: its samples under the grader it is scored by, when the caller has read them already.
         executions: its code executions, when the caller has read them already.
     """
+    from ...pipeline import RunSpec
+
+    spec = RunSpec.of_run(run)
     if results is None:
-        results = store.sample_results(run.run_id, grader=primary_grader(run), responses=False)
+        results = store.sample_results(run.run_id, grader=spec.scored_grader, responses=False)
     initial = (store.sample_results(run.run_id, grader="initial", responses=False)
-               if run.config.get("mode") == "verify" else None)
+               if spec.mode == "verify" else None)
     summary = summarize(run, results, store.executions(run.run_id) if executions is None else executions, initial)
-    if run.config.get("regeneration"):
+    if spec.regenerate:
         summary.regeneration = regeneration_report(store.regeneration_records(run.run_id))
-    if run.config.get("grader", "rules") != "rules":
+    if spec.grader != "rules":
         summary.judge = judge_report(store.sample_results(run.run_id, grader="rules", responses=False),
                                      store.judge_scores(run.run_id))
     return summary
@@ -282,7 +280,10 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
         executions: its code executions, if any.
         initial: the grades of the answers before self-verification (verify mode).
     """
-    attempts_allowed = int(run.config.get("solver", {}).get("attempts", 1))
+    from ...pipeline import RunSpec
+
+    spec = RunSpec.of_run(run)
+    attempts_allowed = spec.attempts
     tries: dict[int, int] = defaultdict(int)
     for r in results:
         if r.tries:
@@ -317,7 +318,7 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
         benchmark=run.benchmark,
         model=run.model,
         status=run.status,
-        samples_per_problem=int(run.config.get("sampling", {}).get("samples", 1)),
+        samples_per_problem=spec.sampling.samples,
         problems=len({r.problem_id for r in results}),
         n=overall.n,
         correct=overall.correct,
@@ -345,6 +346,6 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
                                     and r.tries >= attempts_allowed),
         executions=execution_stats(executions or []),
         verification=verification_effect(results, initial) if initial else None,
-        grader=run.config.get("grader", "rules"),
-        sampling=sampling_metrics(results) if int(run.config.get("sampling", {}).get("samples", 1)) > 1 else None,
+        grader=spec.grader,
+        sampling=sampling_metrics(results) if spec.sampling.samples > 1 else None,
     )

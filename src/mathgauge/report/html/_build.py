@@ -41,14 +41,16 @@ def build_report(store: Store, refs: Sequence[str], *, max_samples: int = DEFAUL
         ex = _executions(store, run)
         summary = summarize_run(store, run, results, ex)
         index = browser.begin_run(run, results, ex)
-        gap = analyse_gap(run, results, browser.observe(index, store.export_rows(run.run_id)), regrade=regrade)
+        # One text per sample (the graded one; the response where it is unknown): both passes read half the text.
+        rows = store.export_rows(run.run_id, responses=False)
+        gap = analyse_gap(run, results, browser.observe(index, rows), regrade=regrade)
         browser.mark(index, gap.disagreeing | _judge_disagreements(summary))
         summaries.append(summary)
         gaps.append(gap)
         executions.append(ex)
     browser.plan()
     for index, (run, _) in enumerate(loaded):
-        browser.fill(index, store.export_rows(run.run_id))
+        browser.fill(index, store.export_rows(run.run_id, responses=False))
     html = render(
         "report.html.j2",
         title="mathgauge report: " + ", ".join(s.run_name for s in summaries),
