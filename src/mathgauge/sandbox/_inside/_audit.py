@@ -102,7 +102,7 @@ def _resolve(path, _ctx=None):
             return "?"
     if not s.startswith("/"):
         s = getcwd() + "/" + s
-    parts = []
+    parts: list[str] = []
     for seg in s.split("/"):
         if seg == "" or seg == ".":
             continue
@@ -171,7 +171,8 @@ def _hook(event, args, _watch=None, _ctx=None):
                 tag = "signal:kill"
         elif k == "D":
             name = args[1] if len_(args) > 1 else None
-            tag = "ctypes:dlsym:" + (name if type_(name) is str_t else "?")
+            # the hook reads no builtin (a snippet may patch them), so mypy cannot see `type_(name) is str_t` narrow
+            tag = "ctypes:dlsym:" + (name if type_(name) is str_t else "?")  # type: ignore[operator]
         elif k == "A":
             target = args[0] if len_(args) else None
             for o in ours:

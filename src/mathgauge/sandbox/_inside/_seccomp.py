@@ -91,7 +91,7 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-_lib = None
+_lib: ctypes.CDLL | bool | None = None
 
 
 def load_libseccomp():
