@@ -338,3 +338,13 @@ def test_a_per_benchmark_value_that_does_not_parse_is_an_option_error(run_cli) -
     result = run_cli("run", "--model", "m", "--benchmark", "r1", "--source", "aime24=web")
     assert result.code == 2 and "invalid choice 'web'" in result.err
     assert get_benchmark("aime24").sampling.min_samples == 16  # what the warnings above rest on
+
+
+def test_the_sampling_warnings_cover_too_few_samples_and_greedy_samples() -> None:
+    from mathgauge.datasets import sampling_warning
+
+    assert "this run draws 4" in sampling_warning("aime24", 4, 0.6)
+    greedy = sampling_warning("aime24", 64, 0.0)
+    assert greedy.startswith("warning: AIME 2024: 64 samples per problem at temperature 0") and "T=0.6" in greedy
+    assert sampling_warning("aime24", 64, 0.6) is None and sampling_warning("aime24", 64) is None
+    assert sampling_warning("math500", 8, 0.0) is None  # no recommended temperature: nothing to say

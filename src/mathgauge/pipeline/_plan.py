@@ -67,7 +67,7 @@ def plan_run(spec: RunSpec) -> RunPlan:
     selection = select_problems(data.problems, subjects=spec.subjects, levels=spec.levels, per_cell=spec.per_cell,
                                 seed=spec.selection_seed, ids=ids, limit=spec.limit)
     notes = [*data.notes, *selection.notes]
-    warning = sampling_warning(benchmark, spec.sampling.samples)
+    warning = sampling_warning(benchmark, spec.sampling.samples, spec.sampling.temperature)
     if warning:
         notes.append(warning)
     chosen = selection.problems

@@ -192,8 +192,10 @@ class RunSpec:
     use_cache: bool = _opt(True, flag="--no-cache", group="execution", kind="negated",
                            help="do not answer requests from the response cache")
     store: str = _opt("mathgauge.db", help="SQLite results file")
-    run_name: str | None = _opt(None, help="name of the run (default: model-benchmark-timestamp)")
-    resume: bool = _opt(False, kind="switch", help="continue the run named --run-name if it exists")
+    run_name: str | None = _opt(None, help="name of the run (default: model-benchmark-timestamp); with several "
+                                           "benchmarks the suite's name, its runs being NAME-BENCHMARK")
+    resume: bool = _opt(False, kind="switch", help="continue the run named --run-name if it exists (with several "
+                                                   "benchmarks: every unfinished one)")
 
     # -- validation ----------------------------------------------------------------------------------------------
     def check(self) -> None:

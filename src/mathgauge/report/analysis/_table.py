@@ -157,6 +157,10 @@ def _caveats(run: RunRecord, s: RunSummary) -> list[str]:
         out.append(f"{s.samples_per_problem} sample(s) per problem: {bench.title} is reported as "
                    f"{' and '.join(bench.sampling.metrics)} over k >= {bench.sampling.min_samples}, so only "
                    f"single-sample figures are beside it")
+    elif bench is not None and s.samples_per_problem > 1 and bench.sampling.temperature and \
+            (run.config.get("sampling") or {}).get("temperature") == 0:
+        out.append(f"{s.samples_per_problem} samples at temperature 0: avg@k is the greedy score (the published "
+                   f"avg@k figures sample at T={bench.sampling.temperature:g})")
     if s.status != "finished" or s.pending:
         out.append(f"run {s.status}, {s.pending} sample(s) pending")
     if s.failed:
