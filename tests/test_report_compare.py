@@ -194,7 +194,6 @@ def test_compare_bad_input_gives_one_line_errors(tmp_path: Path, run_cli) -> Non
         store.create_run(name="E", benchmark="math500", model="m", config=base_config(), versions={})
     cases = [
         (["A", "nope"], "no run 'nope'"),
-        (["A", "F"], "different benchmarks"),
         (["A", "E"], "no graded samples"),
         (["A", "A"], "given twice"),
         (["A"], "at least two runs"),
@@ -203,6 +202,10 @@ def test_compare_bad_input_gives_one_line_errors(tmp_path: Path, run_cli) -> Non
         result = run_cli("compare", *runs, "--store", str(db))
         assert result.code == 2, (runs, result.out, result.err)
         assert result.err.startswith("error: ") and message in result.err and "Traceback" not in result.err
+    # Runs on different benchmarks are not paired: they make the benchmark x model table instead.
+    result = run_cli("compare", "A", "F", "--store", str(db))
+    assert result.code == 0, result.err
+    assert "Benchmark x model" in result.out and "Paired differences" not in result.out
 
 
 # -- end to end through the scripted server ----------------------------------------------------------------------

@@ -38,6 +38,9 @@ def test_the_cli_defaults_are_the_run_spec_defaults() -> None:
     options = spec_options()
     assert len({dest for dest, _, _ in options}) == len(options)
     for dest, f, _ in options:
+        if f.name == "per_benchmark":  # no option of its own: the BENCHMARK=VALUE forms of the scoped ones fill it
+            assert parser.get_default(dest) == {} and dest not in actions
+            continue
         action = actions.pop(dest)  # every field has its option
         if f.name == "model":
             assert action.required
@@ -64,10 +67,11 @@ def test_the_cli_sets_every_field() -> None:
         "--judge-backend-option", "gpu_memory_utilization=0.3", "--prompt-template", "tir", "--answer-format", "boxed", "--temperature", "0.7", "--top-p", "0.9",
         "--max-tokens", "100", "--sampling-seed", "4", "--samples", "8", "--extra-body", "top_k=20",
         "--concurrency", "4", "--max-retries", "2", "--request-timeout", "30", "--no-cache", "--store", "x.db",
-        "--run-name", "r", "--resume"])
+        "--run-name", "r", "--resume", "--samples", "math=16", "--data-file", "math=m.jsonl"])
     spec = spec_from_args(args)
     assert spec == RunSpec(
-        model="m", benchmark="math", backend="hf", backend_options={"dtype": "bfloat16"},
+        model="m", benchmark="math", per_benchmark={"math": {"samples": 16, "data_file": "m.jsonl"}}, backend="hf",
+        backend_options={"dtype": "bfloat16"},
         base_url=["http://a/v1", "http://b/v1"], api_key_env="K", data_file="d.jsonl", hub_repo="h/r",
         source="hub", columns={"problem": "q"}, limit=7, subjects=["algebra", "geometry"], levels=[4, 5], per_cell=3,
         selection_seed=9, manifest="m.json", save_manifest="s.json", mode="tir", attempts=3, max_rounds=5,

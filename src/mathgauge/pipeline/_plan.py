@@ -38,7 +38,7 @@ class RunPlan:
 
 
 def plan_run(spec: RunSpec) -> RunPlan:
-    """Check ``spec``, load and select its problems, resolve its template and answer format.
+    """Check ``spec`` (of one benchmark), load and select its problems, resolve its template and answer format.
 
     Raises:
         MathgaugeError: a bad setting, data file, manifest or template, naming it.
@@ -47,6 +47,7 @@ def plan_run(spec: RunSpec) -> RunPlan:
     from ..grading import ANSWER_FORMATS
     from ..prompts import load_template
 
+    spec = spec.single()  # its benchmark's own settings applied; several benchmarks go through evaluate_suite
     spec.check()
     template = load_template(spec.template_name())
     answer_format = spec.answer_format or template.answer_format
@@ -59,22 +60,23 @@ def plan_run(spec: RunSpec) -> RunPlan:
 
         judge["rubric_version"] = load_rubric(spec.judge_rubric).version  # a bad rubric raises, naming it
 
-    data = load_benchmark(spec.benchmark, data_file=spec.data_file, hub_repo=spec.hub_repo,
+    benchmark = spec.benchmark_name
+    data = load_benchmark(benchmark, data_file=spec.data_file, hub_repo=spec.hub_repo,
                           columns=spec.columns or None, source=spec.source)
-    ids = load_manifest(spec.manifest, spec.benchmark) if spec.manifest else None
+    ids = load_manifest(spec.manifest, benchmark) if spec.manifest else None
     selection = select_problems(data.problems, subjects=spec.subjects, levels=spec.levels, per_cell=spec.per_cell,
                                 seed=spec.selection_seed, ids=ids, limit=spec.limit)
     notes = [*data.notes, *selection.notes]
-    warning = sampling_warning(spec.benchmark, spec.sampling.samples)
+    warning = sampling_warning(benchmark, spec.sampling.samples, spec.sampling.temperature)
     if warning:
         notes.append(warning)
     chosen = selection.problems
     if spec.save_manifest:
-        save_manifest(spec.save_manifest, spec.benchmark, chosen, spec.selection())
+        save_manifest(spec.save_manifest, benchmark, chosen, spec.selection())
         notes.append(f"wrote the {len(chosen)} chosen ids to {spec.save_manifest}")
 
     config = {
-        "benchmark": spec.benchmark,
+        "benchmark": benchmark,
         "data_source": {**data.source, "left_out": len(data.left_out)} if data.left_out else data.source,
         "problems_sha256": _problems_digest(chosen),
         "problem_count": len(chosen),
@@ -132,8 +134,8 @@ def open_run(plan: RunPlan, store: Any) -> tuple[Any, bool]:
 def create_run(plan: RunPlan, store: Any) -> Any:
     """Store a new run with its problems and pending samples (the exact prompt of each)."""
     spec = plan.spec
-    run = store.create_run(name=spec.run_name or _default_run_name(spec.model, spec.benchmark),
-                           benchmark=spec.benchmark, model=spec.model, config=plan.config, versions=_versions())
+    run = store.create_run(name=spec.run_name or _default_run_name(spec.model, spec.benchmark_name),
+                           benchmark=spec.benchmark_name, model=spec.model, config=plan.config, versions=_versions())
     store.add_problems(run.run_id, plan.problems, [plan.template.render(p.problem) for p in plan.problems],
                        spec.sampling.samples)
     return run

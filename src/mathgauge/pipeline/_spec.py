@@ -43,7 +43,7 @@ def scored_grader(grader: str) -> str:
 
 def _opt(default: Any = MISSING, *, flag: str | None = None, help: str, group: str = "", kind: str = "value",
          type: str | None = None, choices: tuple[str, ...] | None = None, metavar: str | None = None,
-         factory: Any = MISSING) -> Any:
+         factory: Any = MISSING, scope: str = "run") -> Any:
     """A spec field with its command-line option.
 
     Args:
@@ -53,13 +53,17 @@ def _opt(default: Any = MISSING, *, flag: str | None = None, help: str, group: s
         group: the help section.
         kind: ``value``, ``switch`` (``store_true``), ``negated`` (a ``--no-...`` switch that sets ``False``),
             ``pairs`` (repeatable ``KEY=VALUE``, JSON values, into a dict), ``repeat`` (repeatable, into a list),
-            ``nested`` (a settings record whose own fields carry their options: ``sampling``).
+            ``nested`` (a settings record whose own fields carry their options: ``sampling``), ``per_benchmark``
+            (no option of its own: filled by the ``BENCHMARK=VALUE`` forms of the scoped options).
         type: how a value is read: ``int``, ``float``, ``str``, ``csv`` (comma-separated list), ``levels``,
             ``columns`` (``FIELD=COLUMN,...``).
         choices, metavar: as in argparse.
+        scope: for runs of several benchmarks: ``run`` (one value for all), ``benchmark`` (one value for all, or
+            ``BENCHMARK=VALUE`` for one of them), ``data`` (names something inside one benchmark's data: with
+            several benchmarks only the ``BENCHMARK=VALUE`` form).
     """
     meta = {"flag": flag, "help": help, "group": group, "kind": kind, "type": type, "choices": choices,
-            "metavar": metavar}
+            "metavar": metavar, "scope": scope}
     if factory is not MISSING:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -71,7 +75,11 @@ class RunSpec:
 
     Args:
         model: model name at the endpoint.
-        benchmark: registry name (``math500``, ``math``).
+        benchmark: registry name (``math500``, ``aime24``), several (``"aime24,math500"`` or a list) or a named
+            suite (``qwen-math``, ``r1``); a spec of several benchmarks runs through `evaluate_suite`, one stored run
+            per benchmark.
+        per_benchmark: settings of single benchmarks of a run of several, ``{"aime24": {"samples": 64}}``: the
+            ``benchmark``- and ``data``-scoped fields (see `PER_BENCHMARK_SETTINGS`) by their names.
         backend: ``openai`` (any OpenAI-compatible endpoint), ``hf`` or ``vllm`` (in-process).
         backend_options: constructor options of an in-process backend (``dtype``, ``device``, ...).
         base_url: OpenAI-compatible endpoint; default ``OPENAI_BASE_URL`` or OpenAI's. Several URLs (replicas of
@@ -111,8 +119,13 @@ class RunSpec:
     """
 
     model: str = _opt(help="model name at the endpoint")
-    benchmark: str = _opt("math500", help="math500, math, aime24, aime25, amc23, gsm8k, minerva_math, "
-                                          "olympiadbench, gaokao2023en, college_math (`mathgauge benchmarks` lists them)")
+    benchmark: str | list[str] = _opt(
+        "math500", help="math500, math, aime24, aime25, amc23, gsm8k, minerva_math, olympiadbench, gaokao2023en, "
+                        "college_math; several, comma-separated (aime24,math500,gsm8k), or a suite (qwen-math, r1): "
+                        "each benchmark becomes its own stored run (`mathgauge benchmarks` lists them)")
+    per_benchmark: dict[str, dict[str, Any]] = _opt(
+        factory=dict, kind="per_benchmark",
+        help="settings of single benchmarks: the BENCHMARK=VALUE forms of the options that take one")
     backend: str = _opt("openai", choices=BACKEND_KINDS,
                         help="openai: any OpenAI-compatible endpoint; hf / vllm: in-process")
     backend_options: dict[str, Any] = _opt(factory=dict, flag="--backend-option", kind="pairs", metavar="KEY=VALUE",
@@ -125,23 +138,28 @@ class RunSpec:
                                                  "routed around")
     api_key_env: str = _opt("OPENAI_API_KEY", metavar="NAME", help="environment variable holding the API key")
 
-    data_file: str | None = _opt(None, group="problems", help="local JSONL or Parquet copy of the benchmark "
-                                                                "(works offline)")
-    hub_repo: str | None = _opt(None, group="problems", help="Hugging Face hub mirror to download instead of the "
-                                                               "default")
-    source: str = _opt("auto", group="problems", choices=DATA_SOURCES,
+    data_file: str | None = _opt(None, group="problems", scope="data",
+                                 help="local JSONL or Parquet copy of the benchmark (works offline)")
+    hub_repo: str | None = _opt(None, group="problems", scope="data",
+                                help="Hugging Face hub mirror to download instead of the default")
+    source: str = _opt("auto", group="problems", choices=DATA_SOURCES, scope="benchmark",
                        help="auto: the copy bundled with mathgauge where there is one, else the hub")
     columns: dict[str, str] = _opt(factory=dict, group="problems", type="columns", metavar="FIELD=COL,...",
-                                   help="map unusual column names, e.g. problem=question,answer=target")
-    limit: int | None = _opt(None, group="problems", type="int", help="first N problems (after the other filters)")
-    subjects: list[str] | None = _opt(None, group="problems", type="csv",
+                                   scope="data", help="map unusual column names, e.g. problem=question,answer=target")
+    limit: int | None = _opt(None, group="problems", type="int", scope="benchmark",
+                             help="first N problems (after the other filters)")
+    subjects: list[str] | None = _opt(None, group="problems", type="csv", scope="data",
                                       help="comma-separated subjects, e.g. algebra,number_theory")
-    levels: list[int] | None = _opt(None, group="problems", type="levels", help="comma-separated levels, e.g. 4,5")
-    per_cell: int | None = _opt(None, group="problems", type="int", metavar="K",
+    levels: list[int] | None = _opt(None, group="problems", type="levels", scope="data",
+                                    help="comma-separated levels, e.g. 4,5")
+    per_cell: int | None = _opt(None, group="problems", type="int", metavar="K", scope="benchmark",
                                 help="stratified: K problems per subject x level cell")
-    selection_seed: int = _opt(0, flag="--seed", group="problems", type="int", help="seed of the stratified draw")
-    manifest: str | None = _opt(None, group="problems", help="take exactly the ids listed in this manifest file")
-    save_manifest: str | None = _opt(None, group="problems", metavar="FILE", help="write the chosen ids to FILE")
+    selection_seed: int = _opt(0, flag="--seed", group="problems", type="int", scope="benchmark",
+                               help="seed of the stratified draw")
+    manifest: str | None = _opt(None, group="problems", scope="data",
+                                help="take exactly the ids listed in this manifest file")
+    save_manifest: str | None = _opt(None, group="problems", metavar="FILE", scope="data",
+                                     help="write the chosen ids to FILE")
 
     mode: str = _opt("cot", group="solving", choices=SOLVING_MODES,
                      help="cot: chain-of-thought; pot: program-of-thought; tir: tool-integrated reasoning; "
@@ -177,10 +195,10 @@ class RunSpec:
                                                  help="option of an in-process judge (repeatable), e.g. "
                                                       "dtype=bfloat16, device=cuda")
 
-    prompt_template: str | None = _opt(None, group="generation", metavar="FILE",
+    prompt_template: str | None = _opt(None, group="generation", metavar="FILE", scope="benchmark",
                                        help="prompt template (built-in name, .toml, or text with {problem}; "
-                                            "default: the mode's)")
-    answer_format: str | None = _opt(None, group="generation",
+                                            "default: the benchmark's, or the mode's for code modes)")
+    answer_format: str | None = _opt(None, group="generation", scope="benchmark",
                                      help="answer extraction format (default: the template's)")
     sampling: SamplingConfig = _opt(factory=SamplingConfig, group="generation", kind="nested",
                                     help="sampling settings")
@@ -192,8 +210,10 @@ class RunSpec:
     use_cache: bool = _opt(True, flag="--no-cache", group="execution", kind="negated",
                            help="do not answer requests from the response cache")
     store: str = _opt("mathgauge.db", help="SQLite results file")
-    run_name: str | None = _opt(None, help="name of the run (default: model-benchmark-timestamp)")
-    resume: bool = _opt(False, kind="switch", help="continue the run named --run-name if it exists")
+    run_name: str | None = _opt(None, help="name of the run (default: model-benchmark-timestamp); with several "
+                                           "benchmarks the suite's name, its runs being NAME-BENCHMARK")
+    resume: bool = _opt(False, kind="switch", help="continue the run named --run-name if it exists (with several "
+                                                   "benchmarks: every unfinished one)")
 
     # -- validation ----------------------------------------------------------------------------------------------
     def check(self) -> None:
@@ -223,6 +243,73 @@ class RunSpec:
         if self.judge_backend_options and (self.grader == "rules" or self.judge_backend == "openai"):
             raise ConfigError("--judge-backend-option applies to an in-process judge (--judge-backend hf or vllm "
                               "with --grader judge or cascade)")
+
+    # -- several benchmarks --------------------------------------------------------------------------------------
+    def benchmarks(self) -> list[str]:
+        """The benchmarks this spec names, in order and each once (suites expanded).
+
+        Raises:
+            DatasetError: a name that is neither a benchmark nor a suite.
+        """
+        from ..datasets import expand_benchmarks
+
+        return expand_benchmarks(self.benchmark)[0]
+
+    def split(self) -> list[RunSpec]:
+        """One spec per benchmark: ``benchmark`` set to it, its own settings (``per_benchmark``) applied over the
+        common ones, no ``per_benchmark`` left.
+
+        Raises:
+            ConfigError: a per-benchmark setting for a benchmark the spec does not name, or for a setting that is
+                not per benchmark; with several benchmarks, one value of an option that names something inside
+                one benchmark's data (``--data-file``, ``--subjects``...).
+        """
+        names = self.benchmarks()
+        for bench, settings in self.per_benchmark.items():
+            first = next(iter(settings), None)
+            if bench not in names:
+                flag = setting_flag(first) if first else "a per-benchmark setting"
+                raise ConfigError(f"{flag} {bench}=...: {bench} is not one of this run's benchmarks "
+                                  f"({', '.join(names)})")
+            for key in settings:
+                if key not in PER_BENCHMARK_SETTINGS:
+                    raise ConfigError(f"per_benchmark[{bench!r}] sets {key!r}, which is not set per benchmark; "
+                                      f"per-benchmark settings: {', '.join(sorted(PER_BENCHMARK_SETTINGS))}")
+        if len(names) > 1:
+            defaults = _defaults()
+            for name, scope in PER_BENCHMARK_SETTINGS.items():
+                if scope == "data" and getattr(self, name) != defaults[name]:
+                    flag = setting_flag(name)
+                    raise ConfigError(f"{flag} gives one value for {len(names)} benchmarks ({', '.join(names)}); "
+                                      f"it names something inside one benchmark's data: give it per benchmark, "
+                                      f"e.g. {flag} {names[0]}={flag[2:].upper().replace('-', '_')}")
+        sampling_names = {f.name for f in dataclasses.fields(SamplingConfig)}
+        specs = []
+        for name in names:
+            own = dict(self.per_benchmark.get(name) or {})
+            sampling = {k: own.pop(k) for k in list(own) if k in sampling_names}
+            specs.append(dataclasses.replace(self, benchmark=name, per_benchmark={},
+                                             sampling=dataclasses.replace(self.sampling, **sampling), **own))
+        return specs
+
+    @property
+    def benchmark_name(self) -> str:
+        """The benchmark of a spec of one (as `split` and `single` make them), typed as one name.
+
+        Raises:
+            ConfigError: the spec names several benchmarks or a suite.
+        """
+        if isinstance(self.benchmark, str) and "," not in self.benchmark:
+            return self.benchmark
+        raise ConfigError(f"this spec names several benchmarks ({self.benchmark!r}); split it first (RunSpec.split)")
+
+    def single(self) -> RunSpec:
+        """The spec of this spec's one benchmark (`split`), or a `ConfigError` when it names several."""
+        specs = self.split()
+        if len(specs) > 1:
+            raise ConfigError(f"this run names {len(specs)} benchmarks ({', '.join(s.benchmark_name for s in specs)}): "
+                              f"run them with mathgauge.evaluate_suite, one stored run per benchmark")
+        return specs[0]
 
     # -- derived settings ----------------------------------------------------------------------------------------
     @property
@@ -259,7 +346,7 @@ class RunSpec:
         if self.mode in ("cot", "verify"):
             from ..datasets import get_benchmark
 
-            return get_benchmark(self.benchmark).prompt_template
+            return get_benchmark(self.benchmark_name).prompt_template
         return DEFAULT_TEMPLATES[self.mode]
 
     def selection(self) -> dict[str, Any]:
@@ -302,9 +389,12 @@ class RunSpec:
 
     # -- stored form ---------------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The stored form: every field, plus ``version``."""
+        """The stored form: every field, plus ``version`` (``per_benchmark`` only when set: the spec stored with
+        each run is of one benchmark, its own settings applied, and reads as before)."""
         doc = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         doc["sampling"] = dataclasses.asdict(self.sampling)
+        if not self.per_benchmark:
+            del doc["per_benchmark"]
         return {"version": SPEC_VERSION, **doc}
 
     @classmethod
@@ -411,6 +501,29 @@ def preset_values(name: str) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"preset {name!r} sets unknown option(s) {', '.join(unknown)}")
     return values
+
+
+def _scoped_settings() -> dict[str, str]:
+    """Setting name -> scope (``benchmark`` or ``data``) of every setting a run of several benchmarks may set per
+    benchmark: `RunSpec` fields and `SamplingConfig` fields by their own names."""
+    out = {}
+    for f in (*dataclasses.fields(RunSpec), *dataclasses.fields(SamplingConfig)):
+        scope = f.metadata.get("scope", "run")
+        if scope != "run":
+            out[f.name] = scope
+    return out
+
+
+#: The settings a run of several benchmarks may set per benchmark, with their scope (see `_opt`).
+PER_BENCHMARK_SETTINGS = _scoped_settings()
+
+
+def setting_flag(name: str) -> str:
+    """The ``mathgauge run`` option of a `RunSpec` or `SamplingConfig` field (``samples`` -> ``--samples``)."""
+    for f in (*dataclasses.fields(RunSpec), *dataclasses.fields(SamplingConfig)):
+        if f.name == name:
+            return f.metadata.get("flag") or "--" + name.replace("_", "-")
+    return name
 
 
 #: Stored config fields that decide the results; a resumed run must match on all of them.

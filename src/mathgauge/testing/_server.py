@@ -24,16 +24,26 @@ from ._script import ScriptRates, scripted_response
 
 
 class _Answers:
-    """Finds the problem a prompt is about and the gold answer to script around."""
+    """Finds the problem a prompt is about and the gold answer to script around.
 
-    def __init__(self, data_file: Path | None, benchmark: str | None = None) -> None:
+    Args:
+        data_files: the benchmark files whose problems the server knows (several: the benchmarks of one run of
+            several); each ``PATH`` or ``BENCHMARK=PATH``.
+        benchmark: the registry benchmark of a single file given as ``PATH`` (default: from the file's name).
+    """
+
+    def __init__(self, data_files: list[str], benchmark: str | None = None) -> None:
         self.by_prefix: dict[str, list[tuple[str, str]]] = {}
-        if data_file is None:
-            return
         from ..datasets import load_problems
 
-        for p in load_problems(benchmark or _guess_benchmark(data_file), data_file=data_file):
-            self.by_prefix.setdefault(p.problem[:40], []).append((p.problem, p.answer))
+        for given in data_files:
+            name, sep, path = given.partition("=")
+            if not sep:
+                name, path = "", given
+            data_file = Path(path)
+            which = name or (benchmark if len(data_files) == 1 and benchmark else _guess_benchmark(data_file))
+            for p in load_problems(which, data_file=data_file):
+                self.by_prefix.setdefault(p.problem[:40], []).append((p.problem, p.answer))
 
     def lookup(self, content: str) -> tuple[str, str]:
         # The longest problem the prompt starts with: a problem whose text begins another's must not shadow it.
@@ -111,7 +121,7 @@ class ScriptedServer:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.script = _Script(Path(args.script) if args.script else None)
-        self.answers = _Answers(Path(args.data) if args.data else None, args.benchmark)
+        self.answers = _Answers(args.data or [], args.benchmark)
         self.rates = ScriptRates(args.correct_rate, args.no_answer_rate, args.truncate_rate)
         self.chat_requests = 0
         self.rejected = 0
@@ -258,8 +268,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 allow_abbrev=False)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    p.add_argument("--data", help="benchmark JSONL whose gold answers the script uses")
-    p.add_argument("--benchmark", help="registry benchmark the --data file is a copy of (default: from its name)")
+    p.add_argument("--data", action="append", metavar="[BENCHMARK=]PATH",
+                   help="benchmark JSONL whose gold answers the script uses (repeatable: several benchmarks; "
+                        "BENCHMARK= names the registry benchmark of a file whose name does not)")
+    p.add_argument("--benchmark", help="registry benchmark of a single --data file (default: from its name)")
     p.add_argument("--script", help="JSONL of explicit responses (see _Script); unmatched prompts use --data")
     p.add_argument("--model", help="the only model name served (others get 404)")
     p.add_argument("--api-key", help="require this bearer token (others get 401)")

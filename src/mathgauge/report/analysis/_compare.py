@@ -145,16 +145,16 @@ class Comparison:
 
 # -- building ----------------------------------------------------------------------------------------------------
 def load_runs(store: Store, refs: Sequence[str]) -> list[tuple[RunRecord, list[SampleResult]]]:
-    """Runs by id or name with their samples (without their responses); unknown runs, repeated runs and runs with
-    nothing graded are errors."""
+    """Runs by id or name, or every run of a suite by the suite's name, with their samples (without their
+    responses); unknown runs, repeated runs and runs with nothing graded are errors."""
     from ...pipeline import RunSpec
+    from ._runs import expand_run_refs
 
     loaded = []
     seen: set[str] = set()
-    for ref in refs:
-        run = store.get_run(ref)
+    for run in expand_run_refs(store, refs):
         if run.run_id in seen:
-            raise ConfigError(f"run {ref!r} is given twice")
+            raise ConfigError(f"run {run.name!r} is given twice")
         seen.add(run.run_id)
         results = store.sample_results(run.run_id, grader=RunSpec.of_run(run).scored_grader, responses=False)
         if not any(r.grade_status is not None for r in results):

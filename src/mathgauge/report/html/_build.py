@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...store import RunRecord, Store
-from ..analysis import GapAnalysis, RunSummary, analyse_gap, load_runs, summarize_run
+from ..analysis import GapAnalysis, RunSummary, analyse_gap, benchmark_table, load_runs, summarize_run
 from ..stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from . import _view as view
 from ._render import render, static
@@ -27,7 +27,8 @@ def build_report(store: Store, refs: Sequence[str], *, max_samples: int = DEFAUL
 
     Args:
         store: the results store.
-        refs: run ids or names.
+        refs: run ids or names, or suite names (all their runs); with several runs the page also has the
+            benchmark x model table.
         max_samples: most samples per run in the sample browser.
         regrade: also score the responses under the peer grading policies (the gap analysis).
         budget_mb: most megabytes of sample data (facts, previews, full texts) in the page.
@@ -57,6 +58,7 @@ def build_report(store: Store, refs: Sequence[str], *, max_samples: int = DEFAUL
         generated=time.strftime("%Y-%m-%d %H:%M"),
         css=static("report.css"), js=static("browser.js"),
         headline=view.headline(summaries, gaps),
+        table=benchmark_table(list(zip([run for run, _ in loaded], summaries))) if len(loaded) > 1 else None,
         gap_items=[{"gap": g, "charts": view.gap_charts(g)} for g in gaps],
         comparison=view.comparison(loaded, resamples=DEFAULT_RESAMPLES, seed=DEFAULT_SEED),
         breakdown=view.breakdown_charts(summaries),
