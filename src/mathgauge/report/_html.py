@@ -447,7 +447,9 @@ def _distribution_section(loaded: Sequence[tuple[RunRecord, list[SampleResult]]]
                           summaries: Sequence[RunSummary], executions: Sequence[list[dict[str, Any]]],
                           judges: Sequence[dict[str, Any] | None]) -> str:
     out = ["<h2 id='distributions'>Tokens, latency, attempts, executions and failures</h2><div class='charts'>"]
-    tokens = [(run.name, [r.completion_tokens for r in res if r.attempts]) for run, res in loaded]
+    # Samples whose tokens are unknown (a server that reports no usage) are left out, not counted as 0.
+    tokens = [(run.name, [r.completion_tokens for r in res if r.attempts and r.completion_tokens is not None])
+              for run, res in loaded]
     out.append(histogram(tokens, title="Completion tokens per sample", unit="tokens", log=True))
     lat = [(run.name, [r.latency_s for r in res if r.latency_s is not None]) for run, res in loaded]
     out.append(histogram(lat, title="Latency of the final call", unit="seconds"))
