@@ -52,7 +52,7 @@ def ablate(factor: str, config: EvalConfig, *, notify: Callable[[str], None] | N
 
     if factor not in FACTORS:
         raise ConfigError(f"unknown ablation factor {factor!r}; expected one of {', '.join(FACTORS)}")
-    base = config.run_name or f"ablate-{factor}-{config.model.split('/')[-1]}"
+    base = config.run_name or f"ablate-{factor}-{(config.model_name or config.model).split('/')[-1]}"
     results = {}
     for label, on in (("off", False), ("on", True)):
         variant = dataclasses.replace(config, regenerate=on, run_name=f"{base}-{label}", resume=True)

@@ -19,9 +19,11 @@ class EvalConfig:
     """Everything `evaluate` needs.
 
     Args:
-        model: model name at the endpoint.
+        model: model name at the endpoint (for in-process backends: a local path, hub id or alias).
+        model_name: the name the run is stored and reported under; ``None``: the backend's name for the model
+            (``model``, or for ``llamacpp`` the alias or the GGUF's ``general.name``), never needed to rebuild it.
         benchmark: registry name (``math500``, ``math``).
-        backend: ``openai`` (any OpenAI-compatible endpoint), ``hf`` or ``vllm`` (in-process).
+        backend: ``openai`` (any OpenAI-compatible endpoint), ``hf``, ``vllm`` or ``llamacpp`` (in-process).
         backend_options: constructor options of an in-process backend (``dtype``, ``device``, ...).
         base_url: OpenAI-compatible endpoint; default ``OPENAI_BASE_URL`` or OpenAI's. Several URLs (replicas of
             one model) are load-balanced, a failing one routed around.
@@ -56,6 +58,7 @@ class EvalConfig:
     """
 
     model: str
+    model_name: str | None = None
     benchmark: str = "math500"
     backend: str = "openai"
     backend_options: dict[str, Any] = field(default_factory=dict)

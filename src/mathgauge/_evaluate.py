@@ -85,7 +85,8 @@ def resume(run_ref: str, *, store: str = "mathgauge.db", concurrency: int | None
     execution = run.config.get("execution", {})
     sampling = SamplingConfig(**run.config["sampling"])
     config = EvalConfig(
-        model=run.model,
+        model=run.config.get("model", run.model),  # what the backend was built from (a path, an alias)
+        model_name=run.model,
         benchmark=run.benchmark,
         backend=run.config.get("backend", "openai"),
         backend_options=run.config.get("backend_options", {}),
@@ -205,8 +206,11 @@ async def aevaluate(config: EvalConfig, *, progress: ProgressCallback | None = N
             say(f"resuming run {run.name} ({run.run_id})")
         else:
             notes.extend(await backend.check())  # fail on a bad endpoint before anything is stored
-            run = store.create_run(name=config.run_name or _default_run_name(config.model, config.benchmark),
-                                   benchmark=config.benchmark, model=config.model, config=run_config,
+            # Stored and reported under a name, never a file path: --model-name, else the backend's own name for
+            # the model (llamacpp: the alias or the GGUF's general.name). The config keeps --model for resuming.
+            model_name = config.model_name or backend.model
+            run = store.create_run(name=config.run_name or _default_run_name(model_name, config.benchmark),
+                                   benchmark=config.benchmark, model=model_name, config=run_config,
                                    versions=_versions())
             store.add_problems(run.run_id, chosen, [template.render(p.problem) for p in chosen],
                                config.sampling.samples)

@@ -46,13 +46,19 @@ def _option(value: str) -> tuple[str, object]:
 
 def _add_run_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="evaluate a model on a benchmark", description="Evaluate a model on a benchmark.")
-    p.add_argument("--model", required=True, help="model name at the endpoint")
+    p.add_argument("--model", required=True, help="model name at the endpoint; with --backend llamacpp a .gguf file "
+                   "or a bundled model (smollm2-135m)")
+    p.add_argument("--model-name", metavar="NAME", help="the name the run is stored and reported under, instead of "
+                   "--model (a file path, a server's internal id); default: --model, or for llamacpp the alias or the "
+                   "GGUF's own name")
     p.add_argument("--preset", help="a named protocol whose options become the defaults (arxiv-2501.17084)")
     p.add_argument("--benchmark", default="math500", help="math500 (default) or math")
-    p.add_argument("--backend", default="openai", choices=["openai", "hf", "vllm"],
-                   help="openai: any OpenAI-compatible endpoint (default); hf / vllm: in-process")
+    p.add_argument("--backend", default="openai", choices=["openai", "hf", "vllm", "llamacpp"],
+                   help="openai: any OpenAI-compatible endpoint (default); hf / vllm / llamacpp (GGUF on the CPU): "
+                   "in-process")
     p.add_argument("--backend-option", action="append", type=_option, default=[], metavar="KEY=VALUE",
-                   help="option of an in-process backend (repeatable), e.g. dtype=bfloat16, device=cuda")
+                   help="option of an in-process backend (repeatable), e.g. dtype=bfloat16, device=cuda; llamacpp: "
+                   "n_ctx, n_parallel, n_threads, n_batch, chat_template")
     p.add_argument("--base-url", action="append", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
                    "(default: $OPENAI_BASE_URL or OpenAI); repeat it for replicas of one model: requests are "
                    "load-balanced and a failing replica is routed around")
@@ -289,7 +295,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     if args.preset:
         _apply_preset(args)
     return EvalConfig(
-        model=args.model, benchmark=args.benchmark, backend=args.backend,
+        model=args.model, model_name=args.model_name, benchmark=args.benchmark, backend=args.backend,
         backend_options=dict(args.backend_option), base_url=args.base_url, api_key_env=args.api_key_env,
         data_file=args.data_file, hub_repo=args.hub_repo, columns=args.columns, subjects=args.subjects,
         levels=args.levels, per_cell=args.per_cell, selection_seed=args.seed, limit=args.limit,

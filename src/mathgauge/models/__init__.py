@@ -1,5 +1,6 @@
 """Model backends behind one async protocol, with adaptive concurrency, retries and a response cache."""
 
+from ._bundled import BUNDLED_MODELS, resolve_bundled
 from ._cache import CachedBackend, ResponseCache, cache_key
 from ._factory import BACKENDS, create_backend
 from ._limiter import AdaptiveLimiter
@@ -17,6 +18,7 @@ from ._replicas import ReplicatedBackend
 
 __all__ = [
     "BACKENDS",
+    "BUNDLED_MODELS",
     "create_backend",
     "DEFAULT_BASE_URL",
     "AdaptiveLimiter",
@@ -31,5 +33,6 @@ __all__ = [
     "ReplicatedBackend",
     "ResponseCache",
     "cache_key",
+    "resolve_bundled",
     "restart_stream",
 ]

@@ -1,4 +1,5 @@
-"""Create a backend by kind: ``openai`` (any OpenAI-compatible endpoint) or in-process ``hf`` / ``vllm``."""
+"""Create a backend by kind: ``openai`` (any OpenAI-compatible endpoint) or in-process ``hf`` / ``vllm`` /
+``llamacpp``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ BACKENDS: dict[str, str] = {
     "openai": "._openai:OpenAICompatibleBackend",
     "hf": "._hf:HFBackend",
     "vllm": "._vllm:VLLMBackend",
+    "llamacpp": "._llamacpp:LlamaCppBackend",
 }
 
 
