@@ -140,7 +140,8 @@ def test_a_partial_assistant_message_is_rendered_open_ended() -> None:
 
     template = ChatTemplate(CHATML)
     messages = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "Step 1: x = 2.\n"}]
-    assert template.prompt(messages[:1], continue_final=False) == "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n"
+    assert template.prompt(messages[:1], continue_final=False) == \
+        "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n"
     assert template.prompt(messages, continue_final=True) == \
         "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nStep 1: x = 2.\n"
     # A template that rewrites the message (here: strips it) still continues it, from an opened assistant turn.
@@ -270,6 +271,24 @@ def test_requests_it_cannot_serve_fail_alone(smollm2: Path) -> None:
     assert "leaves no room in the context of 256 tokens per sequence" in errors[0] and "n_ctx" in errors[0]
     assert "does not take the request field 'mirostat'" in errors[1]
     assert after.completion_tokens == 8  # neither a failed nor a cancelled request broke the backend
+
+
+def test_an_engine_that_breaks_fails_its_requests_instead_of_hanging(smollm2: Path) -> None:
+    async def scenario(backend: Any) -> Any:
+        def broken_step() -> None:
+            raise RuntimeError("simulated fault")
+
+        backend.engine._step = broken_step
+        errors = []
+        for _ in range(2):  # the one running when it broke, and one sent afterwards
+            try:
+                await asyncio.wait_for(backend.complete(_ask(max_tokens=8)), timeout=30)
+            except ModelCallError as exc:
+                errors.append(exc.reason)
+        return errors
+
+    errors = _with_backend(scenario)
+    assert errors == ["llama.cpp: the llama.cpp engine stopped: RuntimeError: simulated fault"] * 2
 
 
 def test_regeneration_resumes_through_continue_final_message(smollm2: Path) -> None:

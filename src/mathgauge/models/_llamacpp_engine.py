@@ -178,6 +178,9 @@ class LlamaCppEngine:
         self._inbox: queue.SimpleQueue[GenerationJob | None] = queue.SimpleQueue()
         self._waiting: list[GenerationJob] = []
         self._closing = False
+        #: Why the engine thread stopped taking jobs (closed, or an unexpected error); set under ``_state``.
+        self._stopped: str | None = None
+        self._state = threading.Lock()
         #: Tokens decoded per step (for tests and diagnostics): how many sequences shared each step.
         self.steps = 0
         self.max_sequences_in_step = 0
@@ -187,10 +190,11 @@ class LlamaCppEngine:
     # -- the caller's side (any thread) ------------------------------------------------------------------------
     def submit(self, job: GenerationJob) -> None:
         """Queue ``job``; its events arrive through ``job.emit``."""
-        if self._closing:
-            job.emit(("error", "backend closed"))
-            return
-        self._inbox.put(job)
+        with self._state:  # never queued after the thread has stopped reading the queue
+            if self._stopped is None:
+                self._inbox.put(job)
+                return
+        job.emit(("error", self._stopped))
 
     def close(self) -> None:
         """Stop the thread (jobs still running end with an error) and free the context and the model."""
@@ -199,6 +203,7 @@ class LlamaCppEngine:
         self._closing = True
         self._inbox.put(None)
         self._thread.join()
+        # llama.cpp's resources are freed here, on the caller's thread, once the engine thread is gone.
         ll = self._ll
         for slot in self._slots:
             self._free_sampler(slot)
@@ -208,6 +213,7 @@ class LlamaCppEngine:
 
     # -- the engine thread -------------------------------------------------------------------------------------
     def _run(self) -> None:
+        reason = "backend closed"
         try:
             while not self._closing:
                 busy = any(slot.job is not None for slot in self._slots)
@@ -217,20 +223,24 @@ class LlamaCppEngine:
                 self._end_cancelled()
                 if any(slot.job is not None for slot in self._slots):
                     self._step()
+        except Exception as exc:  # a bug must fail the requests, never leave them waiting for a dead thread
+            reason = f"the llama.cpp engine stopped: {type(exc).__name__}: {exc}"
         finally:
+            with self._state:
+                self._stopped = reason
             for slot in self._slots:
                 if slot.job is not None:
-                    self._fail(slot, "backend closed")
+                    self._fail(slot, reason)
             for job in self._waiting:
-                job.emit(("error", "backend closed"))
+                job.emit(("error", reason))
             self._waiting.clear()
-            while True:  # jobs submitted while closing
+            while True:  # jobs queued before the thread stopped
                 try:
                     job = self._inbox.get_nowait()
                 except queue.Empty:
                     break
                 if job is not None:
-                    job.emit(("error", "backend closed"))
+                    job.emit(("error", reason))
 
     def _take_inbox(self, *, block: bool) -> bool:
         """Move queued jobs to the waiting list; ``False`` when told to close."""
