@@ -58,7 +58,7 @@ def _add_run_parser(sub: Any) -> None:
                    "in-process")
     p.add_argument("--backend-option", action="append", type=_option, default=[], metavar="KEY=VALUE",
                    help="option of an in-process backend (repeatable), e.g. dtype=bfloat16, device=cuda; llamacpp: "
-                   "n_ctx, n_parallel, n_threads, n_batch, chat_template")
+                   "n_ctx, n_parallel, n_threads, n_batch, flash_attn, chat_template")
     p.add_argument("--base-url", action="append", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
                    "(default: $OPENAI_BASE_URL or OpenAI); repeat it for replicas of one model: requests are "
                    "load-balanced and a failing replica is routed around")
