@@ -57,7 +57,8 @@ def test_the_cli_defaults_are_the_run_spec_defaults() -> None:
 
 def test_the_cli_sets_every_field() -> None:
     args = run_parser().parse_args([
-        "--model", "m", "--benchmark", "math", "--backend", "hf", "--backend-option", "dtype=bfloat16",
+        "--model", "m", "--model-name", "nm", "--benchmark", "math", "--backend", "hf",
+        "--backend-option", "dtype=bfloat16",
         "--base-url", "http://a/v1", "--base-url", "http://b/v1", "--api-key-env", "K", "--data-file", "d.jsonl",
         "--hub-repo", "h/r", "--source", "hub", "--columns", "problem=q", "--limit", "7", "--subjects", "algebra,geometry",
         "--levels", "4,5", "--per-cell", "3", "--seed", "9", "--manifest", "m.json", "--save-manifest", "s.json",
@@ -70,7 +71,7 @@ def test_the_cli_sets_every_field() -> None:
         "--run-name", "r", "--resume", "--samples", "math=16", "--data-file", "math=m.jsonl"])
     spec = spec_from_args(args)
     assert spec == RunSpec(
-        model="m", benchmark="math", per_benchmark={"math": {"samples": 16, "data_file": "m.jsonl"}}, backend="hf",
+        model="m", model_name="nm", benchmark="math", per_benchmark={"math": {"samples": 16, "data_file": "m.jsonl"}}, backend="hf",
         backend_options={"dtype": "bfloat16"},
         base_url=["http://a/v1", "http://b/v1"], api_key_env="K", data_file="d.jsonl", hub_repo="h/r",
         source="hub", columns={"problem": "q"}, limit=7, subjects=["algebra", "geometry"], levels=[4, 5], per_cell=3,

@@ -1,6 +1,7 @@
 """Model backends behind one async protocol, with adaptive concurrency, retries, a response cache, replicas and
 token-by-token regeneration (each a backend wrapping another)."""
 
+from ._bundled import BUNDLED_MODELS, resolve_bundled
 from ._cache import CachedBackend, ResponseCache, cache_key
 from ._factory import BACKENDS, create_backend, open_backend
 from ._limiter import AdaptiveLimiter
@@ -19,6 +20,7 @@ from ._replicas import ReplicatedBackend
 
 __all__ = [
     "BACKENDS",
+    "BUNDLED_MODELS",
     "create_backend",
     "open_backend",
     "DEFAULT_BASE_URL",
@@ -36,5 +38,6 @@ __all__ = [
     "ReplicatedBackend",
     "ResponseCache",
     "cache_key",
+    "resolve_bundled",
     "restart_stream",
 ]

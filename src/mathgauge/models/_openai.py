@@ -52,6 +52,9 @@ class OpenAICompatibleBackend:
         max_rate_limit_retries: tries after the first for 429/503 (honouring Retry-After).
         request_timeout_s: limit for one HTTP exchange (long: reasoning models write for minutes).
         backoff_base_s, backoff_cap_s: jittered exponential back-off bounds.
+        stream_usage: ask for token usage at the end of a stream (``stream_options: {"include_usage": true}``;
+            llama.cpp, vLLM and OpenAI send none without it). A server that rejects the field with a 400/422
+            naming it is asked again without it, and never again with it; ``False`` never sends it.
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class OpenAICompatibleBackend:
         request_timeout_s: float = 600.0,
         backoff_base_s: float = 1.0,
         backoff_cap_s: float = 60.0,
+        stream_usage: bool = True,
     ) -> None:
         parsed = urlparse(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -79,6 +83,8 @@ class OpenAICompatibleBackend:
         self.request_timeout_s = request_timeout_s
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
+        #: Whether streamed requests ask for usage; turned off when the server rejects the field.
+        self.stream_usage = stream_usage
         self._session: Any = None
 
     @property
@@ -138,11 +144,26 @@ class OpenAICompatibleBackend:
             ) from None
 
     async def complete(self, request: ChatRequest, on_delta: DeltaCallback | None = None) -> ChatResponse:
+        if on_delta is None or not self.stream_usage:
+            return await self._complete(request, on_delta, stream_usage=False)
+        try:
+            return await self._complete(request, on_delta, stream_usage=True)
+        except ModelCallError as exc:
+            if exc.status not in (400, 422) or "stream_options" not in exc.reason:
+                raise
+        # The server does not know the field (a 400 names it before any text is streamed): without usage then,
+        # and the stored token counts are unknown rather than 0.
+        self.stream_usage = False
+        return await self._complete(request, on_delta, stream_usage=False)
+
+    async def _complete(self, request: ChatRequest, on_delta: DeltaCallback | None, *,
+                        stream_usage: bool) -> ChatResponse:
         body = self.request_body(request)
         stream = _DeliveryTracker(on_delta) if on_delta is not None else None
         if stream is not None:
             body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
+            if stream_usage:
+                body["stream_options"] = {"include_usage": True}
         started = time.monotonic()
         retries = rate_retries = 0
         while True:

@@ -131,11 +131,19 @@ def open_run(plan: RunPlan, store: Any) -> tuple[Any, bool]:
     return existing, True
 
 
-def create_run(plan: RunPlan, store: Any) -> Any:
-    """Store a new run with its problems and pending samples (the exact prompt of each)."""
+def create_run(plan: RunPlan, store: Any, model_name: str | None = None) -> Any:
+    """Store a new run with its problems and pending samples (the exact prompt of each).
+
+    Args:
+        plan: the planned run.
+        store: the open `Store`.
+        model_name: the name the run is stored and reported under (``--model-name``, else the backend's name for
+            the model: never a file path); default ``plan.spec.model``. The config keeps ``--model`` for resuming.
+    """
     spec = plan.spec
-    run = store.create_run(name=spec.run_name or _default_run_name(spec.model, spec.benchmark_name),
-                           benchmark=spec.benchmark_name, model=spec.model, config=plan.config, versions=_versions())
+    model = model_name or spec.model
+    run = store.create_run(name=spec.run_name or _default_run_name(model, spec.benchmark_name),
+                           benchmark=spec.benchmark_name, model=model, config=plan.config, versions=_versions())
     store.add_problems(run.run_id, plan.problems, [plan.template.render(p.problem) for p in plan.problems],
                        spec.sampling.samples)
     return run

@@ -102,7 +102,7 @@ async def aevaluate(spec: RunSpec, *, progress: ProgressCallback | None = None,
             say(f"resuming run {run.name} ({run.run_id})")
         else:
             plan.notes.extend(await backend.check())  # fail on a bad endpoint before anything is stored
-            run = create_run(plan, store)
+            run = create_run(plan, store, spec.model_name or backend.model)
     except BaseException:
         await backend.aclose()
         if sandbox is not None:

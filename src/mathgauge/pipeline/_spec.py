@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 #: Version of the stored form (`RunSpec.to_dict`); a newer one is refused with a clear error.
 SPEC_VERSION = 1
 #: Values of the choice fields (tests check them against the packages that own them).
-BACKEND_KINDS = ("openai", "hf", "vllm")
+BACKEND_KINDS = ("openai", "hf", "vllm", "llamacpp")
 SOLVING_MODES = ("cot", "pot", "tir", "verify")
 GRADING_MODES = ("rules", "judge", "cascade")
 #: Code rounds (tir) and verification rounds (verify) per try when the spec leaves them unset.
@@ -74,13 +74,15 @@ class RunSpec:
     """Everything `mathgauge.evaluate` needs; `mathgauge.EvalConfig` is this class.
 
     Args:
-        model: model name at the endpoint.
+        model: model name at the endpoint (for in-process backends: a local path, hub id or alias).
+        model_name: the name the run is stored and reported under; ``None``: the backend's name for the model
+            (``model``, or for ``llamacpp`` the alias or the GGUF's ``general.name``); never needed to rebuild it.
         benchmark: registry name (``math500``, ``aime24``), several (``"aime24,math500"`` or a list) or a named
             suite (``qwen-math``, ``r1``); a spec of several benchmarks runs through `evaluate_suite`, one stored run
             per benchmark.
         per_benchmark: settings of single benchmarks of a run of several, ``{"aime24": {"samples": 64}}``: the
             ``benchmark``- and ``data``-scoped fields (see `PER_BENCHMARK_SETTINGS`) by their names.
-        backend: ``openai`` (any OpenAI-compatible endpoint), ``hf`` or ``vllm`` (in-process).
+        backend: ``openai`` (any OpenAI-compatible endpoint), ``hf``, ``vllm`` or ``llamacpp`` (in-process).
         backend_options: constructor options of an in-process backend (``dtype``, ``device``, ...).
         base_url: OpenAI-compatible endpoint; default ``OPENAI_BASE_URL`` or OpenAI's. Several URLs (replicas of
             one model) are load-balanced, a failing one routed around.
@@ -118,7 +120,12 @@ class RunSpec:
         resume: continue the run named ``run_name`` if it exists.
     """
 
-    model: str = _opt(help="model name at the endpoint")
+    model: str = _opt(help="model name at the endpoint; with --backend llamacpp a .gguf file or a bundled model "
+                           "(smollm2-135m)")
+    model_name: str | None = _opt(None, metavar="NAME",
+                                  help="the name the run is stored and reported under, instead of --model (a file "
+                                       "path, a server's internal id); default: --model, or for llamacpp the alias "
+                                       "or the GGUF's own name")
     benchmark: str | list[str] = _opt(
         "math500", help="math500, math, aime24, aime25, amc23, gsm8k, minerva_math, olympiadbench, gaokao2023en, "
                         "college_math; several, comma-separated (aime24,math500,gsm8k), or a suite (qwen-math, r1): "
@@ -127,10 +134,12 @@ class RunSpec:
         factory=dict, kind="per_benchmark",
         help="settings of single benchmarks: the BENCHMARK=VALUE forms of the options that take one")
     backend: str = _opt("openai", choices=BACKEND_KINDS,
-                        help="openai: any OpenAI-compatible endpoint; hf / vllm: in-process")
+                        help="openai: any OpenAI-compatible endpoint; hf / vllm / llamacpp (GGUF on the CPU): "
+                             "in-process")
     backend_options: dict[str, Any] = _opt(factory=dict, flag="--backend-option", kind="pairs", metavar="KEY=VALUE",
                                            help="option of an in-process backend (repeatable), e.g. dtype=bfloat16, "
-                                                "device=cuda")
+                                                "device=cuda; llamacpp: n_ctx, n_parallel, n_threads, n_batch, "
+                                                "flash_attn, chat_template")
     base_url: str | list[str] | None = _opt(None, kind="repeat",
                                             help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
                                                  "(default: $OPENAI_BASE_URL or OpenAI); repeat it for replicas of "

@@ -155,7 +155,7 @@ def _run_all(name: str, entries: list[_Entry], *, store: str, concurrency: int, 
     from ..report.analysis import benchmark_table
 
     results: dict[str, EvalResult] = {}
-    checked = False
+    model_name: str | None = None
     for index, entry in enumerate(entries, start=1):
         step = f"[{index}/{len(entries)}] {entry.benchmark}"
         try:
@@ -163,11 +163,11 @@ def _run_all(name: str, entries: list[_Entry], *, store: str, concurrency: int, 
                 run = db.find_run(entry.run_name)
                 if run is None:
                     assert entry.plan is not None, f"no plan for the missing run {entry.run_name}"
-                    if not checked:  # once: a bad endpoint or a missing sandbox stops before anything is stored
-                        for note in _check_endpoint(entry.plan.spec):
+                    if model_name is None:  # once: a bad endpoint or a missing sandbox stops before anything is stored
+                        notes_, model_name = _check_endpoint(entry.plan.spec)
+                        for note in notes_:
                             notify(note)
-                        checked = True
-                    run = create_run(entry.plan, db)
+                    run = create_run(entry.plan, db, model_name)
                 total, done, _ = db.sample_counts(run.run_id)
                 finished = run.status == "finished" and done == total
                 if finished:
@@ -204,15 +204,17 @@ def _headline(result: EvalResult) -> str:
             f"{100 * hi:.1f}] on {s.problems} problems{failed}")
 
 
-def _check_endpoint(spec: RunSpec) -> list[str]:
-    """The endpoint check (its notes) and, for code modes, the sandbox check, as a single run makes them."""
+def _check_endpoint(spec: RunSpec) -> tuple[list[str], str]:
+    """The endpoint check and, for code modes, the sandbox check, as a single run makes them: the check's notes and
+    the name the runs are stored under (``--model-name``, else the backend's name for the model)."""
 
-    async def check() -> list[str]:
+    async def check() -> tuple[list[str], str]:
         if spec.mode in CODE_MODES:
             (await open_sandbox(spec)).close()
         backend = make_backend(spec)
         try:
-            return await backend.check()
+            notes = await backend.check()
+            return notes, spec.model_name or backend.model
         finally:
             await backend.aclose()
 

@@ -437,18 +437,21 @@ class Store:
         """
         calls: dict[tuple[str, int], dict[str, Any]] = {}
         for row in self._db.execute(
-            "SELECT problem_id, sample_index, " + ("response" if responses else "NULL") + ", finish_reason,"
-            " latency_s, prompt_tokens,"
+            "SELECT problem_id, sample_index, " + ("response" if responses else "NULL") + ", response IS NOT NULL,"
+            " finish_reason, latency_s, prompt_tokens,"
             " completion_tokens, retries, cached, json_extract(extra_json, '$.try') FROM attempts WHERE run_id = ?"
             " ORDER BY attempt_index",
             (run_id,),
         ):
-            pid, k, response, finish, latency, ptok, ctok, retries, cached, try_index = row
+            pid, k, response, answered, finish, latency, ptok, ctok, retries, cached, try_index = row
             agg = calls.setdefault((pid, k), {"attempts": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0,
-                                              "tries": 0, "generation_s": 0.0})
+                                              "tries": 0, "generation_s": 0.0, "calls_without_usage": 0})
             agg["attempts"] += 1
             agg["generation_s"] += latency or 0.0
             agg["tries"] = max(agg["tries"], (try_index or 0) + 1)
+            if answered and (ptok is None or ctok is None):
+                # The server reported no usage for an answered call: the sample's tokens are unknown, not 0.
+                agg["calls_without_usage"] += 1
             agg["prompt_tokens"] += ptok or 0
             agg["completion_tokens"] += ctok or 0
             agg["retries"] += retries or 0
@@ -469,8 +472,10 @@ class Store:
                     problem_id=pid, sample_index=k, position=position, subject=subject, level=level, gold=gold,
                     status=status, error=error, grade_status=gstatus, extracted=extracted, grade_method=method,
                     grade_reason=reason, response=agg.get("response"), finish_reason=agg.get("finish_reason"),
-                    attempts=agg.get("attempts", 0), prompt_tokens=agg.get("prompt_tokens", 0),
-                    completion_tokens=agg.get("completion_tokens", 0), latency_s=agg.get("latency_s"),
+                    attempts=agg.get("attempts", 0),
+                    prompt_tokens=None if agg.get("calls_without_usage") else agg.get("prompt_tokens", 0),
+                    completion_tokens=None if agg.get("calls_without_usage") else agg.get("completion_tokens", 0),
+                    calls_without_usage=agg.get("calls_without_usage", 0), latency_s=agg.get("latency_s"),
                     retries=agg.get("retries", 0), cached=agg.get("cached", False), tries=agg.get("tries", 0),
                     generation_s=agg.get("generation_s", 0.0),
                 )

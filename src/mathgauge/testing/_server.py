@@ -7,8 +7,10 @@ It prints ``LISTENING <port>`` on stdout once it accepts connections.
 A request with ``continue_final_message: true`` whose last message is an assistant message (the vLLM / SGLang way
 of resuming a partial answer) gets only the continuation: the scripted text without that partial message when
 the text starts with it, else the scripted text as it is; ``--reject-continue`` answers such requests with 400
-instead, as endpoints that do not know the field do. ``--record-requests`` keeps every chat request body for
-``GET /requests``.
+instead, as endpoints that do not know the field do. A stream sends its token usage only when asked with
+``stream_options: {"include_usage": true}``; ``--reject-stream-options`` answers such requests with 400 (as servers
+that do not know the field do) and ``--no-usage`` never sends usage. ``--record-requests`` keeps every chat request
+body for ``GET /requests``.
 """
 
 from __future__ import annotations
@@ -159,6 +161,9 @@ class ScriptedServer:
             return web.json_response({"error": {"message": "Unrecognized request argument supplied: "
                                                            "continue_final_message", "type": "invalid_request_error"}},
                                      status=400)
+        if a.reject_stream_options and "stream_options" in body:
+            return web.json_response({"error": {"message": "Unrecognized request argument supplied: stream_options",
+                                                "type": "invalid_request_error"}}, status=400)
         if a.model and body.get("model") != a.model:
             return web.json_response(
                 {"error": {"message": f"The model `{body.get('model')}` does not exist", "code": "model_not_found"}},
@@ -187,8 +192,9 @@ class ScriptedServer:
                 if text.startswith(partial):
                     text = text[len(partial):]
             text, _ = _apply_stop(text, body.get("stop"))
-            usage = {"prompt_tokens": len(content) // 4 + 1, "completion_tokens": len(text) // 4 + 1}
-            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            counts = {"prompt_tokens": len(content) // 4 + 1, "completion_tokens": len(text) // 4 + 1}
+            counts["total_tokens"] = counts["prompt_tokens"] + counts["completion_tokens"]
+            usage = None if a.no_usage else counts
             if body.get("stream"):
                 return await self._stream(request, body, text, finish, usage)
             self.completed += 1
@@ -196,12 +202,13 @@ class ScriptedServer:
                 "id": f"chatcmpl-{number}", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-                "usage": usage,
+                **({"usage": usage} if usage else {}),
             })
         finally:
             self.in_flight -= 1
 
-    async def _stream(self, request: Any, body: dict[str, Any], text: str, finish: str, usage: dict[str, Any]) -> Any:
+    async def _stream(self, request: Any, body: dict[str, Any], text: str, finish: str,
+                      usage: dict[str, Any] | None) -> Any:
         from aiohttp import web
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -234,7 +241,7 @@ class ScriptedServer:
                 await asyncio.sleep(self.args.stream_delay)
         final = {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
         await response.write(f"data: {json.dumps(final)}\n\n".encode())
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if usage and (body.get("stream_options") or {}).get("include_usage"):
             await response.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         self.completed += 1
@@ -290,6 +297,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="answer requests with continue_final_message by 400, as endpoints without it do")
     p.add_argument("--interrupt-stream-every", type=int, default=0,
                    help="end every Nth stream halfway with [DONE] and no finish_reason (an interrupted stream)")
+    p.add_argument("--reject-stream-options", action="store_true",
+                   help="answer requests with stream_options by 400, as servers without the field do")
+    p.add_argument("--no-usage", action="store_true", help="never send token usage, even when asked")
     p.add_argument("--record-requests", action="store_true", help="keep chat request bodies for GET /requests")
     return p.parse_args(argv)
 

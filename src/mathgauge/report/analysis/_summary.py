@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,8 +92,8 @@ class RunSummary:
     by_subject: dict[str, Cell]
     by_level: dict[str, Cell]
     grid: dict[tuple[str, str], Cell]
-    prompt_tokens: int
-    completion_tokens: int
+    prompt_tokens: int | None  # None: some calls were answered without usage, so the total is unknown
+    completion_tokens: int | None
     requests: int
     cached: int
     retries: int
@@ -109,6 +109,14 @@ class RunSummary:
     judge: dict[str, Any] | None = None
     regeneration: dict[str, Any] | None = None
     generation_s: float = 0.0
+    calls_without_usage: int = 0
+
+    def tokens_sentence(self) -> str:
+        """Prompt and completion tokens, or why they are unknown (terminal and HTML report alike)."""
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return (f"Tokens: unknown (the server reported no usage for {self.calls_without_usage} of "
+                    f"{self.requests} calls)")
+        return f"Tokens: prompt {self.prompt_tokens:,}  completion {self.completion_tokens:,}"
 
     def regeneration_sentence(self) -> str | None:
         """One line on token-by-token regeneration (terminal and HTML report alike)."""
@@ -161,6 +169,7 @@ class RunSummary:
             "difficulty_trend_spearman": self.difficulty_trend,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "calls_without_usage": self.calls_without_usage,
             "requests": self.requests,
             "cached": self.cached,
             "retries": self.retries,
@@ -332,8 +341,9 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
         by_subject=dict(sorted(by_subject.items(), key=lambda kv: _subject_order(kv[0]))),
         by_level=dict(sorted(by_level.items())),
         grid=dict(grid),
-        prompt_tokens=sum(r.prompt_tokens for r in results),
-        completion_tokens=sum(r.completion_tokens for r in results),
+        prompt_tokens=_total_or_unknown(r.prompt_tokens for r in results),
+        completion_tokens=_total_or_unknown(r.completion_tokens for r in results),
+        calls_without_usage=sum(r.calls_without_usage for r in results),
         requests=sum(r.attempts for r in results),
         cached=sum(r.cached for r in results),
         retries=sum(r.retries for r in results),
@@ -349,3 +359,13 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
         grader=spec.grader,
         sampling=sampling_metrics(results) if spec.sampling.samples > 1 else None,
     )
+
+
+def _total_or_unknown(values: Iterable[int | None]) -> int | None:
+    """The sum, or ``None`` when any part is unknown (a partial sum would pass for the whole)."""
+    total = 0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
