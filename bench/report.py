@@ -39,7 +39,8 @@ def build_store(db: Path, problems: int, samples: int, response_kb: float, seed:
     """Write one finished run of ``problems`` x ``samples`` graded responses; returns what was written."""
     from mathgauge.datasets import Problem
     from mathgauge.grading import Verdict
-    from mathgauge.solve import Attempt
+    from mathgauge.pipeline import GradeRecord
+    from mathgauge.solve import Attempt, Gradable
     from mathgauge.store import Store
 
     rows = [json.loads(line) for line in shared_file("data", "math500.jsonl").read_text(encoding="utf-8")
@@ -72,10 +73,11 @@ def build_store(db: Path, problems: int, samples: int, response_kb: float, seed:
                 attempt = Attempt(p.id, k, 0, "chat", {"model": "bench-reasoner", "messages": prompt},
                                   response=text, finish_reason="stop", prompt_tokens=120,
                                   completion_tokens=len(text) // 4, latency_s=20.0 + rng.random())
-                attempt_id = store.add_attempt(run.run_id, attempt)
-                store.add_grade(run.run_id, p.id, k, attempt_id,
-                                Verdict(correct=ok, extracted=answer, normalized=answer, normalized_gold=p.answer,
-                                        method="string" if ok else "none", reason=None if ok else "mismatch"))
+                verdict = Verdict(correct=ok, extracted=answer, normalized=answer, normalized_gold=p.answer,
+                                  method="string" if ok else "none", reason=None if ok else "mismatch")
+                # As the pipeline stores a sample: the call, the text graded (its response), the grade.
+                store.save_sample(run.run_id, p.id, k, [attempt], graded=[Gradable(text, "boxed", 0)],
+                                  grades=[GradeRecord.from_verdict("rules", 0, verdict)])
         store.mark_run_ended(run.run_id, "finished", wall_s=100.0)
     return {"responses": problems * samples, "text_mb": text_bytes / 1e6, "correct": correct}
 

@@ -1,7 +1,8 @@
 """Sandbox speed: sympy-snippet executions/s, overhead per trivial snippet, and a cold `python -c` for comparison.
 
 Run:  python bench/sandbox.py [--reps 5] [--snippets 80] [--workers N]
-Every figure is the median over --reps repetitions; how each was measured is printed next to it.
+Every figure is the median over --reps repetitions; how each was measured is printed next to it.  Wall-clock
+figures depend on what else the machine runs; the CPU figures (server + jobs, read from /proc) much less.
 """
 
 from __future__ import annotations
@@ -36,6 +37,32 @@ def median_of(fn, reps: int) -> float:
     return statistics.median(fn() for _ in range(reps))
 
 
+def sandbox_cpu_s(sb: Sandbox) -> float | None:
+    """CPU seconds used so far by the sandbox server and every job it reaped (/proc of the server)."""
+    try:
+        bwrap = sb._server.proc.pid
+        children = Path("/proc/%d/task/%d/children" % (bwrap, bwrap)).read_text().split()
+        pids = [int(p) for p in children] or [bwrap]
+        fields = Path("/proc/%d/stat" % pids[0]).read_text().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+    except (OSError, ValueError, AttributeError, IndexError):
+        return None
+
+
+def cpu_per_run(sb: Sandbox, codes: list[str]) -> float | None:
+    """Median over 3 rounds of the sandbox's CPU ms per snippet for ``codes`` run sequentially."""
+    per = []
+    for _ in range(3):
+        before = sandbox_cpu_s(sb)
+        for code in codes:
+            sb.run(code)
+        after = sandbox_cpu_s(sb)
+        if before is None or after is None:
+            return None
+        per.append((after - before) * 1000 / len(codes))
+    return statistics.median(per)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                  allow_abbrev=False)
@@ -49,8 +76,9 @@ def main() -> int:
     if not layers.get("usable"):
         print("sandbox unavailable here: %s" % layers.get("missing"))
         return 3
-    active = [k for k in ("bwrap", "pid_namespace", "net_namespace", "seccomp", "no_new_privs",
-                          "setuid_unprivileged") if layers.get(k) is True]
+    active = [k for k in ("bwrap", "pid_namespace", "net_namespace", "job_namespaces", "job_scratch_tmpfs",
+                          "seccomp_allow_list", "no_new_privs", "setuid_unprivileged", "cgroup_memory",
+                          "cgroup_cpu") if layers.get(k) is True]
     if layers.get("landlock"):
         active.append("landlock(%s)" % layers["landlock"])
     print("machine: %d CPUs, Python %s; isolation: %s" % (os.cpu_count() or 0, sys.version.split()[0], ", ".join(active)))
@@ -101,6 +129,11 @@ def main() -> int:
         thr = median_of(throughput, args.reps)
         print("sympy-snippet throughput: %.1f executions/s  [%d snippets through %d concurrent Sandbox.run callers, "
               "median over %d reps]" % (thr, args.snippets, sb.workers, args.reps))
+        for label, codes in (("trivial snippet ('pass')", ["pass"] * args.trivial), ("sympy snippet", SYMPY_SNIPPETS * 2)):
+            cpu = cpu_per_run(sb, codes)
+            if cpu is not None:
+                print("sandbox CPU per %s: %.1f ms  [server + job CPU from /proc/<server>/stat (utime+stime+cutime+"
+                      "cstime) over %d sequential runs, median of 3]" % (label, cpu, len(codes)))
     finally:
         sb.close()
 

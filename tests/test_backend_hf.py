@@ -110,3 +110,24 @@ def test_mathgauge_run_with_the_hf_backend_end_to_end(tiny_model: Path, small_da
     assert len(rows) == 6 and all(r[0] is not None and 0 < r[1] <= 8 for r in rows)
     assert json.loads(rows[0][2])["backend"] == "hf"
     assert config["backend"] == "hf" and config["backend_options"] == {"device": "cpu", "batch_size": 4}
+
+
+@pytest.mark.slow
+def test_an_in_process_judge_runs_with_its_backend_options(tiny_model: Path, small_data: Path, tmp_path: Path,
+                                                           run_cli) -> None:
+    from mathgauge.testing import scripted_server
+
+    db = tmp_path / "judge.db"
+    with scripted_server("--data", str(small_data)) as model:
+        # A random tiny model gives no readable score; its reply is capped by its own option (max_new_tokens).
+        result = run_cli("run", "--model", "m", "--base-url", model.base_url, "--data-file", str(small_data),
+                         "--limit", "2", "--grader", "judge", "--judge-model", str(tiny_model), "--judge-backend",
+                         "hf", "--judge-backend-option", "device=cpu", "--judge-backend-option", "batch_size=2",
+                         "--judge-backend-option", "max_new_tokens=6", "--store", str(db), "--quiet")
+    assert result.code == 0, result.err
+    with sqlite3.connect(db) as conn:
+        config = json.loads(conn.execute("SELECT config_json FROM runs").fetchone()[0])
+        judged = [json.loads(d) for (d,) in conn.execute("SELECT detail_json FROM grades WHERE grader = 'judge'")]
+    assert config["judge"]["backend"] == "hf"
+    assert config["judge"]["backend_options"] == {"device": "cpu", "batch_size": 2, "max_new_tokens": 6}
+    assert len(judged) == 2 and all(d["status"] in ("ok", "unparseable") for d in judged)

@@ -344,3 +344,44 @@ def test_failing_over_mid_stream_restarts_the_consumer(math500_path: Path) -> No
         with pytest.raises(ModelCallError, match="without a finish_reason"):
             asyncio.run(stream(lambda delta: None))  # a consumer that cannot start over is not sent more text
         assert cutting.stats()["streams_interrupted"] == 2 and healthy.stats()["completed"] == 1
+
+
+def test_streams_ask_for_usage_and_drop_the_field_where_a_server_rejects_it(math500_path: Path) -> None:
+    async def two_streams(srv: Any) -> tuple[Any, Any, OpenAICompatibleBackend]:
+        backend = OpenAICompatibleBackend("m", base_url=srv.base_url)
+        try:
+            return (await backend.complete(_request(), on_delta=lambda d: None),
+                    await backend.complete(_request(), on_delta=lambda d: None), backend)
+        finally:
+            await backend.aclose()
+
+    with scripted_server("--data", str(math500_path), "--record-requests") as srv:
+        first, _, backend = asyncio.run(two_streams(srv))
+        sent = _recorded(srv)
+    assert [b.get("stream_options") for b in sent] == [{"include_usage": True}] * 2
+    assert first.completion_tokens and first.prompt_tokens and backend.stream_usage
+
+    with scripted_server("--data", str(math500_path), "--record-requests", "--reject-stream-options") as srv:
+        first, second, backend = asyncio.run(two_streams(srv))
+        sent = _recorded(srv)
+    # Rejected once (400 naming the field), then asked without it, and never again with it.
+    assert ["stream_options" in b for b in sent] == [True, False, False]
+    assert first.text and second.text and first.finish_reason == "stop" and not backend.stream_usage
+    assert first.completion_tokens is None and first.prompt_tokens is None  # unknown, not 0
+
+
+def test_other_bad_requests_are_not_retried_without_the_usage_field(math500_path: Path) -> None:
+    with scripted_server("--data", str(math500_path), "--record-requests", "--reject-all",
+                         "--error-status", "400") as srv:
+        backend = OpenAICompatibleBackend("m", base_url=srv.base_url)
+        with pytest.raises(ModelCallError, match="HTTP 400"):
+            asyncio.run(_complete(backend, _request(), on_delta=lambda d: None))
+        assert len(_recorded(srv)) == 1 and backend.stream_usage
+
+
+def _recorded(srv: Any) -> list[dict]:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/requests", timeout=10) as resp:
+        return json.loads(resp.read())

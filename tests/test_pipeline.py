@@ -380,3 +380,20 @@ def test_extra_body_fields_reach_every_request_and_the_stored_config(run_cli, sm
     (config,) = rows(db, "SELECT config_json FROM runs")
     assert json.loads(config[0])["sampling"]["extra_body"] == {"repeat_penalty": 1.0, "top_k": 20,
                                                                "chat_template_kwargs": {"x": 1}}
+
+
+def test_model_name_is_stored_instead_of_the_endpoints_model_id(run_cli, server, small_data, tmp_path) -> None:
+    # llama-cpp-python's server without --model_alias serves its model under the GGUF's path.
+    db = tmp_path / "named.db"
+    result = run_cli("run", "--model", "/models/qwen2.5-math-1.5b-q4_k_m.gguf", "--model-name", "qwen-1.5b-q4",
+                     "--base-url", server.base_url, "--data-file", str(small_data), "--limit", "3", "--store", str(db),
+                     "--quiet")
+    assert result.code == 0, result.err
+    with sqlite3.connect(db) as conn:
+        name, model, sent = conn.execute("SELECT name, model, json_extract(config_json, '$.model') "
+                                         "FROM runs").fetchone()
+        requested = {json.loads(r)["model"] for (r,) in conn.execute("SELECT request_json FROM attempts")}
+    assert model == "qwen-1.5b-q4" and name.startswith("qwen-1.5b-q4-math500-")
+    assert sent == "/models/qwen2.5-math-1.5b-q4_k_m.gguf" and requested == {sent}  # the endpoint still gets its id
+    resumed = run_cli("resume", name, "--store", str(db))
+    assert resumed.code == 0 and "qwen-1.5b-q4" in resumed.out

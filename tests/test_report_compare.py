@@ -12,8 +12,9 @@ import pytest
 
 from mathgauge.datasets import Problem, load_problems
 from mathgauge.grading import Verdict
+from mathgauge.pipeline import GradeRecord
 from mathgauge.report import compare_runs, mcnemar_exact, paired_bootstrap, wilson_interval
-from mathgauge.solve import Attempt
+from mathgauge.solve import Attempt, Gradable
 from mathgauge.store import Store
 from mathgauge.testing import ScriptRates, scripted_outcome, scripted_server
 
@@ -54,11 +55,12 @@ def write_run(db: Path, name: str, model: str, items: list[dict[str, Any]], *, b
                 text, correct, finish = sample
                 att = Attempt(it["pid"], k, 0, "chat", {}, response=text, finish_reason=finish, prompt_tokens=50,
                               completion_tokens=len(text) // 4 + 1, latency_s=0.5 + 0.01 * len(text))
-                attempt_id = store.add_attempt(run.run_id, att)
                 verdict = Verdict(correct=correct, extracted=it["gold"] if correct else "999", normalized=None,
                                   normalized_gold=None, method="string" if correct else "none",
                                   reason=None if correct else "mismatch")
-                store.add_grade(run.run_id, it["pid"], k, attempt_id, verdict)
+                # Stored as the pipeline stores a sample: the call, the text graded (its response) and the grade.
+                store.save_sample(run.run_id, it["pid"], k, [att], graded=[Gradable(text, cfg["answer_format"], 0)],
+                                  grades=[GradeRecord.from_verdict("rules", 0, verdict)])
         store.mark_run_ended(run.run_id, "finished", wall_s=1.0)
         return run.run_id
 
@@ -192,7 +194,6 @@ def test_compare_bad_input_gives_one_line_errors(tmp_path: Path, run_cli) -> Non
         store.create_run(name="E", benchmark="math500", model="m", config=base_config(), versions={})
     cases = [
         (["A", "nope"], "no run 'nope'"),
-        (["A", "F"], "different benchmarks"),
         (["A", "E"], "no graded samples"),
         (["A", "A"], "given twice"),
         (["A"], "at least two runs"),
@@ -201,6 +202,10 @@ def test_compare_bad_input_gives_one_line_errors(tmp_path: Path, run_cli) -> Non
         result = run_cli("compare", *runs, "--store", str(db))
         assert result.code == 2, (runs, result.out, result.err)
         assert result.err.startswith("error: ") and message in result.err and "Traceback" not in result.err
+    # Runs on different benchmarks are not paired: they make the benchmark x model table instead.
+    result = run_cli("compare", "A", "F", "--store", str(db))
+    assert result.code == 0, result.err
+    assert "Benchmark x model" in result.out and "Paired differences" not in result.out
 
 
 # -- end to end through the scripted server ----------------------------------------------------------------------

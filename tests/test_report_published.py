@@ -58,10 +58,10 @@ def test_model_matching_and_never_mixing_benchmarks() -> None:
     other = [e.score for e in entries if version_matches(e, "gpt-4o-2024-08-06") is False]
     assert sorted(same) == [75.2, 75.9] and 68.5 in other and 76.6 in other
     # benchmark of a run: full MATH-500, partial, and the 945 stratified subset
-    assert run_benchmark({"problem_count": 500}, "math500") == ("MATH-500", None)
-    bench, caveat = run_benchmark({"problem_count": 40}, "math500")
+    assert run_benchmark("math500", 500) == ("MATH-500", None)
+    bench, caveat = run_benchmark("math500", 40)
     assert bench == "MATH-500" and "40 of the 500" in caveat
-    assert run_benchmark({"problem_count": 945, "selection": {"per_cell": 27}}, "math") == ("MATH-945", None)
+    assert run_benchmark("math", 945, per_cell=27) == ("MATH-945", None)
 
 
 def test_scores_cli_lists_rows_spread_and_missing_numbers(run_cli) -> None:
@@ -142,13 +142,12 @@ def test_like_with_like_benchmark_and_metric() -> None:
     entries = {e.metric: e for e in search_published("DeepSeek-R1-Distill-Qwen-7B", "aime24")}
     avg64, cons, sober = (entries["pass@1 (avg@64)"], entries["cons@64 (maj@64)"],
                           entries["avg over seeds (pass@1 mean, std 6.3)"])
-    one = {"sampling": {"samples": 1, "temperature": 0.0}}
-    many = {"sampling": {"samples": 16, "temperature": 0.6}}
+    one, many = 1, 16  # samples per problem
     assert comparable(avg64, one)[0] is False and "averages many samples" in comparable(avg64, one)[1]
     assert comparable(avg64, many) == (True, None) and comparable(sober, many) == (True, None)
     assert comparable(cons, many)[0] is False and comparable(cons, one)[0] is False
     # MATH-500 is not reported as avg@k: a greedy run stays beside avg@64 figures (the gap names the difference)
     r1_500 = [e for e in search_published("DeepSeek-R1-Distill-Qwen-7B", "math500") if e.score == 92.8][0]
     assert comparable(r1_500, one) == (True, None)
-    assert run_benchmark({"problem_count": 30}, "aime24") == ("AIME 2024", None)
-    assert run_benchmark({"problem_count": 383}, "gaokao2023en")[1].startswith("the run covers 383 of the 385")
+    assert run_benchmark("aime24", 30) == ("AIME 2024", None)
+    assert run_benchmark("gaokao2023en", 383)[1].startswith("the run covers 383 of the 385")

@@ -39,6 +39,9 @@ def test_the_cli_defaults_are_the_run_spec_defaults() -> None:
     options = spec_options()
     assert len({dest for dest, _, _ in options}) == len(options)
     for dest, f, _ in options:
+        if f.name == "per_benchmark":  # no option of its own: the BENCHMARK=VALUE forms of the scoped ones fill it
+            assert parser.get_default(dest) == {} and dest not in actions
+            continue
         action = actions.pop(dest)  # every field has its option
         if f.name == "model":
             assert action.required
@@ -55,26 +58,29 @@ def test_the_cli_defaults_are_the_run_spec_defaults() -> None:
 
 def test_the_cli_sets_every_field() -> None:
     args = run_parser().parse_args([
-        "--model", "m", "--benchmark", "math", "--backend", "hf", "--backend-option", "dtype=bfloat16",
+        "--model", "m", "--model-name", "nm", "--benchmark", "math", "--backend", "hf",
+        "--backend-option", "dtype=bfloat16",
         "--base-url", "http://a/v1", "--base-url", "http://b/v1", "--api-key-env", "K", "--data-file", "d.jsonl",
         "--hub-repo", "h/r", "--source", "hub", "--columns", "problem=q", "--limit", "7", "--subjects", "algebra,geometry",
         "--levels", "4,5", "--per-cell", "3", "--seed", "9", "--manifest", "m.json", "--save-manifest", "s.json",
         "--mode", "tir", "--attempts", "3", "--max-rounds", "5", "--exec-timeout", "2.5", "--exec-memory-mb", "256",
         "--regenerate", "--unsafe-no-sandbox", "--grader", "cascade", "--judge-model", "j", "--judge-base-url",
         "http://j/v1", "--judge-api-key-env", "JK", "--judge-rubric", "v1", "--judge-backend", "vllm",
-        "--prompt-template", "tir", "--answer-format", "boxed", "--temperature", "0.7", "--top-p", "0.9",
+        "--judge-backend-option", "gpu_memory_utilization=0.3", "--prompt-template", "tir", "--answer-format", "boxed", "--temperature", "0.7", "--top-p", "0.9",
         "--max-tokens", "100", "--sampling-seed", "4", "--samples", "8", "--extra-body", "top_k=20",
         "--concurrency", "4", "--max-retries", "2", "--request-timeout", "30", "--no-cache", "--store", "x.db",
-        "--run-name", "r", "--resume"])
+        "--run-name", "r", "--resume", "--samples", "math=16", "--data-file", "math=m.jsonl"])
     spec = spec_from_args(args)
     assert spec == RunSpec(
-        model="m", benchmark="math", backend="hf", backend_options={"dtype": "bfloat16"},
+        model="m", model_name="nm", benchmark="math", per_benchmark={"math": {"samples": 16, "data_file": "m.jsonl"}}, backend="hf",
+        backend_options={"dtype": "bfloat16"},
         base_url=["http://a/v1", "http://b/v1"], api_key_env="K", data_file="d.jsonl", hub_repo="h/r",
         source="hub", columns={"problem": "q"}, limit=7, subjects=["algebra", "geometry"], levels=[4, 5], per_cell=3,
         selection_seed=9, manifest="m.json", save_manifest="s.json", mode="tir", attempts=3, max_rounds=5,
         exec_timeout_s=2.5, exec_memory_mb=256, regenerate=True, unsafe_no_sandbox=True, grader="cascade",
         judge_model="j", judge_base_url="http://j/v1", judge_api_key_env="JK", judge_rubric="v1",
-        judge_backend="vllm", prompt_template="tir", answer_format="boxed",
+        judge_backend="vllm", judge_backend_options={"gpu_memory_utilization": 0.3}, prompt_template="tir",
+        answer_format="boxed",
         sampling=SamplingConfig(temperature=0.7, top_p=0.9, max_tokens=100, seed=4, samples=8,
                                 extra_body={"top_k": 20}),
         concurrency=4, max_retries=2, request_timeout_s=30.0, use_cache=False, store="x.db", run_name="r",
@@ -185,7 +191,7 @@ def test_the_python_api_keeps_eval_config() -> None:
         RunSpec(model="m", concurrency=0).check()
 
 
-def test_commands_load_only_what_they_need() -> None:
+def test_commands_load_only_what_they_need(tmp_path: Path) -> None:
     import subprocess
     import sys
 
@@ -201,6 +207,19 @@ def test_commands_load_only_what_they_need() -> None:
                                                                   "mathgauge.models", "mathgauge.grading"))}
     assert not {m for m in loaded("runs", "--store", "/nonexistent/x.db") if m.startswith("mathgauge.pipeline")}
     assert "mathgauge.pipeline._spec_cli" in loaded("run", "--help")
+    # Reading stored runs reads their settings through the run spec, which loads neither the rest of the pipeline
+    # nor the model backends.
+    from mathgauge.store import Store
+
+    db = tmp_path / "runs.db"
+    with Store(db) as store:
+        store.create_run(name="r", benchmark="math500", model="m", config={"spec": RunSpec(model="m").to_dict()},
+                         versions={})
+    for command in (("runs",), ("show", "r")):
+        modules = loaded(*command, "--store", str(db))
+        assert "mathgauge.pipeline._spec" in modules, command
+        assert {m for m in modules if m.startswith(("mathgauge.pipeline", "mathgauge.models", "mathgauge.solve."))
+                } == {"mathgauge.pipeline", "mathgauge.pipeline._spec", "mathgauge.solve._sampling"}, command
 
 
 def test_settings_older_versions_used_without_storing_them_compare_as_used() -> None:
@@ -245,4 +264,33 @@ def test_settings_that_cannot_work_are_refused_by_the_api_and_the_cli(run_cli, t
     result = run_cli("run", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--store",
                      str(tmp_path / "x.db"), *args)
     assert result.code == 2 and result.err.startswith("error: " + message.split(", got")[0])
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_an_in_process_judge_gets_its_own_backend_options(run_cli, tmp_path: Path) -> None:
+    from mathgauge.pipeline import config_differences
+    from mathgauge.pipeline._solve import make_judge
+
+    def judged(**options: object) -> RunSpec:
+        return RunSpec(model="m", grader="judge", judge_model="j", judge_backend="hf",
+                       judge_backend_options=dict(options))
+
+    spec = judged(dtype="float8")
+    spec.check()
+    # The options reach the judge's constructor (made by the model's factory), which checks them.
+    with pytest.raises(ConfigError, match="backend 'hf': dtype must be one of"):
+        make_judge(spec, None)
+    # Stored with the judge's settings, read back, and compared on resume with the option that sets them.
+    settings = spec.judge_settings()
+    assert settings is not None and settings["backend_options"] == {"dtype": "float8"}
+    assert RunSpec.from_stored({"judge": settings}, model="m", benchmark="math500").judge_backend_options == {
+        "dtype": "float8"}
+    assert RunSpec(model="m", grader="judge", judge_model="j").judge_settings().keys() == {
+        "model", "base_url", "api_key_env", "rubric"}  # as runs stored before the options existed
+    assert config_differences({"judge": settings}, {"judge": judged(dtype="bfloat16").judge_settings()}) == [
+        "judge.backend_options: stored {'dtype': 'float8'}, now {'dtype': 'bfloat16'} (--judge-backend-option)"]
+    # Refused where no in-process judge would take them, before anything runs.
+    result = run_cli("run", "--model", "m", "--grader", "judge", "--judge-model", "j", "--judge-backend-option",
+                     "dtype=bfloat16", "--store", str(tmp_path / "x.db"))
+    assert result.code == 2 and result.err.startswith("error: --judge-backend-option applies to an in-process judge")
     assert not (tmp_path / "x.db").exists()

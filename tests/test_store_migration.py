@@ -1,96 +1,35 @@
 """A store written by the last mathgauge with schema 3 opens, migrates to schema 4 and re-grades unchanged.
 
-The schema-3 store is made by that version itself, taken from this repository's history (`git archive`), running
-real ``mathgauge run`` processes (chain-of-thought, program-of-thought, tool use, self-verification, cascade judge)
-against scripted servers.
+The schema-3 store is test data (`tests/data/store_v3/v3.db`), made once by that version itself running real
+``mathgauge run`` processes (chain-of-thought, program-of-thought, tool use, self-verification, cascade judge)
+against scripted servers, with the summary each run reported (`summaries.json`); `tests/data/store_v3/make_store.py`
+made them (it needs the repository's full history, the tests do not). Each test migrates a copy.
 """
 
 from __future__ import annotations
 
-import io
 import json
-from typing import Any
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
-import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import stored_grades
-from test_judge_pipeline import _files as judge_files
-from test_solve_modes import POT_SCRIPT, TIR_SCRIPT, VERIFY_SCRIPT, PROBLEMS, write_problems, write_script
 
 from mathgauge.pipeline import RunSpec
 from mathgauge.store import SCHEMA_VERSION, Store
-from mathgauge.testing import scripted_server
 
-#: The last commit whose mathgauge writes schema 3 (the fixture generator runs its code).
-V3_COMMIT = "6d86663580f30b4b1eefc59db73b5c7b4424c1a0"
-REPO = Path(__file__).resolve().parents[1]
+V3_DATA = Path(__file__).resolve().parent / "data" / "store_v3"
 
 
 @pytest.fixture(scope="module")
-def v3_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The source of the schema-3 mathgauge, from git history."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", V3_COMMIT, "src/mathgauge"],
-                             capture_output=True, timeout=60)
-    if archive.returncode != 0:
-        pytest.fail(f"the schema-3 store is made by mathgauge at commit {V3_COMMIT[:12]} from this repository's "
-                    f"history, and `git archive` could not read it ({archive.stderr.decode().strip()}); fetch the "
-                    f"full history (git fetch --unshallow)")
-    dest = tmp_path_factory.mktemp("mathgauge-v3")
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(dest, filter="data")
-    return dest / "src"
-
-
-def _v3(code: Path, cwd: Path, *args: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(code)}
-    done = subprocess.run([sys.executable, "-m", "mathgauge.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=180)
-    assert done.returncode == 0, done.stderr[-3000:]
-
-
-@pytest.fixture(scope="module")
-def v3_store(v3_code: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict]]:
-    """A schema-3 store with one run of each mode, and each run's summary as that version reported it."""
-    work = tmp_path_factory.mktemp("v3-runs")
-    db = work / "v3.db"
-    toy = write_problems(work / "toy.jsonl")
-    summaries: dict[str, dict] = {}
-
-    def run(name: str, server_url: str, data: Path, *options: str) -> None:
-        summary = work / f"{name}.json"
-        _v3(v3_code, work, "run", "--model", "m", "--base-url", server_url, "--data-file", str(data),
-            "--store", str(db), "--quiet", "--run-name", name, "--summary-json", str(summary), *options)
-        summaries[name] = json.loads(summary.read_text())
-
-    with scripted_server("--script", str(write_script(work / "cot.jsonl", [
-            {"match": "six times seven", "calls": ["So $\\boxed{42}$."]},
-            {"match": "", "calls": ["It is $\\boxed{5}$."]}]))) as srv:
-        run("cot", srv.base_url, toy)
-    with scripted_server("--script", str(write_script(work / "pot.jsonl", POT_SCRIPT))) as srv:
-        run("pot", srv.base_url, toy, "--mode", "pot", "--attempts", "2", "--exec-timeout", "1")
-    with scripted_server("--script", str(write_script(work / "tir.jsonl", TIR_SCRIPT))) as srv:
-        run("tir", srv.base_url, toy, "--mode", "tir", "--max-rounds", "2", "--limit", "3")
-    verify_data = work / "verify.jsonl"
-    verify_data.write_text("".join(json.dumps({"problem": PROBLEMS[k][0], "answer": PROBLEMS[k][1], "unique_id": k})
-                                   + "\n" for k in ("wrong", "times", "power")))
-    with scripted_server("--script", str(write_script(work / "verify-script.jsonl", VERIFY_SCRIPT))) as srv:
-        run("verify", srv.base_url, verify_data, "--mode", "verify")
-    judge_dir = work / "judge"
-    judge_dir.mkdir()
-    data, model_script, judge_script = judge_files(judge_dir)
-    with scripted_server("--script", str(model_script)) as model, \
-            scripted_server("--script", str(judge_script)) as judge:
-        run("cascade", model.base_url, data, "--grader", "cascade", "--judge-model", "judge",
-            "--judge-base-url", judge.base_url)
-    with sqlite3.connect(db) as conn:
+def v3_store() -> tuple[Path, dict[str, dict]]:
+    """The schema-3 store with one run of each mode, and each run's summary as that version reported it."""
+    db = V3_DATA / "v3.db"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
-    return db, summaries
+    return db, json.loads((V3_DATA / "summaries.json").read_text())
 
 
 @pytest.fixture
@@ -188,7 +127,7 @@ def test_an_unknown_graded_text_is_reported_not_guessed(v3_store, tmp_path: Path
     assert stored_grades(db) == before
 
 
-def test_a_v3_sample_left_half_done_is_solved_again_on_resume(v3_store, v3_code, tmp_path: Path, run_cli) -> None:
+def test_a_v3_sample_left_half_done_is_solved_again_on_resume(v3_store, tmp_path: Path, run_cli) -> None:
     db = tmp_path / "half.db"
     shutil.copy(v3_store[0], db)
     # As a schema-3 run killed after storing a call and before grading it left it.

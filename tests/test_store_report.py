@@ -119,3 +119,25 @@ def test_read_commands_do_not_create_a_store(run_cli, tmp_path: Path) -> None:
         result = run_cli(*args, "--store", str(missing))
         assert result.code == 2 and "no results store here" in result.err, args
     assert not missing.exists()
+
+
+def test_tokens_a_server_never_reported_are_unknown_not_zero(run_cli, tmp_path: Path, small_data: Path) -> None:
+    import json
+
+    from mathgauge.testing import scripted_server
+
+    db, summary, page = tmp_path / "u.db", tmp_path / "s.json", tmp_path / "r.html"
+    with scripted_server("--data", str(small_data), "--no-usage") as srv:
+        # --regenerate streams every call: the server is asked for usage and still sends none.
+        result = run_cli("run", "--model", "m", "--base-url", srv.base_url, "--data-file", str(small_data),
+                         "--limit", "4", "--regenerate", "--store", str(db), "--summary-json", str(summary))
+    assert result.code == 0, result.err
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT prompt_tokens, completion_tokens FROM attempts").fetchall()
+    assert stored == [(None, None)] * 4  # NULL, never 0
+    doc = json.loads(summary.read_text())
+    assert doc["prompt_tokens"] is None and doc["completion_tokens"] is None and doc["calls_without_usage"] == 4
+    assert "Tokens: unknown (the server reported no usage for 4 of 4 calls)" in result.out
+    shown = run_cli("show", doc["run_id"], "--store", str(db))
+    assert "Tokens: unknown" in shown.out
+    assert run_cli("report", doc["run_id"], "--store", str(db), "--output", str(page)).code == 0

@@ -7,7 +7,11 @@ The Python API mirrors the CLI::
     print(result.summary.accuracy)
 
 `RunSpec` holds every setting of a run (the ``mathgauge run`` options are derived from it); `EvalConfig` is the
-same class under its earlier name.
+same class under its earlier name. Several benchmarks, one stored run each, and their benchmark x model table::
+
+    suite = mathgauge.evaluate_suite(mathgauge.RunSpec(model="m", benchmark="aime24,math500",
+                                                       per_benchmark={"aime24": {"samples": 16}}))
+    print(suite.results["aime24"].summary.accuracy, suite.exit_code)
 """
 
 from __future__ import annotations
@@ -23,10 +27,14 @@ _LAZY = {
     "evaluate": ".pipeline",
     "aevaluate": ".pipeline",
     "resume": ".pipeline",
+    "SuiteResult": ".pipeline",
+    "evaluate_suite": ".pipeline",
+    "resume_suite": ".pipeline",
     "SamplingConfig": ".solve",
 }
 
-__all__ = ["EvalConfig", "EvalResult", "RunSpec", "SamplingConfig", "__version__", "aevaluate", "evaluate", "resume"]
+__all__ = ["EvalConfig", "EvalResult", "RunSpec", "SamplingConfig", "SuiteResult", "__version__", "aevaluate",
+           "evaluate", "evaluate_suite", "resume", "resume_suite"]
 
 
 def __getattr__(name: str) -> Any:

@@ -26,7 +26,10 @@ DEFAULT_STORE = "mathgauge.db"
 
 
 def _add_run_parser(sub: Any, *, full: bool, preset: str | None) -> None:
-    p = sub.add_parser("run", help="evaluate a model on a benchmark", description="Evaluate a model on a benchmark.")
+    p = sub.add_parser("run", help="evaluate a model on a benchmark (or several)",
+                       description="Evaluate a model on a benchmark, or on several (--benchmark aime24,math500,gsm8k "
+                       "or a suite such as qwen-math): each benchmark becomes its own stored run, NAME-BENCHMARK, "
+                       "and the end shows the benchmark x model table.")
     p.set_defaults(func=_cmd_run, preset_description=None)
     if not full:  # the options are only needed when the command is `run`: other commands start without them
         return
@@ -102,8 +105,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     is_run = _command(args) == "run"
     _add_run_parser(sub, full=is_run, preset=_preset_named(args) if is_run else None)
 
-    p = sub.add_parser("resume", help="continue a stopped or killed run")
-    p.add_argument("run", help="run id or name")
+    p = sub.add_parser("resume", help="continue a stopped or killed run, or every unfinished run of a suite")
+    p.add_argument("run", help="run id or name, or the name of a run of several benchmarks (a suite)")
     p.add_argument("--concurrency", type=int, help="requests in flight (default: the run's)")
     p.add_argument("--no-cache", action="store_true", help="do not answer requests from the response cache")
     _add_store_args(p)
@@ -114,8 +117,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     _add_store_args(p)
     p.set_defaults(func=_cmd_runs)
 
-    p = sub.add_parser("show", help="the report of a stored run")
-    p.add_argument("run", help="run id or name")
+    p = sub.add_parser("show", help="the report of a stored run, or the benchmark x model table of a suite")
+    p.add_argument("run", help="run id or name, or a suite's name")
     _add_store_args(p)
     p.add_argument("--summary-json", metavar="PATH", help="also write the machine-readable summary here")
     p.set_defaults(func=_cmd_show)
@@ -148,9 +151,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("benchmarks", help="list known benchmarks, how they are reported and where they come from")
     p.add_argument("--json", action="store_true", help="print the registry as JSON")
+    p.add_argument("--suites", action="store_true", help="list the named suites (qwen-math, r1) instead")
     p.set_defaults(func=_cmd_benchmarks)
 
-    for module, adder in _plugins_for(argv):
+    for module, adder in _plugins_for(args):
         import importlib
 
         try:
@@ -166,10 +170,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 class _Progress:
     """A rich progress bar on stderr: done/total, accuracy so far, requests/s, ETA."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, label: str = "solving") -> None:
         self.bar: Any = None
         self.task: Any = None
         self.enabled = enabled
+        self.label = label
 
     def __call__(self, done: int, total: int, correct: int, graded: int) -> None:
         if not self.enabled:
@@ -179,7 +184,7 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(
-                TextColumn("[bold]solving"), BarColumn(), MofNCompleteColumn(),
+                TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("acc {task.fields[acc]}"), TextColumn("{task.fields[rate]} samples/s"),
                 TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True), transient=True,
             )
@@ -193,6 +198,24 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+class _SuiteProgress:
+    """One progress bar per benchmark of a run of several, each replacing the last."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.benchmark: str | None = None
+        self.bar = _Progress(False)
+
+    def __call__(self, benchmark: str, done: int, total: int, correct: int, graded: int) -> None:
+        if benchmark != self.benchmark:
+            self.bar.close()
+            self.benchmark, self.bar = benchmark, _Progress(self.enabled, f"solving {benchmark}")
+        self.bar(done, total, correct, graded)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _say(message: str) -> None:
@@ -240,6 +263,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.preset:
         _say(f"preset {args.preset}: {args.preset_description}")
     spec = spec_from_args(args)
+    if len(spec.benchmarks()) > 1:
+        from .pipeline import evaluate_suite
+
+        return _run_suite(lambda progress: evaluate_suite(spec, progress=progress, notify=_say), args)
     progress = _Progress(not args.quiet and sys.stderr.isatty())
     try:
         result = evaluate(spec, progress=progress, notify=_say)
@@ -258,9 +285,38 @@ def _read_store(path: str) -> Any:
     return store
 
 
+def _run_suite(start: Any, args: argparse.Namespace) -> int:
+    """Run several benchmarks (``start(progress)`` returns a `SuiteResult`): the table at the end, the suite's
+    summary JSON, the worst exit code of its runs."""
+    from .report import make_console, render_table
+
+    progress = _SuiteProgress(not args.quiet and sys.stderr.isatty())
+    try:
+        suite = start(progress)
+    finally:
+        progress.close()
+    if getattr(args, "summary_json", None):  # files first (see `_finish`)
+        _write_json(args.summary_json, suite.to_json())
+    try:
+        render_table(suite.table, make_console(), title=f"{suite.name}: benchmark x model (pass@1 or avg@k in %, "
+                                                        f"95% CI over problems; the closest comparable published "
+                                                        f"figure below)")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed()
+    return suite.exit_code
+
+
 def _cmd_resume(args: argparse.Namespace) -> int:
     from .pipeline import resume
+    from .pipeline._suite import resolve_name
 
+    if resolve_name(args.store, args.run) == "suite":
+        from .pipeline import resume_suite
+
+        return _run_suite(lambda progress: resume_suite(
+            args.run, store=args.store, concurrency=args.concurrency, use_cache=not args.no_cache,
+            progress=progress, notify=_say), args)
     progress = _Progress(not args.quiet and sys.stderr.isatty())
     try:
         result = resume(args.run, store=args.store, concurrency=args.concurrency, use_cache=not args.no_cache,
@@ -339,11 +395,32 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from .report import render_summary, summarize_run
 
     with _read_store(args.store) as store:
+        if store.find_run(args.run) is None:
+            return _show_suite(store, args)
         run = store.get_run(args.run)
         summary = summarize_run(store, run)
     if args.summary_json:
         _write_json(args.summary_json, summary.to_json())
     render_summary(summary)
+    return 0
+
+
+def _show_suite(store: Any, args: argparse.Namespace) -> int:
+    """``mathgauge show SUITE``: each run's headline and the benchmark x model table."""
+    from .pipeline import EvalResult, SuiteResult
+    from .report import make_console, render_table, summarize_run
+    from .report.analysis import benchmark_table, expand_run_refs
+
+    runs = expand_run_refs(store, [args.run])  # a name that is neither a run nor a suite: StoreError
+    results = {run.benchmark: EvalResult(run=run, summary=summarize_run(store, run), notes=[]) for run in runs}
+    suite = SuiteResult(name=args.run, results=results,
+                        table=benchmark_table([(r.run, r.summary) for r in results.values()]))
+    console = make_console()
+    for run in runs:
+        console.print(f"{run.name}  ({run.run_id})  {run.benchmark}  status {run.status}", markup=False)
+    render_table(suite.table, console, title=f"{args.run}: benchmark x model")
+    if args.summary_json:
+        _write_json(args.summary_json, suite.to_json())
     return 0
 
 
@@ -389,8 +466,24 @@ def _cmd_regrade(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmarks(args: argparse.Namespace) -> int:
-    from .datasets import list_benchmarks, sampling_summary
+    from .datasets import list_benchmarks, list_suites, sampling_summary
 
+    if args.suites:
+        suites = list_suites()
+        if args.json:
+            print(json.dumps([{"name": s.name, "title": s.title, "description": s.description,
+                               "benchmarks": list(s.benchmarks), "source": list(s.source), "left_out": list(s.left_out),
+                               "protocol": s.protocol, "options": s.options} for s in suites],
+                             indent=2, ensure_ascii=False))
+            return 0
+        for s in suites:
+            print(f"{s.name:14} {s.title}: {', '.join(s.benchmarks)}")
+            print(f"{'':14} {s.description}")
+            print(f"{'':14} protocol: {s.protocol}" + (f" ({s.advice()})" if s.advice() else ""))
+            if s.left_out:
+                print(f"{'':14} not in mathgauge: {'; '.join(s.left_out)}")
+            print(f"{'':14} source: {' ; '.join(s.source)}")
+        return 0
     benchmarks = list_benchmarks()
     if args.json:
         print(json.dumps([{"name": b.name, "title": b.title, "problems": b.size, "description": b.description,
@@ -407,6 +500,8 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
         print(f"{'':14} {b.description}")
         print(f"{'':14} reported as {sampling_summary(b)}" + (f" ({b.sampling.note})" if b.sampling.note else ""))
         print(f"{'':14} licence: {b.licence}")
+    print(f"suites (several benchmarks in one run, `mathgauge benchmarks --suites`): "
+          f"{', '.join(s.name for s in list_suites())}")
     return 0
 
 

@@ -65,7 +65,7 @@ def test_ok_sympy(sb):
     assert r.unsafe is False and r.unsafe_static == [] and r.unsafe_runtime == []
     d = r.to_dict()
     assert set(d) == {"status", "stdout", "stderr", "exit_code", "duration_ms", "unsafe", "unsafe_static",
-                      "unsafe_runtime"}
+                      "unsafe_runtime", "cpu_ms"}
 
 
 @needs_sandbox
@@ -95,9 +95,12 @@ def test_timeout(sb):
 @needs_sandbox
 def test_memory(sb):
     r = sb.run("x = bytearray(2 * 2**30)\nprint(len(x))", memory_mb=256)
-    assert r.status == "memory" and "MemoryError" in r.stderr
+    if LAYERS.get("cgroup_memory"):  # the job's memory cgroup kills it; the server reads the OOM counter
+        assert r.status == "memory" and "memory limit reached" in r.stderr, r
+    else:  # RLIMIT_AS refuses the allocation: an error the snippet could have written itself
+        assert r.status == "error" and "MemoryError" in r.stderr, r
     r = sb.run("import numpy as np\nprint(np.ones((20000, 20000)).sum())", memory_mb=256)
-    assert r.status == "memory"
+    assert r.status == ("memory" if LAYERS.get("cgroup_memory") else "error")
     # the cap is relative to the warm server: a modest allocation still works
     assert sb.run("x = bytearray(100 * 2**20)\nprint(len(x))", memory_mb=256).status == "ok"
 
@@ -183,97 +186,6 @@ def test_filesystem(sb, tmp_path):
     assert r.status == "blocked"
 
 
-def _in_forked_child(fn) -> dict:
-    """Runs fn() in a forked child of the test process (to apply a layer for real) and returns its dict."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            out = fn()
-        except BaseException as e:  # noqa: BLE001
-            out = {"exception": repr(e)}
-        os.write(w, json.dumps(out).encode())
-        os._exit(0)
-    os.close(w)
-    data = b""
-    while True:
-        b = os.read(r, 65536)
-        if not b:
-            break
-        data += b
-    os.close(r)
-    os.waitpid(pid, 0)
-    return json.loads(data)
-
-
-@pytest.mark.skipif(not LAYERS.get("landlock"), reason="Landlock not available on this kernel")
-def test_landlock_layer_alone(tmp_path):
-    """Landlock by itself confines writes to the scratch dir, even where file permissions allow more."""
-    from mathgauge.sandbox import _server
-
-    scratch, other = tmp_path / "scratch", tmp_path / "other"
-    scratch.mkdir()
-    other.mkdir()
-
-    def child():
-        abi = _server.apply_landlock(_server.landlock_abi(), str(scratch))
-        res = {"abi": abi}
-        (scratch / "ok.txt").write_text("1")
-        res["scratch"] = True
-        try:
-            (other / "no.txt").write_text("1")
-            res["other"] = True
-        except PermissionError:
-            res["other"] = False
-        return res
-
-    res = _in_forked_child(child)
-    assert res.get("abi", 0) >= 1 and res["scratch"] is True and res["other"] is False, res
-    assert not (other / "no.txt").exists()
-
-
-@pytest.mark.skipif(not LAYERS.get("seccomp"), reason="seccomp not available")
-def test_seccomp_layer_alone():
-    """The seccomp filter by itself: no fork/exec, no inet sockets, no unshare, signals only to itself."""
-    import ctypes
-    import socket
-    import threading
-
-    from mathgauge.sandbox import _server
-
-    def child():
-        _server.load_libseccomp()
-        _server.precompile_seccomp()
-        _server.apply_seccomp(os.getpid())
-        res = {}
-        for name, fn in (("fork", os.fork), ("inet", lambda: socket.socket(socket.AF_INET)),
-                         ("inet6", lambda: socket.socket(socket.AF_INET6)),
-                         ("exec", lambda: os.execv("/bin/true", ["true"])),
-                         ("kill_all", lambda: os.kill(-1, 0)), ("kill_init", lambda: os.kill(1, 0))):
-            try:
-                fn()
-                res[name] = "allowed"
-            except OSError as e:
-                res[name] = e.errno
-        libc = ctypes.CDLL(None, use_errno=True)
-        res["unshare"] = libc.unshare(0x10000000)
-        socket.socket(socket.AF_UNIX).close()
-        t = threading.Thread(target=lambda: None)
-        t.start()
-        t.join()
-        os.kill(os.getpid(), 0)
-        res["thread_and_self_signal"] = True
-        return res
-
-    res = _in_forked_child(child)
-    import errno
-
-    assert res == {"fork": errno.EPERM, "inet": errno.EPERM, "inet6": errno.EPERM, "exec": errno.EPERM,
-                   "kill_all": errno.EPERM, "kill_init": errno.EPERM, "unshare": -1,
-                   "thread_and_self_signal": True}, res
-
-
 @needs_sandbox
 @pytest.mark.skipif(not LAYERS.get("setuid_unprivileged"), reason="not root: no uid drop")
 def test_runs_unprivileged(sb):
@@ -299,21 +211,41 @@ def test_ctypes_cannot_unshare(sb):
 def test_cross_task_memory_wiped(sb):
     import threading
 
-    plant = "import time\nS = 'MGX_' + 'SECRET_' + 'a1b2'\nprint(S)\ntime.sleep(1.5)"
+    plant = "import time\nS = 'MGX_' + 'SECRET_' + 'a1b2'\nprint(S)\ntime.sleep(4)"
+    # gc.get_objects is refused in the sandbox; walk everything reachable from the frames instead (the
+    # server's Job objects with other jobs' output buffers are reachable from the fork's call stack)
     probe = textwrap.dedent("""
-        import ctypes, gc
-        hits = sum(1 for o in gc.get_objects() if isinstance(o, (bytes, bytearray, str)) and b'MGX_SECRET_a1b2' in
-                   (o if not isinstance(o, str) else o.encode()))
-        print(hits)
+        import sys
+        needle = ("MGX_" + "SECRET_" + "a1b2").encode()
+        seen, stack, hits, frame = set(), [], 0, sys._getframe(0)
+        while frame is not None:
+            stack += [frame.f_locals, frame.f_globals]
+            frame = frame.f_back
+        while stack and len(seen) < 300000:
+            o = stack.pop()
+            if id(o) in seen:
+                continue
+            seen.add(id(o))
+            if isinstance(o, (bytes, bytearray, memoryview, str)):
+                data = o.encode() if isinstance(o, str) else bytes(o)
+                hits += o is not needle and needle in data
+            elif isinstance(o, dict):
+                stack += list(o.values())
+            elif isinstance(o, (list, tuple, set, frozenset)):
+                stack += list(o)
+            elif type(o).__module__ not in ("builtins",) and not isinstance(o, type):
+                stack += list(getattr(o, "__dict__", {}).values())
+                stack += [getattr(o, n, None) for n in getattr(type(o), "__slots__", ())]
+        print(hits, len(seen) > 1000)
     """)
     t = threading.Thread(target=sb.run, args=(plant,))
     t.start()
     import time
 
-    time.sleep(0.5)
+    time.sleep(2)
     r = sb.run(probe)
     t.join()
-    assert r.stdout == "0\n"
+    assert r.stdout == "0 True\n", r
 
 
 # ---------------------------------------------------------------------------------------- classification
@@ -400,9 +332,9 @@ def test_cli_check():
 
 
 def test_unavailable_refuses_then_unsafe_flag(monkeypatch):
-    from mathgauge.sandbox import _host
+    from mathgauge.sandbox import _bwrap
 
-    monkeypatch.setattr(_host, "find_bwrap", lambda: None)
+    monkeypatch.setattr(_bwrap, "find_bwrap", lambda: None)
     with pytest.raises(SandboxUnavailable) as ei:
         Sandbox().run("print(1)")
     msg = str(ei.value)
@@ -459,3 +391,38 @@ def test_static_corpus_benign_cases_are_clean():
     hostile = [c for c in cases if c["category"] in ("network", "exec", "ctypes", "fs_read", "fs_write", "fs_delete",
                                                      "obfuscation", "fork_bomb", "background", "secrets", "proc")]
     assert hostile and all(classify_static(c["code"]) for c in hostile)
+
+
+@needs_sandbox
+def test_server_outlives_the_thread_that_started_it():
+    """bwrap's parent-death signal follows the starting *thread*: a pool thread ending must not kill the server."""
+    import threading
+
+    with Sandbox(timeout_s=5) as s:
+        t = threading.Thread(target=s.start)
+        t.start()
+        t.join()
+        import time
+
+        time.sleep(0.5)
+        assert s._server.proc.poll() is None and s.run("print(3)").stdout == "3\n"
+
+
+@needs_sandbox
+def test_nothing_survives_a_killed_host():
+    """The host SIGKILLed mid-run: the server sees its input close, kills its jobs and exits."""
+    code = ("import sys\nfrom mathgauge.sandbox import Sandbox\nsb = Sandbox(timeout_s=60)\nsb.start()\n"
+            "print(sb._server.proc.pid, flush=True)\nsb.run('import time\\ntime.sleep(60)')\n")
+    host = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src")))
+    bwrap_pid = int(host.stdout.readline())
+    import time
+
+    time.sleep(1.0)
+    host.kill()
+    host.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path("/proc/%d" % bwrap_pid).exists():
+        time.sleep(0.1)
+    alive = Path("/proc/%d" % bwrap_pid).exists() and "\nState:\tZ" not in Path("/proc/%d/status" % bwrap_pid).read_text()
+    assert not alive, "the sandbox outlived its host"

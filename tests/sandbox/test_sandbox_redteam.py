@@ -121,6 +121,32 @@ def _sandbox_process(pid: int) -> bool:
     return 20000 <= uid < 60001 or "mathgauge-sandbox" in cmd
 
 
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _descends_from_us(pid: int) -> bool:
+    """Whether ``pid`` is a descendant of this test process (orphans come back to it: it is a subreaper).
+
+    Other sessions on a shared machine run sandboxes too; only what this test started counts."""
+    me, seen = os.getpid(), set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        pid = _ppid(pid)
+        if pid == me:
+            return True
+    return False
+
+
+def _set_subreaper(on: bool) -> None:
+    import ctypes
+
+    ctypes.CDLL(None).prctl(36, 1 if on else 0, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
 def _prepare(case: dict, rt_root: Path) -> str:
     code = case["code"].replace("__RT_ROOT__", str(rt_root)).replace("__RT_HARNESS__", str(HERE))
     return code.replace(ARM_TEST, "True")
@@ -184,6 +210,7 @@ def test_redteam_corpus(tmp_path):
     victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(900)", "rt_canary_victim"],
                               env=env, start_new_session=True)
     before = _pids()
+    _set_subreaper(True)
     try:
         with Canaries() as canaries:
             t0 = time.monotonic()
@@ -225,13 +252,15 @@ def test_redteam_corpus(tmp_path):
         assert not Path("/rt_pwned_root.txt").exists()
         assert hits == [], "canary listeners were reached: %s" % hits
         assert victim.poll() is None, "the host victim process was killed"
-        leftovers = [(p, _cmdline(p)) for p in _pids() - before if _sandbox_process(p)]
+        leftovers = [(p, _cmdline(p)) for p in _pids() - before
+                     if p != victim.pid and _descends_from_us(p) and _sandbox_process(p)]
         assert leftovers == [], "processes left behind: %s" % leftovers
 
         passed = len(cases) - len(failures)
         print("red-team: %d/%d cases passed in %.1f s; statuses %s" % (passed, len(cases), elapsed, summary["statuses"]))
         assert failures == {}, json.dumps(failures, indent=1)
     finally:
+        _set_subreaper(False)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         shutil.rmtree(rt_root, ignore_errors=True)

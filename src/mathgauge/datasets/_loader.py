@@ -107,7 +107,10 @@ def load_benchmark(
     left_out: list[LeftOut] = []
     for index, (where, path, row) in enumerate(raw.rows):
         result = _normalise(row, where, spec, columns, _Position(path, index, total, raw.from_hub))
-        (left_out if isinstance(result, LeftOut) else problems).append(result)
+        if isinstance(result, LeftOut):
+            left_out.append(result)
+        else:
+            problems.append(result)
     if not problems:
         if left_out:
             first = left_out[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 #: Canonical MATH subject names, in the order reports list them.
 MATH_SUBJECTS: tuple[str, ...] = (
@@ -61,5 +62,5 @@ class Problem:
     benchmark: str = ""
     unit: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)

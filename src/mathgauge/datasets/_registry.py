@@ -192,10 +192,19 @@ def _benchmark(name: str, entry: dict[str, Any]) -> Benchmark:
     )
 
 
+#: The registry file's table of named suites (read by `mathgauge.datasets._suites`); every other table is a benchmark.
+SUITES_KEY = "suites"
+
+
+@lru_cache(maxsize=1)
+def registry_tables() -> dict[str, Any]:
+    """The registry file, parsed (once)."""
+    return tomllib.loads(REGISTRY_FILE.read_text(encoding="utf-8"))
+
+
 @lru_cache(maxsize=1)
 def _registry() -> dict[str, Benchmark]:
-    raw = tomllib.loads(REGISTRY_FILE.read_text(encoding="utf-8"))
-    return {name: _benchmark(name, entry) for name, entry in raw.items()}
+    return {name: _benchmark(name, entry) for name, entry in registry_tables().items() if name != SUITES_KEY}
 
 
 def list_benchmarks() -> list[Benchmark]:

@@ -20,15 +20,22 @@ def sampling_summary(spec: Benchmark) -> str:
     return text
 
 
-def sampling_warning(benchmark: str, samples: int) -> str | None:
-    """The warning a run of ``benchmark`` with ``samples`` responses per problem should print, or None.
+def sampling_warning(benchmark: str, samples: int, temperature: float | None = None) -> str | None:
+    """The warning a run of ``benchmark`` with ``samples`` responses per problem (at ``temperature``, when given)
+    should print, or None.
 
     Benchmarks of a few dozen problems (AIME, AMC) are reported as avg@k and pass@k; one response per problem gives
-    a score whose noise dwarfs the differences those figures show, and that is never put beside them.
+    a score whose noise dwarfs the differences those figures show, and that is never put beside them. Enough samples
+    drawn greedily (temperature 0) where the reports sample are (nearly) the same response k times: avg@k is then
+    the greedy score and pass@k no better.
     """
     spec = get_benchmark(benchmark)
     s = spec.sampling
     if samples >= s.min_samples:
+        if samples > 1 and temperature == 0 and s.temperature:
+            return (f"warning: {spec.title}: {samples} samples per problem at temperature 0 are (nearly) the same "
+                    f"response {samples} times, so avg@k is the greedy score and pass@k no better; the published "
+                    f"avg@k figures sample at T={s.temperature:g}" + (f", top_p={s.top_p:g}" if s.top_p else ""))
         return None
     settings = f"--samples {s.samples}"
     if s.temperature is not None:

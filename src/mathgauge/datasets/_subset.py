@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import DatasetError
 from ._problem import Problem, canonical_subject, subject_slug
@@ -108,7 +109,7 @@ def _stratified(problems: list[Problem], per_cell: int, seed: int) -> tuple[list
     return [p for p in problems if p.id in keep], notes
 
 
-def save_manifest(path: str | Path, benchmark: str, problems: Sequence[Problem], selection: dict) -> None:
+def save_manifest(path: str | Path, benchmark: str, problems: Sequence[Problem], selection: dict[str, Any]) -> None:
     """Write the chosen ids (and how they were chosen) to a JSON manifest that `load_manifest` reads back."""
     doc = {
         "mathgauge_manifest": MANIFEST_VERSION,

@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from ._extract import ANSWER_FORMATS
+
+if TYPE_CHECKING:
+    from ._grader import Grader
 
 
 def add_grading_commands(subparsers) -> None:
@@ -65,7 +69,7 @@ def cmd_grade(args) -> int:
 
 # ------------------------------------------------------------------ grade-file
 
-_WORKER_GRADER = None
+_WORKER_GRADER: Grader | None = None
 
 
 def _init_worker(fmt: str, timeout: float) -> None:
@@ -75,8 +79,9 @@ def _init_worker(fmt: str, timeout: float) -> None:
     _WORKER_GRADER = Grader(answer_format=fmt, timeout_s=timeout)
 
 
-def _grade_item(item):
+def _grade_item(item: tuple[str, str, str]) -> tuple[bool, str | None, str | None, str | None]:
     response, gold, fmt = item
+    assert _WORKER_GRADER is not None, "_init_worker runs first"
     v = _WORKER_GRADER.grade(response, gold, answer_format=fmt)
     return v.correct, v.extracted, v.method, v.reason
 
@@ -137,13 +142,14 @@ def cmd_grade_file(args) -> int:
         try:
             results = [_grade_item(it) for it in items]
         finally:
-            _WORKER_GRADER.close()
+            if _WORKER_GRADER is not None:
+                _WORKER_GRADER.close()
     try:
         out = open(args.output, "w", encoding="utf-8")
     except OSError as exc:
         _err(f"cannot write {args.output}: {exc}")
         return 2
-    agree = defaultdict(lambda: [0, 0])
+    agree: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
     disagreements = []
     with out:
         for (lineno, obj, fmt), (correct, extracted, method, reason) in zip(rows, results):

@@ -8,6 +8,8 @@ value (:mod:`._values`). Parsing is done before (``_structure``); nothing here r
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from ._limits import MAX_ANSWER_CHARS
 from ._normalize import strip_units, text_key
@@ -22,7 +24,7 @@ _MATCH = Outcome(True, "structural", None)
 
 # ---------------------------------------------------------------- leaves and simple nodes
 
-def _exprs(c: Node, g: Node, deadline: float) -> Outcome:
+def _exprs(c: Node, g: Expr, deadline: float) -> Outcome:
     if isinstance(c, Expr):
         return compare_expr(c.text, g.text, deadline)
     if isinstance(c, Based):
@@ -192,7 +194,7 @@ def _equations(c: Equation, g: Equation, deadline: float) -> Outcome:
 
 # ---------------------------------------------------------------- dispatch
 
-_BY_GOLD = {Seq: _seqs, Matrix: _matrices, Union_: _unions, Relation: _relations, Based: _based}
+_BY_GOLD: dict[type, Callable[[Node, Any, float], Outcome]] = {Seq: _seqs, Matrix: _matrices, Union_: _unions, Relation: _relations, Based: _based}
 
 
 def compare_nodes(c: Node, g: Node, deadline: float) -> Outcome:

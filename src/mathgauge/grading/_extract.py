@@ -359,8 +359,8 @@ def extract_final_answer(response: str, answer_format: str = "auto") -> str | No
     if response is None:
         return None
     if answer_format == "raw":
-        ans = unwrap_math(remove_invisible(response))
-        return ans[:MAX_EXTRACT_CHARS] or None
+        whole = unwrap_math(remove_invisible(response))
+        return whole[:MAX_EXTRACT_CHARS] or None
     text = prepare_response(response)
     if not text.strip():
         return None

@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ._boxed import last_boxed
 from ._compare import compare
@@ -19,6 +20,9 @@ from ._text import remove_invisible
 from ._tree import Expr, Node
 from ._values import NeedSymbolic, Outcome, Timeout
 from ._verdict import Verdict
+
+if TYPE_CHECKING:
+    from ._pool import SymbolicPool
 
 
 _PERCENT_RE = re.compile(r"(?:\\%|%|\\percent|\bpercent)\s*\}?\s*\$?\s*\.?\s*$")
@@ -113,7 +117,7 @@ class Grader:
         self._gold_cache: dict[str, _Reference] = {}
         self._verdict_cache: dict[tuple[str, str], Verdict] = {}
         self._lock = threading.Lock()
-        self._pool = None
+        self._pool: SymbolicPool | None = None
         self._closed = False
 
     # ------------------------------------------------------------ lifecycle
@@ -271,7 +275,7 @@ def answers_equivalent(candidate: str, gold: str, *, timeout_s: float = 2.0) -> 
         return g.compare_answers(candidate, gold)
     tmp = Grader(timeout_s=timeout_s, workers=g.workers)
     tmp._gold_cache = g._gold_cache
-    tmp._symbolic = g._symbolic  # share the default grader's worker process
+    tmp._symbolic = g._symbolic  # type: ignore[method-assign]  # share the default grader's worker process
     return tmp.compare_answers(candidate, gold)
 
 
@@ -293,5 +297,5 @@ def grade(response: str, gold: str, *, answer_format: str = "auto", timeout_s: f
         return g.grade(response, gold, answer_format=answer_format)
     tmp = Grader(answer_format=answer_format, timeout_s=timeout_s, workers=g.workers)
     tmp._gold_cache = g._gold_cache
-    tmp._symbolic = g._symbolic
+    tmp._symbolic = g._symbolic  # type: ignore[method-assign]  # share the default grader's worker process
     return tmp.grade(response, gold)

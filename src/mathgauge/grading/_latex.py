@@ -74,7 +74,7 @@ def tokenize(s: str) -> list[tuple[str, str]]:
         if m is None:
             raise ParseError(f"unexpected character {s[pos]!r}")
         pos = m.end()
-        kind = m.lastgroup
+        kind = m.lastgroup or ""  # every alternative of the pattern is a named group
         val = m.group(0)
         if kind == "ws":
             continue

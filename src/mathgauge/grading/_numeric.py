@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import cmath
 import math
+from collections.abc import Callable
 from fractions import Fraction
 
 from ._latex import TooLarge
@@ -115,7 +116,7 @@ def _x_factorial(a: Fraction) -> Fraction:
     return Fraction(math.factorial(int(a)))
 
 
-_EXACT_FN = {
+_EXACT_FN: dict[str, Callable[[Fraction], Fraction]] = {
     "abs": abs,
     "fact": _x_factorial,
     "floor": lambda a: Fraction(math.floor(a)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import threading
 import time
+from typing import Any
 
 from ._values import Outcome
 
@@ -21,8 +22,8 @@ STARTUP_S = 30.0  # one-off worker start (spawn + import sympy), not counted in 
 class _Worker:
     def __init__(self, ctx):
         self.ctx = ctx
-        self.proc = None
-        self.conn = None
+        self.proc: Any = None  # the worker process and our end of its pipe, once started
+        self.conn: Any = None
 
     def ensure(self) -> bool:
         if self.proc is not None and self.proc.is_alive():

@@ -169,13 +169,14 @@ def _list(s: str, depth: int) -> Node | None:
 
 def _assignments(items: tuple[Node, ...]) -> Node | None:
     """Equations ``name = value`` with distinct simple names are one labelled tuple."""
-    if not all(isinstance(it, Equation) and len(it.sides) == 2 and _SIMPLE_VAR_RE.match(it.sides[0])
-               for it in items):
+    equations = [it for it in items if isinstance(it, Equation)]
+    if len(equations) != len(items) or not all(len(e.sides) == 2 and _SIMPLE_VAR_RE.match(e.sides[0])
+                                               for e in equations):
         return None
-    names = tuple(it.sides[0].replace(" ", "") for it in items)
+    names = tuple(e.sides[0].replace(" ", "") for e in equations)
     if len(set(names)) != len(names):
         return None  # x = 1, x = -2: several solutions for one variable
-    return Assignments(names, tuple(it.value for it in items))
+    return Assignments(names, tuple(e.value for e in equations))
 
 
 def _bracketed(s: str, depth: int) -> Node | None:

@@ -122,6 +122,7 @@ def _values(node, syms) -> list[complex | None]:
     names = sorted(syms)
     for k in range(len(_POINTS) if names else 1):
         env = {name: complex(_POINTS[(k + j) % len(_POINTS)] + 0.1 * j) for j, name in enumerate(names)}
+        v: complex | None
         try:
             v = evaluate(node, env)
             if v != v or abs(v) == float("inf"):

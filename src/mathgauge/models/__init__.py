@@ -3,6 +3,7 @@ token-by-token regeneration (each a backend wrapping another). `EndpointHealth` 
 circuit breaker over consecutive tries without a usable reply, a run-wide give-up on rate-limit storms) and raises
 `EndpointDown`; empty replies are faults, never answers."""
 
+from ._bundled import BUNDLED_MODELS, resolve_bundled
 from ._cache import CachedBackend, ResponseCache, cache_key
 from ._factory import BACKENDS, create_backend, open_backend
 from ._health import EndpointHealth
@@ -23,6 +24,7 @@ from ._replicas import ReplicatedBackend
 
 __all__ = [
     "BACKENDS",
+    "BUNDLED_MODELS",
     "create_backend",
     "open_backend",
     "DEFAULT_BASE_URL",
@@ -42,5 +44,6 @@ __all__ = [
     "ReplicatedBackend",
     "ResponseCache",
     "cache_key",
+    "resolve_bundled",
     "restart_stream",
 ]

@@ -1,5 +1,5 @@
 """Create a backend by kind: ``openai`` (any OpenAI-compatible endpoint, one or several replicas) or in-process
-``hf`` / ``vllm``. The model under test and the judge are both made here."""
+``hf`` / ``vllm`` / ``llamacpp``. The model under test and the judge are both made here."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ BACKENDS: dict[str, str] = {
     "openai": "._openai:OpenAICompatibleBackend",
     "hf": "._hf:HFBackend",
     "vllm": "._vllm:VLLMBackend",
+    "llamacpp": "._llamacpp:LlamaCppBackend",
 }
 
 

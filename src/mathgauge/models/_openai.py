@@ -61,6 +61,9 @@ class OpenAICompatibleBackend:
         api_key_env: the environment variable the key came from (named in messages about the key).
         health: watches the endpoint as a whole (circuit breaker, rate-limit storms); default: one of its own that
             trips after max(8, max_retries + 2) consecutive tries without an API reply.
+        stream_usage: ask for token usage at the end of a stream (``stream_options: {"include_usage": true}``;
+            llama.cpp, vLLM and OpenAI send none without it). A server that rejects the field with a 400/422
+            naming it is asked again without it, and never again with it; ``False`` never sends it.
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class OpenAICompatibleBackend:
         backoff_cap_s: float = 60.0,
         api_key_env: str = "OPENAI_API_KEY",
         health: EndpointHealth | None = None,
+        stream_usage: bool = True,
     ) -> None:
         parsed = urlparse(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -93,6 +97,8 @@ class OpenAICompatibleBackend:
         self.api_key_env = api_key_env
         self.health = health or EndpointHealth(
             self.base_url, fault_limit=max(DEFAULT_FAULT_LIMIT, max_retries + 2))
+        #: Whether streamed requests ask for usage; turned off when the server rejects the field.
+        self.stream_usage = stream_usage
         self._session: Any = None
 
     @property
@@ -116,7 +122,7 @@ class OpenAICompatibleBackend:
             import aiohttp
 
             # Plain-http endpoints (local servers) skip building an SSL context: ~50 ms of start-up.
-            ssl = None if self.base_url.startswith("https:") else False
+            ssl = self.base_url.startswith("https:")  # True: aiohttp's default certificate checks
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, ssl=ssl),
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout_s, connect=30),
@@ -152,11 +158,26 @@ class OpenAICompatibleBackend:
             ) from None
 
     async def complete(self, request: ChatRequest, on_delta: DeltaCallback | None = None) -> ChatResponse:
+        if on_delta is None or not self.stream_usage:
+            return await self._complete(request, on_delta, stream_usage=False)
+        try:
+            return await self._complete(request, on_delta, stream_usage=True)
+        except ModelCallError as exc:
+            if exc.status not in (400, 422) or "stream_options" not in exc.reason:
+                raise
+        # The server does not know the field (a 400 names it before any text is streamed): without usage then,
+        # and the stored token counts are unknown rather than 0.
+        self.stream_usage = False
+        return await self._complete(request, on_delta, stream_usage=False)
+
+    async def _complete(self, request: ChatRequest, on_delta: DeltaCallback | None, *,
+                        stream_usage: bool) -> ChatResponse:
         body = self.request_body(request)
         stream = _DeliveryTracker(on_delta) if on_delta is not None else None
         if stream is not None:
             body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
+            if stream_usage:
+                body["stream_options"] = {"include_usage": True}
         started = time.monotonic()
         retries = rate_retries = 0
         while True:
@@ -243,8 +264,9 @@ class OpenAICompatibleBackend:
                 f"the endpoint answered 404 for model {self._model!r} at {self.base_url}/chat/completions"
                 f" ({detail}); check --model and --base-url"
             )
-        if status != 429 and not _is_json(text):
-            # An HTML error page or other text: a proxy, a static web server or a crashed backend, not the API.
+        if status != 429 and not _is_json(text) and (status >= 500 or _is_html(text)):
+            # An HTML error page, or a server error without a JSON body: a proxy, a static web server or a crashed
+            # backend, not the API (a 4xx in plain text is the API refusing this request, as below).
             raise _Retryable(f"not an API reply: HTTP {status} with {detail}", status=status, fault=True)
         if status in _RATE_LIMIT_STATUSES or status in _RETRY_STATUSES or status >= 500:
             raise _Retryable(f"HTTP {status}: {detail}", status=status, retry_after=_parse_retry_after(retry_after))
@@ -270,6 +292,11 @@ class OpenAICompatibleBackend:
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
+def _is_html(text: str) -> bool:
+    head = text.lstrip()[:512].lower()
+    return head.startswith("<") and any(tag in head for tag in ("<html", "<!doctype", "<head", "<body"))
+
+
 def _is_json(text: str) -> bool:
     try:
         json.loads(text)
@@ -292,8 +319,7 @@ def _error_detail(text: str) -> str:
         err = doc.get("error", doc) if isinstance(doc, dict) else doc
         message = err.get("message") if isinstance(err, dict) else err
         return str(message)[:300]
-    head = stripped[:512].lower()
-    if head.startswith("<") and ("<html" in head or "<!doctype" in head or "<head" in head or "<body" in head):
+    if _is_html(stripped):
         title = _TITLE.search(stripped)
         name = " ".join(html.unescape(title.group(1)).split())[:120] if title else ""
         return f"an HTML page titled {name!r}" if name else "an HTML page"

@@ -97,11 +97,11 @@ class VLLMBackend:
         }
         if data_parallel_size > 1:
             self.options["data_parallel_size"] = data_parallel_size
-        for name, value in (("distributed_executor_backend", distributed_executor_backend),
+        for name, given in (("distributed_executor_backend", distributed_executor_backend),
                             ("max_model_len", max_model_len), ("max_num_seqs", max_num_seqs),
                             ("quantization", quantization)):
-            if value is not None:
-                self.options[name] = value
+            if given is not None:
+                self.options[name] = given
         self.options.update(engine_args or {})
         self.engine: Any = None
         self.tokenizer: Any = None

@@ -59,7 +59,7 @@ def ablate(factor: str, spec: RunSpec, *, notify: Callable[[str], None] | None =
 
     if factor not in FACTORS:
         raise ConfigError(f"unknown ablation factor {factor!r}; expected one of {', '.join(FACTORS)}")
-    base = spec.run_name or f"ablate-{factor}-{spec.model.split('/')[-1]}"
+    base = spec.run_name or f"ablate-{factor}-{(spec.model_name or spec.model).split('/')[-1]}"
     results = {}
     for label, on in (("off", False), ("on", True)):
         variant = dataclasses.replace(spec, regenerate=on, run_name=f"{base}-{label}", resume=True)

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..solve import Gradable
+from ._spec import scored_grader
+
+__all__ = ["GradeRecord", "GradeTask", "GradingStage", "SampleGrades", "judgement_from_detail", "scored_grader"]
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,6 @@ class SampleGrades:
 
     def by_grader(self, grader: str) -> GradeRecord | None:
         return next((r for r in self.records if r.grader == grader), None)
-
-
-def scored_grader(mode: str) -> str:
-    """The grader a run's accuracy is read from: ``rules``, or ``final`` in judge and cascade runs."""
-    return "rules" if mode == "rules" else "final"
 
 
 class GradingStage:

@@ -38,7 +38,7 @@ class RunPlan:
 
 
 def plan_run(spec: RunSpec) -> RunPlan:
-    """Check ``spec``, load and select its problems, resolve its template and answer format.
+    """Check ``spec`` (of one benchmark), load and select its problems, resolve its template and answer format.
 
     Raises:
         MathgaugeError: a bad setting, data file, manifest or template, naming it.
@@ -47,6 +47,7 @@ def plan_run(spec: RunSpec) -> RunPlan:
     from ..grading import ANSWER_FORMATS
     from ..prompts import load_template
 
+    spec = spec.single()  # its benchmark's own settings applied; several benchmarks go through evaluate_suite
     spec.check()
     template = load_template(spec.template_name())
     answer_format = spec.answer_format or template.answer_format
@@ -59,22 +60,23 @@ def plan_run(spec: RunSpec) -> RunPlan:
 
         judge["rubric_version"] = load_rubric(spec.judge_rubric).version  # a bad rubric raises, naming it
 
-    data = load_benchmark(spec.benchmark, data_file=spec.data_file, hub_repo=spec.hub_repo,
+    benchmark = spec.benchmark_name
+    data = load_benchmark(benchmark, data_file=spec.data_file, hub_repo=spec.hub_repo,
                           columns=spec.columns or None, source=spec.source)
-    ids = load_manifest(spec.manifest, spec.benchmark) if spec.manifest else None
+    ids = load_manifest(spec.manifest, benchmark) if spec.manifest else None
     selection = select_problems(data.problems, subjects=spec.subjects, levels=spec.levels, per_cell=spec.per_cell,
                                 seed=spec.selection_seed, ids=ids, limit=spec.limit)
     notes = [*data.notes, *selection.notes]
-    warning = sampling_warning(spec.benchmark, spec.sampling.samples)
+    warning = sampling_warning(benchmark, spec.sampling.samples, spec.sampling.temperature)
     if warning:
         notes.append(warning)
     chosen = selection.problems
     if spec.save_manifest:
-        save_manifest(spec.save_manifest, spec.benchmark, chosen, spec.selection())
+        save_manifest(spec.save_manifest, benchmark, chosen, spec.selection())
         notes.append(f"wrote the {len(chosen)} chosen ids to {spec.save_manifest}")
 
     config = {
-        "benchmark": spec.benchmark,
+        "benchmark": benchmark,
         "data_source": {**data.source, "left_out": len(data.left_out)} if data.left_out else data.source,
         "problems_sha256": _problems_digest(chosen),
         "problem_count": len(chosen),
@@ -107,9 +109,9 @@ def regeneration_policy(spec: RunSpec) -> dict[str, Any] | None:
     return RegenerationPolicy(stop_after_code_block=spec.mode == "tir").describe()
 
 
-def open_run(plan: RunPlan, store: Any, lease: Any) -> tuple[Any, bool]:
+def open_run(plan: RunPlan, store: Any, lease: Any = None) -> tuple[Any, bool]:
     """The run to execute: the stored run of that name when resuming (its settings must match; this process takes
-    its ``lease``), else ``None``.
+    its ``lease``, or, without one, it is only checked that no other process holds it), else ``None``.
 
     Returns:
         (the existing `RunRecord` or ``None``, whether the plan resumes it).
@@ -128,22 +130,34 @@ def open_run(plan: RunPlan, store: Any, lease: Any) -> tuple[Any, bool]:
     diffs = config_differences(existing.config, plan.config)
     if diffs:
         raise StoreError(f"cannot resume run {existing.name!r}: its config differs: " + "; ".join(diffs))
-    store.acquire_lease(existing, lease)
+    if lease is not None:
+        store.acquire_lease(existing, lease)
+    else:
+        store.check_not_busy(existing)
     return existing, True
 
 
-def create_run(plan: RunPlan, store: Any, lease: Any) -> tuple[Any, bool]:
-    """Store a new run, held by this process's ``lease`` from the start, with its problems and pending samples
-    (the exact prompt of each).
+def create_run(plan: RunPlan, store: Any, lease: Any = None, model_name: str | None = None) -> tuple[Any, bool]:
+    """Store a new run, held by this process's ``lease`` from the start (when given), with its problems and
+    pending samples (the exact prompt of each).
+
+    Args:
+        plan: the planned run.
+        store: the open `Store`.
+        lease: this process's `mathgauge.store.Lease` (``None``: the run is created at rest, e.g. by a suite that
+            continues it later).
+        model_name: the name the run is stored and reported under (``--model-name``, else the backend's name for
+            the model: never a file path); default ``plan.spec.model``. The config keeps ``--model`` for resuming.
 
     Returns:
         (the run, whether it is an existing one resumed instead: with ``resume`` on, another process may have
         created the run of that name since `open_run` looked).
     """
     spec = plan.spec
+    model = model_name or spec.model
     try:
-        run = store.create_run(name=spec.run_name or _default_run_name(spec.model, spec.benchmark),
-                               benchmark=spec.benchmark, model=spec.model, config=plan.config, versions=_versions(),
+        run = store.create_run(name=spec.run_name or _default_run_name(model, spec.benchmark_name),
+                               benchmark=spec.benchmark_name, model=model, config=plan.config, versions=_versions(),
                                lease=lease)
     except StoreError:
         if spec.resume and spec.run_name and store.find_run(spec.run_name) is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..solve import Gradable
 from ..store import Store
-from ._grade import GradeTask, GradingStage, SampleGrades, judgement_from_detail, scored_grader
+from ._grade import GradeTask, GradingStage, SampleGrades, judgement_from_detail
 from ._solve import make_judge
 from ._spec import RunSpec
 
@@ -58,7 +58,7 @@ def regrade_run(store: Store, run_ref: str, *, dry_run: bool = False) -> Regrade
         dry_run: report the changes without storing them.
     """
     run = store.get_run(run_ref)
-    spec = RunSpec.from_stored(run.config, model=run.model, benchmark=run.benchmark)
+    spec = RunSpec.of_run(run)
     mode = spec.grader
     gold = store.gold_answers(run.run_id)
     tasks: list[tuple[dict[str, Any], GradeTask]] = []
@@ -82,7 +82,7 @@ def regrade_run(store: Store, run_ref: str, *, dry_run: bool = False) -> Regrade
     finally:
         stage.close()
 
-    scored = scored_grader(mode)
+    scored = spec.scored_grader
     changes: list[VerdictChange] = []
     for (sample, task), grades in zip(tasks, results, strict=True):
         old, new = sample["grades"].get(scored), grades.by_grader(scored)

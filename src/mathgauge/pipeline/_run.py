@@ -137,7 +137,7 @@ async def aevaluate(spec: RunSpec, *, progress: ProgressCallback | None = None,
             say(f"resuming run {run.name} ({run.run_id})")
         else:
             plan.notes.extend(await backend.check())  # fail on a bad endpoint before anything is stored
-            run, resuming = create_run(plan, store, lease)
+            run, resuming = create_run(plan, store, lease, spec.model_name or backend.model)
             if resuming:  # another process created it meanwhile, with the same settings, and is done with it
                 say(f"resuming run {run.name} ({run.run_id})")
     except sqlite3.Error as exc:  # e.g. the disk filled while the run's samples were stored

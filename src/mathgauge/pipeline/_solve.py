@@ -28,8 +28,9 @@ def make_backend(spec: RunSpec) -> ModelBackend:
 
 
 def make_judge(spec: RunSpec, cache: ResponseCache | None, executor: Executor | None = None) -> Any:
-    """The judge of a ``judge`` or ``cascade`` run, made by the same factory as the model's backend, its calls
-    cached like the model's (re-grading a stored run never pays twice)."""
+    """The judge of a ``judge`` or ``cascade`` run, made by the same factory as the model's backend (an in-process
+    judge gets ``spec.judge_backend_options`` as the model gets ``spec.backend_options``), its calls cached like the
+    model's (re-grading a stored run never pays twice)."""
     from ..grading.judge import Judge
 
     settings = spec.judge_settings()
@@ -37,7 +38,8 @@ def make_judge(spec: RunSpec, cache: ResponseCache | None, executor: Executor | 
         raise ConfigError("this run grades by the rules only: it has no judge")
     backend = open_backend(spec.judge_backend, settings["model"], base_urls=[settings["base_url"]],
                            api_key_env=settings["api_key_env"], concurrency=spec.concurrency,
-                           max_retries=spec.max_retries, request_timeout_s=spec.request_timeout_s)
+                           max_retries=spec.max_retries, request_timeout_s=spec.request_timeout_s,
+                           options=spec.judge_backend_options)
     if cache is not None:
         backend = CachedBackend(backend, cache, executor=executor)
     return Judge(backend, rubric=settings["rubric"])
@@ -69,6 +71,9 @@ def make_solver(spec: RunSpec, backend: ModelBackend, sandbox: Any) -> Solver:
     common.update(exec_timeout_s=spec.exec_timeout_s, exec_memory_mb=spec.exec_memory_mb)
     if spec.mode == "pot":
         return ProgramOfThoughtSolver(backend, spec.sampling, sandbox, **common)
+    rounds = spec.rounds()
+    if rounds is None:  # tir and verify always have rounds (the spec's, or the mode's default)
+        raise AssertionError(f"mode {spec.mode!r} has no rounds")
     if spec.mode == "verify":
-        return SelfVerifyingSolver(backend, spec.sampling, sandbox, max_rounds=spec.rounds(), **common)
-    return ToolIntegratedSolver(backend, spec.sampling, sandbox, max_rounds=spec.rounds(), **common)
+        return SelfVerifyingSolver(backend, spec.sampling, sandbox, max_rounds=rounds, **common)
+    return ToolIntegratedSolver(backend, spec.sampling, sandbox, max_rounds=rounds, **common)

@@ -11,15 +11,18 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import MISSING, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..solve._sampling import SamplingConfig
 
+if TYPE_CHECKING:
+    from ..store import RunRecord
+
 #: Version of the stored form (`RunSpec.to_dict`); a newer one is refused with a clear error.
 SPEC_VERSION = 1
 #: Values of the choice fields (tests check them against the packages that own them).
-BACKEND_KINDS = ("openai", "hf", "vllm")
+BACKEND_KINDS = ("openai", "hf", "vllm", "llamacpp")
 SOLVING_MODES = ("cot", "pot", "tir", "verify")
 GRADING_MODES = ("rules", "judge", "cascade")
 #: Code rounds (tir) and verification rounds (verify) per try when the spec leaves them unset.
@@ -29,9 +32,18 @@ DATA_SOURCES = ("auto", "bundled", "hub")
 DEFAULT_TEMPLATES = {"cot": "cot_boxed", "pot": "pot", "tir": "tir", "verify": "cot_boxed"}
 
 
+def scored_grader(grader: str) -> str:
+    """The stored grades a run's accuracy is read from: ``rules``, or ``final`` in judge and cascade runs.
+
+    Args:
+        grader: the run's grading mode (`RunSpec.grader`).
+    """
+    return "rules" if grader == "rules" else "final"
+
+
 def _opt(default: Any = MISSING, *, flag: str | None = None, help: str, group: str = "", kind: str = "value",
          type: str | None = None, choices: tuple[str, ...] | None = None, metavar: str | None = None,
-         factory: Any = MISSING) -> Any:
+         factory: Any = MISSING, scope: str = "run") -> Any:
     """A spec field with its command-line option.
 
     Args:
@@ -41,13 +53,17 @@ def _opt(default: Any = MISSING, *, flag: str | None = None, help: str, group: s
         group: the help section.
         kind: ``value``, ``switch`` (``store_true``), ``negated`` (a ``--no-...`` switch that sets ``False``),
             ``pairs`` (repeatable ``KEY=VALUE``, JSON values, into a dict), ``repeat`` (repeatable, into a list),
-            ``nested`` (a settings record whose own fields carry their options: ``sampling``).
+            ``nested`` (a settings record whose own fields carry their options: ``sampling``), ``per_benchmark``
+            (no option of its own: filled by the ``BENCHMARK=VALUE`` forms of the scoped options).
         type: how a value is read: ``int``, ``float``, ``str``, ``csv`` (comma-separated list), ``levels``,
             ``columns`` (``FIELD=COLUMN,...``).
         choices, metavar: as in argparse.
+        scope: for runs of several benchmarks: ``run`` (one value for all), ``benchmark`` (one value for all, or
+            ``BENCHMARK=VALUE`` for one of them), ``data`` (names something inside one benchmark's data: with
+            several benchmarks only the ``BENCHMARK=VALUE`` form).
     """
     meta = {"flag": flag, "help": help, "group": group, "kind": kind, "type": type, "choices": choices,
-            "metavar": metavar}
+            "metavar": metavar, "scope": scope}
     if factory is not MISSING:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -58,9 +74,15 @@ class RunSpec:
     """Everything `mathgauge.evaluate` needs; `mathgauge.EvalConfig` is this class.
 
     Args:
-        model: model name at the endpoint.
-        benchmark: registry name (``math500``, ``math``).
-        backend: ``openai`` (any OpenAI-compatible endpoint), ``hf`` or ``vllm`` (in-process).
+        model: model name at the endpoint (for in-process backends: a local path, hub id or alias).
+        model_name: the name the run is stored and reported under; ``None``: the backend's name for the model
+            (``model``, or for ``llamacpp`` the alias or the GGUF's ``general.name``); never needed to rebuild it.
+        benchmark: registry name (``math500``, ``aime24``), several (``"aime24,math500"`` or a list) or a named
+            suite (``qwen-math``, ``r1``); a spec of several benchmarks runs through `evaluate_suite`, one stored run
+            per benchmark.
+        per_benchmark: settings of single benchmarks of a run of several, ``{"aime24": {"samples": 64}}``: the
+            ``benchmark``- and ``data``-scoped fields (see `PER_BENCHMARK_SETTINGS`) by their names.
+        backend: ``openai`` (any OpenAI-compatible endpoint), ``hf``, ``vllm`` or ``llamacpp`` (in-process).
         backend_options: constructor options of an in-process backend (``dtype``, ``device``, ...).
         base_url: OpenAI-compatible endpoint; default ``OPENAI_BASE_URL`` or OpenAI's. Several URLs (replicas of
             one model) are load-balanced, a failing one routed around.
@@ -88,6 +110,8 @@ class RunSpec:
             key variable; the model under test is never the default judge).
         judge_rubric: rubric version (``v1``) or a ``.toml`` file.
         judge_backend: the judge's backend kind (made by the same factory as the model's).
+        judge_backend_options: constructor options of an in-process judge (``hf`` / ``vllm``), as
+            ``backend_options`` are the model's.
         concurrency: most requests in flight.
         max_retries, request_timeout_s: per-request retry bound and time limit.
         use_cache: answer repeated requests from the store's response cache.
@@ -96,14 +120,26 @@ class RunSpec:
         resume: continue the run named ``run_name`` if it exists.
     """
 
-    model: str = _opt(help="model name at the endpoint")
-    benchmark: str = _opt("math500", help="math500, math, aime24, aime25, amc23, gsm8k, minerva_math, "
-                                          "olympiadbench, gaokao2023en, college_math (`mathgauge benchmarks` lists them)")
+    model: str = _opt(help="model name at the endpoint; with --backend llamacpp a .gguf file or a bundled model "
+                           "(smollm2-135m)")
+    model_name: str | None = _opt(None, metavar="NAME",
+                                  help="the name the run is stored and reported under, instead of --model (a file "
+                                       "path, a server's internal id); default: --model, or for llamacpp the alias "
+                                       "or the GGUF's own name")
+    benchmark: str | list[str] = _opt(
+        "math500", help="math500, math, aime24, aime25, amc23, gsm8k, minerva_math, olympiadbench, gaokao2023en, "
+                        "college_math; several, comma-separated (aime24,math500,gsm8k), or a suite (qwen-math, r1): "
+                        "each benchmark becomes its own stored run (`mathgauge benchmarks` lists them)")
+    per_benchmark: dict[str, dict[str, Any]] = _opt(
+        factory=dict, kind="per_benchmark",
+        help="settings of single benchmarks: the BENCHMARK=VALUE forms of the options that take one")
     backend: str = _opt("openai", choices=BACKEND_KINDS,
-                        help="openai: any OpenAI-compatible endpoint; hf / vllm: in-process")
+                        help="openai: any OpenAI-compatible endpoint; hf / vllm / llamacpp (GGUF on the CPU): "
+                             "in-process")
     backend_options: dict[str, Any] = _opt(factory=dict, flag="--backend-option", kind="pairs", metavar="KEY=VALUE",
                                            help="option of an in-process backend (repeatable), e.g. dtype=bfloat16, "
-                                                "device=cuda")
+                                                "device=cuda; llamacpp: n_ctx, n_parallel, n_threads, n_batch, "
+                                                "flash_attn, chat_template")
     base_url: str | list[str] | None = _opt(None, kind="repeat",
                                             help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
                                                  "(default: $OPENAI_BASE_URL or OpenAI); repeat it for replicas of "
@@ -111,23 +147,28 @@ class RunSpec:
                                                  "routed around")
     api_key_env: str = _opt("OPENAI_API_KEY", metavar="NAME", help="environment variable holding the API key")
 
-    data_file: str | None = _opt(None, group="problems", help="local JSONL or Parquet copy of the benchmark "
-                                                                "(works offline)")
-    hub_repo: str | None = _opt(None, group="problems", help="Hugging Face hub mirror to download instead of the "
-                                                               "default")
-    source: str = _opt("auto", group="problems", choices=DATA_SOURCES,
+    data_file: str | None = _opt(None, group="problems", scope="data",
+                                 help="local JSONL or Parquet copy of the benchmark (works offline)")
+    hub_repo: str | None = _opt(None, group="problems", scope="data",
+                                help="Hugging Face hub mirror to download instead of the default")
+    source: str = _opt("auto", group="problems", choices=DATA_SOURCES, scope="benchmark",
                        help="auto: the copy bundled with mathgauge where there is one, else the hub")
     columns: dict[str, str] = _opt(factory=dict, group="problems", type="columns", metavar="FIELD=COL,...",
-                                   help="map unusual column names, e.g. problem=question,answer=target")
-    limit: int | None = _opt(None, group="problems", type="int", help="first N problems (after the other filters)")
-    subjects: list[str] | None = _opt(None, group="problems", type="csv",
+                                   scope="data", help="map unusual column names, e.g. problem=question,answer=target")
+    limit: int | None = _opt(None, group="problems", type="int", scope="benchmark",
+                             help="first N problems (after the other filters)")
+    subjects: list[str] | None = _opt(None, group="problems", type="csv", scope="data",
                                       help="comma-separated subjects, e.g. algebra,number_theory")
-    levels: list[int] | None = _opt(None, group="problems", type="levels", help="comma-separated levels, e.g. 4,5")
-    per_cell: int | None = _opt(None, group="problems", type="int", metavar="K",
+    levels: list[int] | None = _opt(None, group="problems", type="levels", scope="data",
+                                    help="comma-separated levels, e.g. 4,5")
+    per_cell: int | None = _opt(None, group="problems", type="int", metavar="K", scope="benchmark",
                                 help="stratified: K problems per subject x level cell")
-    selection_seed: int = _opt(0, flag="--seed", group="problems", type="int", help="seed of the stratified draw")
-    manifest: str | None = _opt(None, group="problems", help="take exactly the ids listed in this manifest file")
-    save_manifest: str | None = _opt(None, group="problems", metavar="FILE", help="write the chosen ids to FILE")
+    selection_seed: int = _opt(0, flag="--seed", group="problems", type="int", scope="benchmark",
+                               help="seed of the stratified draw")
+    manifest: str | None = _opt(None, group="problems", scope="data",
+                                help="take exactly the ids listed in this manifest file")
+    save_manifest: str | None = _opt(None, group="problems", metavar="FILE", scope="data",
+                                     help="write the chosen ids to FILE")
 
     mode: str = _opt("cot", group="solving", choices=SOLVING_MODES,
                      help="cot: chain-of-thought; pot: program-of-thought; tir: tool-integrated reasoning; "
@@ -158,11 +199,15 @@ class RunSpec:
     judge_backend: str = _opt("openai", group="grading", choices=BACKEND_KINDS,
                               help="the judge's backend: openai (an OpenAI-compatible endpoint), or hf / vllm "
                                    "(in-process)")
+    judge_backend_options: dict[str, Any] = _opt(factory=dict, group="grading", flag="--judge-backend-option",
+                                                 kind="pairs", metavar="KEY=VALUE",
+                                                 help="option of an in-process judge (repeatable), e.g. "
+                                                      "dtype=bfloat16, device=cuda")
 
-    prompt_template: str | None = _opt(None, group="generation", metavar="FILE",
+    prompt_template: str | None = _opt(None, group="generation", metavar="FILE", scope="benchmark",
                                        help="prompt template (built-in name, .toml, or text with {problem}; "
-                                            "default: the mode's)")
-    answer_format: str | None = _opt(None, group="generation",
+                                            "default: the benchmark's, or the mode's for code modes)")
+    answer_format: str | None = _opt(None, group="generation", scope="benchmark",
                                      help="answer extraction format (default: the template's)")
     sampling: SamplingConfig = _opt(factory=SamplingConfig, group="generation", kind="nested",
                                     help="sampling settings")
@@ -174,8 +219,10 @@ class RunSpec:
     use_cache: bool = _opt(True, flag="--no-cache", group="execution", kind="negated",
                            help="do not answer requests from the response cache")
     store: str = _opt("mathgauge.db", help="SQLite results file")
-    run_name: str | None = _opt(None, help="name of the run (default: model-benchmark-timestamp)")
-    resume: bool = _opt(False, kind="switch", help="continue the run named --run-name if it exists")
+    run_name: str | None = _opt(None, help="name of the run (default: model-benchmark-timestamp); with several "
+                                           "benchmarks the suite's name, its runs being NAME-BENCHMARK")
+    resume: bool = _opt(False, kind="switch", help="continue the run named --run-name if it exists (with several "
+                                                   "benchmarks: every unfinished one)")
 
     # -- validation ----------------------------------------------------------------------------------------------
     def check(self) -> None:
@@ -203,6 +250,77 @@ class RunSpec:
         if self.grader != "rules" and not self.judge_model:
             raise ConfigError(f"--grader {self.grader} needs --judge-model: the model under test is never its own "
                               f"judge by default (pass --judge-model {self.model} to insist)")
+        # Options a judge endpoint cannot take would be stored as deciding results while changing nothing.
+        if self.judge_backend_options and (self.grader == "rules" or self.judge_backend == "openai"):
+            raise ConfigError("--judge-backend-option applies to an in-process judge (--judge-backend hf or vllm "
+                              "with --grader judge or cascade)")
+
+    # -- several benchmarks --------------------------------------------------------------------------------------
+    def benchmarks(self) -> list[str]:
+        """The benchmarks this spec names, in order and each once (suites expanded).
+
+        Raises:
+            DatasetError: a name that is neither a benchmark nor a suite.
+        """
+        from ..datasets import expand_benchmarks
+
+        return expand_benchmarks(self.benchmark)[0]
+
+    def split(self) -> list[RunSpec]:
+        """One spec per benchmark: ``benchmark`` set to it, its own settings (``per_benchmark``) applied over the
+        common ones, no ``per_benchmark`` left.
+
+        Raises:
+            ConfigError: a per-benchmark setting for a benchmark the spec does not name, or for a setting that is
+                not per benchmark; with several benchmarks, one value of an option that names something inside
+                one benchmark's data (``--data-file``, ``--subjects``...).
+        """
+        names = self.benchmarks()
+        for bench, settings in self.per_benchmark.items():
+            first = next(iter(settings), None)
+            if bench not in names:
+                flag = setting_flag(first) if first else "a per-benchmark setting"
+                raise ConfigError(f"{flag} {bench}=...: {bench} is not one of this run's benchmarks "
+                                  f"({', '.join(names)})")
+            for key in settings:
+                if key not in PER_BENCHMARK_SETTINGS:
+                    raise ConfigError(f"per_benchmark[{bench!r}] sets {key!r}, which is not set per benchmark; "
+                                      f"per-benchmark settings: {', '.join(sorted(PER_BENCHMARK_SETTINGS))}")
+        if len(names) > 1:
+            defaults = _defaults()
+            for name, scope in PER_BENCHMARK_SETTINGS.items():
+                if scope == "data" and getattr(self, name) != defaults[name]:
+                    flag = setting_flag(name)
+                    raise ConfigError(f"{flag} gives one value for {len(names)} benchmarks ({', '.join(names)}); "
+                                      f"it names something inside one benchmark's data: give it per benchmark, "
+                                      f"e.g. {flag} {names[0]}={flag[2:].upper().replace('-', '_')}")
+        sampling_names = {f.name for f in dataclasses.fields(SamplingConfig)}
+        specs = []
+        for name in names:
+            own = dict(self.per_benchmark.get(name) or {})
+            sampling = {k: own.pop(k) for k in list(own) if k in sampling_names}
+            specs.append(dataclasses.replace(self, benchmark=name, per_benchmark={},
+                                             sampling=dataclasses.replace(self.sampling, **sampling), **own))
+        return specs
+
+    @property
+    def benchmark_name(self) -> str:
+        """The benchmark of a spec of one (as `split` and `single` make them), typed as one name.
+
+        Raises:
+            ConfigError: the spec names several benchmarks or a suite.
+        """
+        if isinstance(self.benchmark, str) and "," not in self.benchmark:
+            return self.benchmark
+        raise ConfigError(f"this spec names several benchmarks ({self.benchmark!r}); split it first (RunSpec.split)")
+
+    def single(self) -> RunSpec:
+        """The spec of this spec's one benchmark (`split`), or a `ConfigError` when it names several."""
+        specs = self.split()
+        if len(specs) > 1:
+            raise ConfigError(f"this run names {len(specs)} benchmarks ({', '.join(s.benchmark_name for s in specs)}): "
+                              f"run them with mathgauge.evaluate_suite, one stored run per benchmark")
+        return specs[0]
 
     def _range_problems(self) -> list[str]:
         """Numeric settings outside the range that can work, each as ``--option must be ..., got X``."""
@@ -223,6 +341,11 @@ class RunSpec:
         return problems
 
     # -- derived settings ----------------------------------------------------------------------------------------
+    @property
+    def scored_grader(self) -> str:
+        """The stored grades this run's accuracy is read from (`scored_grader`)."""
+        return scored_grader(self.grader)
+
     def base_urls(self) -> list[str]:
         """The endpoint URLs (one, or several replicas)."""
         given = self.base_url
@@ -252,7 +375,7 @@ class RunSpec:
         if self.mode in ("cot", "verify"):
             from ..datasets import get_benchmark
 
-            return get_benchmark(self.benchmark).prompt_template
+            return get_benchmark(self.benchmark_name).prompt_template
         return DEFAULT_TEMPLATES[self.mode]
 
     def selection(self) -> dict[str, Any]:
@@ -266,7 +389,7 @@ class RunSpec:
             return None
         from ..grading.judge import DEFAULT_RUBRIC
 
-        settings = {
+        settings: dict[str, Any] = {
             "model": self.judge_model,
             "base_url": (self.judge_base_url or (self.base_urls()[0] if self.backend == "openai" else "")).rstrip("/"),
             "api_key_env": self.judge_api_key_env or self.api_key_env,
@@ -274,6 +397,8 @@ class RunSpec:
         }
         if self.judge_backend != "openai":  # absent otherwise, as in runs stored before the option existed
             settings["backend"] = self.judge_backend
+        if self.judge_backend_options:  # likewise
+            settings["backend_options"] = dict(self.judge_backend_options)
         return settings
 
     def solver_settings(self) -> dict[str, Any]:
@@ -293,9 +418,12 @@ class RunSpec:
 
     # -- stored form ---------------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The stored form: every field, plus ``version``."""
+        """The stored form: every field, plus ``version`` (``per_benchmark`` only when set: the spec stored with
+        each run is of one benchmark, its own settings applied, and reads as before)."""
         doc = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         doc["sampling"] = dataclasses.asdict(self.sampling)
+        if not self.per_benchmark:
+            del doc["per_benchmark"]
         return {"version": SPEC_VERSION, **doc}
 
     @classmethod
@@ -322,6 +450,11 @@ class RunSpec:
             return cls(**doc, sampling=SamplingConfig(**sampling))
         except TypeError as exc:
             raise ConfigError(f"{where}: sampling: {exc}") from None
+
+    @classmethod
+    def of_run(cls, run: RunRecord) -> RunSpec:
+        """The spec of a stored run (`from_stored` on its config): the one way stored settings are read."""
+        return cls.from_stored(run.config, model=run.model, benchmark=run.benchmark)
 
     @classmethod
     def from_stored(cls, config: dict[str, Any], *, model: str, benchmark: str) -> RunSpec:
@@ -353,6 +486,7 @@ class RunSpec:
             grader=config.get("grader", d["grader"]), judge_model=judge.get("model"),
             judge_base_url=judge.get("base_url") or None, judge_api_key_env=judge.get("api_key_env"),
             judge_rubric=judge.get("rubric"), judge_backend=judge.get("backend", d["judge_backend"]),
+            judge_backend_options=judge.get("backend_options") or {},
             concurrency=execution.get("concurrency", d["concurrency"]),
             max_retries=execution.get("max_retries", d["max_retries"]),
             request_timeout_s=execution.get("request_timeout_s", d["request_timeout_s"]),
@@ -398,6 +532,29 @@ def preset_values(name: str) -> dict[str, Any]:
     return values
 
 
+def _scoped_settings() -> dict[str, str]:
+    """Setting name -> scope (``benchmark`` or ``data``) of every setting a run of several benchmarks may set per
+    benchmark: `RunSpec` fields and `SamplingConfig` fields by their own names."""
+    out = {}
+    for f in (*dataclasses.fields(RunSpec), *dataclasses.fields(SamplingConfig)):
+        scope = f.metadata.get("scope", "run")
+        if scope != "run":
+            out[f.name] = scope
+    return out
+
+
+#: The settings a run of several benchmarks may set per benchmark, with their scope (see `_opt`).
+PER_BENCHMARK_SETTINGS = _scoped_settings()
+
+
+def setting_flag(name: str) -> str:
+    """The ``mathgauge run`` option of a `RunSpec` or `SamplingConfig` field (``samples`` -> ``--samples``)."""
+    for f in (*dataclasses.fields(RunSpec), *dataclasses.fields(SamplingConfig)):
+        if f.name == name:
+            return f.metadata.get("flag") or "--" + name.replace("_", "-")
+    return name
+
+
 #: Stored config fields that decide the results; a resumed run must match on all of them.
 RESULT_FIELDS = ("benchmark", "problems_sha256", "problem_count", "backend", "backend_options", "model", "base_url",
                  "prompt_template", "sampling", "answer_format", "grader", "judge", "mode", "solver", "regeneration")
@@ -409,7 +566,8 @@ _SETTING_FIELDS = {
     "prompt_template": "prompt_template",
     "backend_options": "backend_options", "judge.model": "judge_model", "judge.base_url": "judge_base_url",
     "judge.api_key_env": "judge_api_key_env", "judge.rubric": "judge_rubric", "judge.rubric_version": "judge_rubric",
-    "judge.backend": "judge_backend", "solver.attempts": "attempts", "solver.max_rounds": "max_rounds",
+    "judge.backend": "judge_backend", "judge.backend_options": "judge_backend_options",
+    "solver.attempts": "attempts", "solver.max_rounds": "max_rounds",
     "solver.exec_timeout_s": "exec_timeout_s", "solver.exec_memory_mb": "exec_memory_mb",
     "solver.sandboxed": "unsafe_no_sandbox", "regeneration": "regenerate",
 }

@@ -2,7 +2,8 @@
 
 Every option's flag, type, choices, help and default come from the field's metadata and default, so the command
 line cannot drift from the Python API. A preset becomes the parser's defaults before parsing: whatever the user
-types wins.
+types wins. Options scoped per benchmark also take ``BENCHMARK=VALUE`` (``--samples aime24=64``, ``--data-file
+gsm8k=test.jsonl``), which goes to the spec's ``per_benchmark`` settings.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import copy
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import MISSING
 from typing import Any
 
@@ -55,7 +57,8 @@ def key_value(value: str) -> tuple[str, Any]:
     return key.strip(), parsed
 
 
-_TYPES = {"int": int, "float": float, "str": str, "csv": csv_list, "levels": _levels, "columns": _columns}
+_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str, "csv": csv_list, "levels": _levels,
+                                           "columns": _columns}
 
 
 class _PairsAction(argparse.Action):
@@ -69,7 +72,50 @@ class _PairsAction(argparse.Action):
         setattr(namespace, self.dest, pairs)
 
 
-def _default(f: dataclasses.Field) -> Any:
+def _benchmark_prefixed(raw: str) -> tuple[str | None, str]:
+    """``aime24=64`` -> (``aime24``, ``64``) when the part before ``=`` is a registry benchmark; else (None, raw)."""
+    head, sep, rest = raw.partition("=")
+    if sep and head.strip():
+        from ..datasets import list_benchmarks
+
+        if head.strip() in {b.name for b in list_benchmarks()}:
+            return head.strip(), rest
+    return None, raw
+
+
+class _ScopedAction(argparse.Action):
+    """An option a run of several benchmarks may set per benchmark: ``VALUE`` sets it for every benchmark,
+    ``BENCHMARK=VALUE`` (repeatable) for that one, into ``per_benchmark`` (a fresh dict: defaults are shared)."""
+
+    def __init__(self, *args: Any, convert: Any, setting: str, allowed: tuple[str, ...] | None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.convert, self.setting, self.allowed = convert, setting, allowed
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        benchmark, raw = _benchmark_prefixed(str(values))
+        try:
+            value = self.convert(raw)
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            detail = str(exc) if isinstance(exc, argparse.ArgumentTypeError) else f"invalid value {raw!r}"
+            raise argparse.ArgumentError(self, detail) from None
+        if self.allowed is not None and value not in self.allowed:
+            raise argparse.ArgumentError(self, f"invalid choice {raw!r} (choose from {', '.join(self.allowed)})")
+        if benchmark is None:
+            setattr(namespace, self.dest, value)
+            return
+        per = {name: dict(settings) for name, settings in (getattr(namespace, "per_benchmark", None) or {}).items()}
+        per.setdefault(benchmark, {})[self.setting] = value
+        namespace.per_benchmark = per
+
+
+_SCOPE_HELP = {
+    "benchmark": "; BENCHMARK=VALUE sets it for one benchmark of several (repeatable)",
+    "data": "; with several benchmarks give it per benchmark: BENCHMARK=VALUE (repeatable)",
+}
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
     if f.default is not MISSING:
         return f.default
     if f.default_factory is not MISSING:
@@ -77,10 +123,10 @@ def _default(f: dataclasses.Field) -> Any:
     return MISSING
 
 
-def spec_options() -> list[tuple[str, dataclasses.Field, str]]:
+def spec_options() -> list[tuple[str, dataclasses.Field[Any], str]]:
     """Every option of ``mathgauge run`` as (dest, field, help group): the `RunSpec` fields, its sampling fields
     with dests ``sampling.NAME``."""
-    out = []
+    out: list[tuple[str, dataclasses.Field[Any], str]] = []
     for f in dataclasses.fields(RunSpec):
         if f.metadata.get("kind") == "nested":
             out.extend((f"sampling.{s.name}", s, f.metadata["group"]) for s in dataclasses.fields(SamplingConfig))
@@ -102,7 +148,18 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         kind = meta.get("kind", "value")
         metavar = meta.get("metavar") or flag[2:].upper().replace("-", "_")
         help_text = meta["help"].replace("%", "%%")
-        if kind == "switch":
+        scope = meta.get("scope", "run")
+        if kind == "per_benchmark":  # filled by the BENCHMARK=VALUE forms of the scoped options
+            parser.set_defaults(**{dest: default})
+        elif scope != "run":
+            if default not in (MISSING, None) and not isinstance(default, (dict, list)):
+                help_text += f" (default {default})"
+            choices = meta.get("choices")
+            target.add_argument(flag, dest=dest, action=_ScopedAction, convert=_TYPES[meta.get("type") or "str"],
+                                setting=f.name, allowed=choices, default=default,
+                                metavar="{" + ",".join(choices) + "}" if choices else metavar,
+                                help=help_text + _SCOPE_HELP[scope])
+        elif kind == "switch":
             target.add_argument(flag, dest=dest, action="store_true", default=default, help=help_text)
         elif kind == "negated":
             target.add_argument(flag, dest=dest, action="store_false", default=default, help=help_text)

@@ -30,11 +30,15 @@ def add_report_commands(subparsers: Any) -> None:
     p.set_defaults(func=cmd_scores)
 
     p = subparsers.add_parser(
-        "compare", help="paired comparison of runs on the problems they share",
+        "compare", help="paired comparison of runs on the problems they share; runs over several benchmarks: the "
+                        "benchmark x model table",
         description="Compare runs on the problems they share: accuracy with 95%% CI, pairwise difference with a "
                     "paired bootstrap CI and an exact McNemar test, per-subject and per-level differences, and "
-                    "the problems one run solved and the other did not. Warns when settings make it unfair.")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more run ids or names")
+                    "the problems one run solved and the other did not. Warns when settings make it unfair. Runs "
+                    "over several benchmarks (a suite's name stands for all its runs) give the benchmark x model "
+                    "table, each cell with its 95%% CI and the comparable published figure, and the paired "
+                    "difference of the runs of each benchmark.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more run ids or names, or suite names")
     p.add_argument("--bootstrap", type=int, default=DEFAULT_RESAMPLES, metavar="N",
                    help=f"paired bootstrap resamples (default {DEFAULT_RESAMPLES:,})")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})")
@@ -50,7 +54,7 @@ def add_report_commands(subparsers: Any) -> None:
                     "accuracy with CI and the published figures, the gap analysis (settings that differ, scores "
                     "under peers' grading policies), subject x level heatmap, accuracy by level and subject, "
                     "token/latency distributions, failures and a filterable sample browser.")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run ids or names")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run ids or names, or suite names (all their runs)")
     p.add_argument("--output", "-o", default="report.html", help="HTML file to write (default report.html)")
     p.add_argument("--max-samples", type=int, default=20_000, metavar="N",
                    help="most samples per run in the sample browser (default 20,000)")
@@ -125,19 +129,27 @@ def _decoding(e: Any) -> str:
 
 # -- compare -----------------------------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .analysis import compare_runs
-    from .terminal import make_console, render_comparison
+    from .analysis import compare_benchmarks, compare_loaded, load_runs
+    from .terminal import make_console, render_benchmark_comparison, render_comparison
 
-    if len(args.runs) < 2:
-        raise ConfigError("compare needs at least two runs")
     if args.bootstrap < 100:
         raise ConfigError(f"--bootstrap must be at least 100, got {args.bootstrap}")
     with _read_store(args.store) as store:
-        comparison = compare_runs(store, args.runs, resamples=args.bootstrap, seed=args.seed)
+        loaded = load_runs(store, args.runs)  # a suite's name stands for all its runs
+        if len(loaded) < 2:
+            raise ConfigError("compare needs at least two runs")
+        comparison: Any
+        if len({run.benchmark for run, _ in loaded}) > 1:
+            comparison = compare_benchmarks(store, loaded, resamples=args.bootstrap, seed=args.seed)
+        else:
+            comparison = compare_loaded(loaded, resamples=args.bootstrap, seed=args.seed)
     if args.json == "-":  # ASCII escapes: no raw control or bidi character from a run's name reaches the terminal
         print(json.dumps(comparison.to_json(), indent=2, ensure_ascii=True))
         return 0
-    render_comparison(comparison, make_console(), list_limit=args.list)
+    if hasattr(comparison, "table"):
+        render_benchmark_comparison(comparison, make_console())
+    else:
+        render_comparison(comparison, make_console(), list_limit=args.list)
     if args.json:
         _write_text(args.json, json.dumps(comparison.to_json(), indent=2, ensure_ascii=False) + "\n")
     return 0
@@ -145,6 +157,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 # -- report ------------------------------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
+    from .analysis import expand_run_refs
     from .html import build_report
     from .terminal import make_console, render_gap
 
@@ -153,7 +166,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not args.budget_mb > 0:
         raise ConfigError(f"--budget-mb must be > 0, got {args.budget_mb}")
     with _read_store(args.store) as store:
-        unfinished = [run for run in (store.get_run(ref) for ref in args.runs) if run.status != "finished"]
+        unfinished = [run for run in expand_run_refs(store, args.runs) if run.status != "finished"]
         html, gaps = build_report(store, args.runs, max_samples=args.max_samples, regrade=not args.no_regrade,
                                   budget_mb=args.budget_mb)
     _write_text(args.output, html)

@@ -180,29 +180,37 @@ def check_benchmark_name(name: str) -> str:
                       f"AIME 2024)")
 
 
-def run_benchmark(config: dict[str, Any], benchmark: str) -> tuple[str, str | None]:
+def run_benchmark(benchmark: str, problem_count: int | None, per_cell: int | None = None) -> tuple[str, str | None]:
     """The registry benchmark a run can be put beside, and a caveat when the run covers only part of it.
 
     A run of ``math`` on the 945-problem stratified subset (27 per cell) is ``MATH-945``; any other partial run
     keeps its benchmark with a caveat (its accuracy is not an estimate of the full benchmark's).
+
+    Args:
+        benchmark: the run's benchmark (a mathgauge name).
+        problem_count: how many problems the run has (stored with it).
+        per_cell: its stratified draw's problems per subject x level cell (`RunSpec.per_cell`).
     """
     canon, full = _run_benchmarks().get(benchmark, (benchmark, None))
-    count = config.get("problem_count")
-    selection = config.get("selection") or {}
-    if canon == "MATH" and selection.get("per_cell") == 27 and count == 945:
+    if canon == "MATH" and per_cell == 27 and problem_count == 945:
         return "MATH-945", None
     full = _SUBSETS.get(canon, full)
-    if full and count and count != full:
-        return canon, f"the run covers {count} of the {full} {canon} problems; published figures are on all {full}"
+    if full and problem_count and problem_count != full:
+        return canon, (f"the run covers {problem_count} of the {full} {canon} problems; published figures are on "
+                       f"all {full}")
     return canon, None
 
 
-def comparable(entry: PublishedScore, config: dict[str, Any]) -> tuple[bool, str | None]:
-    """Whether a published figure estimates what a run (its stored config) measures, and why not.
+def comparable(entry: PublishedScore, samples: int) -> tuple[bool, str | None]:
+    """Whether a published figure estimates what a run measures, and why not.
 
     Like with like: a majority vote or reward-model pick (maj@k, cons@k, rm@k) is never beside a run's accuracy; on a
     benchmark reported as avg@k (AIME, AMC), a run with fewer samples than the benchmark needs is only beside
     single-sample figures, and a run with enough samples only beside avg@k figures.
+
+    Args:
+        entry: the published figure.
+        samples: the run's samples per problem (`RunSpec.sampling`).
     """
     if entry.metric_kind in ("maj@k", "rm@k"):
         return False, f"{entry.metric} is a vote over k samples, not an accuracy"
@@ -213,7 +221,6 @@ def comparable(entry: PublishedScore, config: dict[str, Any]) -> tuple[bool, str
     needed = get_benchmark(entry.benchmark_key).sampling.min_samples
     if needed <= 1:
         return True, None
-    samples = int((config.get("sampling") or {}).get("samples", 1) or 1)
     if samples < needed and entry.metric_kind == "avg@k":
         return False, f"{entry.metric} averages many samples; this run has {samples} per problem"
     if samples >= needed and entry.metric_kind == "greedy":

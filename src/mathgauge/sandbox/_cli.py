@@ -7,12 +7,42 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
+
+# any character that is not printable (C0/C1 controls, DEL, bidi and other format characters, line and
+# paragraph separators, surrogates, unassigned) is written as a \uXXXX escape
+_ESCAPE = re.compile(r"[^\x20-\x7e]")
 
 
 class _UserError(Exception):
     pass
+
+
+def _escape_char(m: re.Match) -> str:
+    c = m.group()
+    if c.isprintable():
+        return c
+    n = ord(c)
+    if n > 0xFFFF:
+        n -= 0x10000
+        return "\\u%04x\\u%04x" % (0xD800 + (n >> 10), 0xDC00 + (n & 0x3FF))
+    return "\\u%04x" % n
+
+
+def json_line(obj) -> str:
+    """One JSON text on one line, safe for a terminal and for ``str.splitlines()``.
+
+    Non-ASCII printable characters stay readable; every character that could break the line or drive a
+    terminal (C0/C1 controls, DEL, U+0085, U+2028/2029, bidi overrides and other format characters, lone
+    surrogates) is escaped as ``\\uXXXX``, which JSON readers decode back to the same string.
+
+    Args:
+        obj: a JSON-serialisable value.
+    """
+    text = json.dumps(obj, ensure_ascii=False)
+    return text if text.isascii() and text.isprintable() else _ESCAPE.sub(_escape_char, text)
 
 
 def _positive_float(text: str) -> float:
@@ -36,7 +66,8 @@ def _positive_int(text: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timeout", type=_positive_float, default=10.0, metavar="S", help="wall-clock limit per snippet (default 10)")
+    p.add_argument("--timeout", type=_positive_float, default=10.0, metavar="S",
+                   help="CPU-time limit per snippet; the wall clock is capped at 3x + 1 s (default 10)")
     p.add_argument("--memory-mb", type=_positive_int, default=1024, metavar="M", help="memory cap per snippet (default 1024)")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run model code WITHOUT isolation when the sandbox layers are missing (dangerous)")
@@ -89,6 +120,9 @@ def _guard(fn):
             return 130
         except BrokenPipeError:
             return 1
+        except Exception as e:  # noqa: BLE001 - one line, never a traceback
+            print("error: internal error in the sandbox command (%s: %s)" % (type(e).__name__, e), file=sys.stderr)
+            return 1
     wrapper.__name__ = fn.__name__
     return wrapper
 
@@ -102,7 +136,7 @@ def cmd_exec(args) -> int:
         res = sb.run(code)
         if sb.unsafe_mode:
             print("warning: ran WITHOUT sandbox (--unsafe-no-sandbox): %s" % sb.missing, file=sys.stderr)
-    print(json.dumps(res.to_dict(), ensure_ascii=False))
+    print(json_line(res.to_dict()))
     return 0
 
 
@@ -144,10 +178,15 @@ def cmd_exec_batch(args) -> int:
         with ThreadPoolExecutor(max_workers=sb.workers) as pool:
             futures = [pool.submit(sb.run, code) for _, code in items]
             for (cid, _), fut in zip(items, futures):
-                res = fut.result()
-                counts[res.status] = counts.get(res.status, 0) + 1
-                unsafe += res.unsafe
-                out.write(json.dumps({"id": cid, **res.to_dict()}, ensure_ascii=False) + "\n")
+                try:
+                    row = fut.result().to_dict()
+                except Exception as e:  # noqa: BLE001 - one snippet's failure loses nothing else
+                    row = {"status": "error", "stdout": "", "stderr": "[sandbox] internal error: %s: %s\n"
+                           % (type(e).__name__, e), "exit_code": None, "duration_ms": 0.0, "unsafe": False,
+                           "unsafe_static": [], "unsafe_runtime": [], "cpu_ms": None}
+                counts[row["status"]] = counts.get(row["status"], 0) + 1
+                unsafe += bool(row["unsafe"])
+                out.write(json_line({"id": cid, **row}) + "\n")
                 out.flush()
         alive = sb.run("print('alive')", timeout=10).stdout == "alive\n"
     summary = {"executions": len(items), "unsafe": unsafe, "statuses": counts, "sandbox_alive_after": alive}

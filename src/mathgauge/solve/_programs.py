@@ -106,7 +106,7 @@ class ToolIntegratedSolver(_ProgramSolver):
 
 def _feedback(result: Any) -> str:
     """What the model sees of an execution: its output, and the error when it failed."""
-    out = result.stdout[-FEEDBACK_CHARS:]
+    out: str = result.stdout[-FEEDBACK_CHARS:]
     if result.status == "ok":
         return out.rstrip() or "(no output)"
     if result.status == "timeout":

@@ -26,14 +26,17 @@ class SamplingConfig:
             sets it; ``1.0`` gives plain greedy decoding), ``repetition_penalty`` (``hf``, vLLM).
     """
 
-    # The metadata gives each field's `mathgauge run` option (see `mathgauge.pipeline.RunSpec`).
-    temperature: float = field(default=0.0, metadata={"type": "float", "help": "sampling temperature"})
-    top_p: float | None = field(default=None, metadata={"type": "float", "help": "nucleus sampling"})
+    # The metadata gives each field's `mathgauge run` option (see `mathgauge.pipeline.RunSpec`); "scope": "benchmark"
+    # marks the settings a run of several benchmarks may set per benchmark.
+    temperature: float = field(default=0.0, metadata={"type": "float", "scope": "benchmark",
+                                                       "help": "sampling temperature"})
+    top_p: float | None = field(default=None, metadata={"type": "float", "scope": "benchmark",
+                                                        "help": "nucleus sampling"})
     max_tokens: int | None = field(default=None, metadata={
-        "type": "int", "help": "response length cap (default: none, the server's maximum)"})
+        "type": "int", "scope": "benchmark", "help": "response length cap (default: none, the server's maximum)"})
     seed: int | None = field(default=None, metadata={
         "flag": "--sampling-seed", "type": "int", "help": "seed sent to the server (sample i gets seed+i)"})
-    samples: int = field(default=1, metadata={"type": "int", "help": "responses per problem"})
+    samples: int = field(default=1, metadata={"type": "int", "scope": "benchmark", "help": "responses per problem"})
     extra_body: dict[str, Any] = field(default_factory=dict, metadata={
         "kind": "pairs", "metavar": "KEY=VALUE",
         "help": "another field for every request body (repeatable; JSON values), e.g. top_k=20, "
@@ -43,7 +46,7 @@ class SamplingConfig:
         """The ``extra_body`` keys that other settings own (an error to set them there)."""
         return sorted(set(self.extra_body) & RESERVED_BODY_FIELDS)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
         if not self.extra_body:
             del doc["extra_body"]  # as runs stored before the field existed: they resume unchanged

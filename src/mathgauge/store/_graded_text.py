@@ -140,6 +140,6 @@ def _last_answer_call(calls: list[_Call]) -> _Call | None:
 def _extractor(answer_format: str) -> Callable[[str], str | None]:
     # Imported here: only upgrades of self-verification runs need the grader's extraction.
     from ..grading import extract_final_answer
-    from ..grading._grader import MAX_RESPONSE_CHARS
+    from ..grading._limits import MAX_RESPONSE_CHARS
 
     return lambda text: extract_final_answer(text[-MAX_RESPONSE_CHARS:], answer_format)

@@ -43,8 +43,9 @@ class SampleResult:
     response: str | None
     finish_reason: str | None
     attempts: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    prompt_tokens: int | None = 0  # None: a call was answered without usage, so the sum is unknown
+    completion_tokens: int | None = 0
+    calls_without_usage: int = 0
     latency_s: float | None = None
     generation_s: float = 0.0  # summed over the sample's calls
     retries: int = 0

@@ -245,8 +245,17 @@ class Store:
         with self._transaction():
             holder = _lease.acquire(self._db, run.run_id, lease)
         if holder is not None:
-            raise RunBusy(f"run {run.name} is in progress ({holder.describe()}); wait for it to end, or stop "
-                          f"that process first")
+            raise _busy(run, holder)
+
+    def check_not_busy(self, run: RunRecord) -> None:
+        """Refuse a run another live process is working on, without taking its lease.
+
+        Raises:
+            RunBusy: as `acquire_lease`.
+        """
+        holder = self.lease_holder(run.run_id)
+        if holder is not None:
+            raise _busy(run, holder)
 
     def renew_lease(self, run_id: str, lease: Lease) -> bool:
         """Renew our lease; ``False`` when another process has taken it over."""
@@ -401,7 +410,8 @@ class Store:
                 None if graded is None else "solver",
             ),
         )
-        attempt_id = int(cur.lastrowid)
+        attempt_id = cur.lastrowid
+        assert attempt_id is not None  # set by the INSERT
         if a.executions:
             self._db.executemany(
                 "INSERT INTO executions(run_id, attempt_id, problem_id, sample_index, code, status, stdout, stderr,"
@@ -608,18 +618,21 @@ class Store:
         """
         calls: dict[tuple[str, int], dict[str, Any]] = {}
         for row in self._db.execute(
-            "SELECT problem_id, sample_index, " + ("response" if responses else "NULL") + ", finish_reason,"
-            " latency_s, prompt_tokens,"
+            "SELECT problem_id, sample_index, " + ("response" if responses else "NULL") + ", response IS NOT NULL,"
+            " finish_reason, latency_s, prompt_tokens,"
             " completion_tokens, retries, cached, json_extract(extra_json, '$.try') FROM attempts WHERE run_id = ?"
             " ORDER BY attempt_index",
             (run_id,),
         ):
-            pid, k, response, finish, latency, ptok, ctok, retries, cached, try_index = row
+            pid, k, response, answered, finish, latency, ptok, ctok, retries, cached, try_index = row
             agg = calls.setdefault((pid, k), {"attempts": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0,
-                                              "tries": 0, "generation_s": 0.0})
+                                              "tries": 0, "generation_s": 0.0, "calls_without_usage": 0})
             agg["attempts"] += 1
             agg["generation_s"] += latency or 0.0
             agg["tries"] = max(agg["tries"], (try_index or 0) + 1)
+            if answered and (ptok is None or ctok is None):
+                # The server reported no usage for an answered call: the sample's tokens are unknown, not 0.
+                agg["calls_without_usage"] += 1
             agg["prompt_tokens"] += ptok or 0
             agg["completion_tokens"] += ctok or 0
             agg["retries"] += retries or 0
@@ -640,27 +653,47 @@ class Store:
                     problem_id=pid, sample_index=k, position=position, subject=subject, level=level, gold=gold,
                     status=status, error=error, grade_status=gstatus, extracted=extracted, grade_method=method,
                     grade_reason=reason, response=agg.get("response"), finish_reason=agg.get("finish_reason"),
-                    attempts=agg.get("attempts", 0), prompt_tokens=agg.get("prompt_tokens", 0),
-                    completion_tokens=agg.get("completion_tokens", 0), latency_s=agg.get("latency_s"),
+                    attempts=agg.get("attempts", 0),
+                    prompt_tokens=None if agg.get("calls_without_usage") else agg.get("prompt_tokens", 0),
+                    completion_tokens=None if agg.get("calls_without_usage") else agg.get("completion_tokens", 0),
+                    calls_without_usage=agg.get("calls_without_usage", 0), latency_s=agg.get("latency_s"),
                     retries=agg.get("retries", 0), cached=agg.get("cached", False), tries=agg.get("tries", 0),
                     generation_s=agg.get("generation_s", 0.0),
                 )
             )
         return results
 
-    def export_rows(self, run_id: str) -> Iterable[dict[str, Any]]:
-        """One flat dict per sample for exports: the problem, the prompt, the final response and the grade."""
+    def export_rows(self, run_id: str, grader: str = "rules", *, responses: bool = True) -> Iterable[dict[str, Any]]:
+        """One flat dict per sample for exports: the problem, the prompt, the grade and what it read.
+
+        Args:
+            grader: whose grades the rows carry (a run is scored by ``rules``, or ``final`` in judge and cascade
+                runs).
+            responses: keep the raw ``response`` beside a known graded text (``False``: ``response`` only where the
+                graded text is unknown, for readers that want one text per sample: half the text read).
+
+        Returns:
+            Rows with the problem facts, ``prompt``, the grade (``grade``, ``correct``, ``extracted``, ``method``,
+            ``reason``), ``graded_text`` (the exact text the grade read; ``None`` when unknown), ``answer_format``
+            and ``graded_origin``, and the call the grade points at (``response``, its raw text, and its tokens
+            and timing); a sample without that grade has the facts of its last call.
+        """
         cur = self._db.execute(
             "SELECT p.problem_id, s.sample_index, p.subject, p.level, p.problem, p.answer AS gold_answer,"
-            " s.prompt_json, s.status AS sample_status, s.error, a.response, a.finish_reason, a.prompt_tokens,"
+            " s.prompt_json, s.status AS sample_status, s.error, CASE WHEN ? OR g.status IS NULL"
+            " OR COALESCE(a.graded_origin, 'unknown') NOT IN ('solver', 'migrated') THEN a.response END AS response,"
+            " a.finish_reason, a.prompt_tokens,"
             " a.completion_tokens, a.latency_s, a.cached, g.status AS grade, g.correct, g.extracted, g.method,"
-            " g.reason FROM samples s JOIN problems p USING (run_id, problem_id)"
+            " g.reason, CASE WHEN g.status IS NOT NULL AND a.graded_origin IN ('solver', 'migrated')"
+            " THEN a.graded_text END AS graded_text, CASE WHEN g.status IS NOT NULL THEN a.answer_format END"
+            " AS answer_format, CASE WHEN g.status IS NOT NULL THEN COALESCE(a.graded_origin, 'unknown') END"
+            " AS graded_origin FROM samples s JOIN problems p USING (run_id, problem_id)"
             " LEFT JOIN grades g ON g.run_id = s.run_id AND g.problem_id = s.problem_id"
-            " AND g.sample_index = s.sample_index AND g.grader = 'rules'"
+            " AND g.sample_index = s.sample_index AND g.grader = ?"
             " LEFT JOIN attempts a ON a.attempt_id = COALESCE(g.attempt_id, (SELECT MAX(attempt_id) FROM attempts x"
             " WHERE x.run_id = s.run_id AND x.problem_id = s.problem_id AND x.sample_index = s.sample_index))"
             " WHERE s.run_id = ? ORDER BY p.position, s.sample_index",
-            (run_id,),
+            (responses, grader, run_id),
         )
         names = [d[0] for d in cur.description]
         for row in cur:
@@ -671,17 +704,19 @@ class Store:
             yield item
 
     def graded_solutions(self, run_id: str, grader: str = "rules") -> list[dict[str, Any]]:
-        """Each graded sample with its problem facts, the graded call's request and response, and that call's
-        code executions (for building fine-tuning data)."""
+        """Each graded sample with its problem facts, the graded call's request and response, the text its grade
+        read (``graded_text``, ``None`` when unknown; ``answer_format``), and that call's code executions (for
+        building fine-tuning data)."""
         cur = self._db.execute(
             "SELECT g.problem_id, g.sample_index, p.subject, p.level, g.status, a.attempt_id, a.request_json,"
-            " a.response, a.kind FROM grades g JOIN problems p USING (run_id, problem_id)"
+            " a.response, a.kind, CASE WHEN a.graded_origin IN ('solver', 'migrated') THEN a.graded_text END,"
+            " a.answer_format FROM grades g JOIN problems p USING (run_id, problem_id)"
             " JOIN attempts a ON a.attempt_id = g.attempt_id WHERE g.run_id = ? AND g.grader = ?"
             " ORDER BY p.position, g.sample_index",
             (run_id, grader),
         )
         names = ["problem_id", "sample_index", "subject", "level", "status", "attempt_id", "request", "response",
-                 "kind"]
+                 "kind", "graded_text", "answer_format"]
         out = [dict(zip(names, row)) for row in cur.fetchall()]
         runs: dict[int, list[dict[str, Any]]] = {}
         for attempt_id, code, stdout, status in self._db.execute(
@@ -729,6 +764,11 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _busy(run: RunRecord, holder: LeaseHolder) -> RunBusy:
+    return RunBusy(f"run {run.name} is in progress ({holder.describe()}); wait for it to end, or stop that process "
+                   f"first")
 
 
 def _run_record(row: tuple) -> RunRecord:

@@ -9,20 +9,22 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
 class RunningServer:
-    process: subprocess.Popen
+    process: subprocess.Popen[str]
     port: int
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=10) as resp:
-            return json.loads(resp.read())
+            counts: dict[str, Any] = json.loads(resp.read())
+        return counts
 
 
 @contextmanager
@@ -41,7 +43,7 @@ def scripted_server(*args: str) -> Iterator[RunningServer]:
         stop_process(process)
 
 
-def stop_process(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
+def stop_process(process: subprocess.Popen[Any], timeout_s: float = 10.0) -> None:
     """Ask ``process`` to exit (SIGTERM); kill it if it has not within ``timeout_s``."""
     process.terminate()
     try:

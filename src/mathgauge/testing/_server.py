@@ -7,8 +7,10 @@ It prints ``LISTENING <port>`` on stdout once it accepts connections.
 A request with ``continue_final_message: true`` whose last message is an assistant message (the vLLM / SGLang way
 of resuming a partial answer) gets only the continuation: the scripted text without that partial message when
 the text starts with it, else the scripted text as it is; ``--reject-continue`` answers such requests with 400
-instead, as endpoints that do not know the field do. ``--record-requests`` keeps every chat request body for
-``GET /requests``.
+instead, as endpoints that do not know the field do. A stream sends its token usage only when asked with
+``stream_options: {"include_usage": true}``; ``--reject-stream-options`` answers such requests with 400 (as servers
+that do not know the field do) and ``--no-usage`` never sends usage. ``--record-requests`` keeps every chat request
+body for ``GET /requests``.
 
 ``--fault MODE`` makes it misbehave as real endpoints do (after ``--fault-after`` good answers, on every
 ``--fault-every``-th request, only for prompts containing ``--fault-match``): ``empty`` / ``null`` content (a
@@ -23,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,16 +33,26 @@ from ._script import ScriptRates, scripted_response
 
 
 class _Answers:
-    """Finds the problem a prompt is about and the gold answer to script around."""
+    """Finds the problem a prompt is about and the gold answer to script around.
 
-    def __init__(self, data_file: Path | None, benchmark: str | None = None) -> None:
+    Args:
+        data_files: the benchmark files whose problems the server knows (several: the benchmarks of one run of
+            several); each ``PATH`` or ``BENCHMARK=PATH``.
+        benchmark: the registry benchmark of a single file given as ``PATH`` (default: from the file's name).
+    """
+
+    def __init__(self, data_files: list[str], benchmark: str | None = None) -> None:
         self.by_prefix: dict[str, list[tuple[str, str]]] = {}
-        if data_file is None:
-            return
         from ..datasets import load_problems
 
-        for p in load_problems(benchmark or _guess_benchmark(data_file), data_file=data_file):
-            self.by_prefix.setdefault(p.problem[:40], []).append((p.problem, p.answer))
+        for given in data_files:
+            name, sep, path = given.partition("=")
+            if not sep:
+                name, path = "", given
+            data_file = Path(path)
+            which = name or (benchmark if len(data_files) == 1 and benchmark else _guess_benchmark(data_file))
+            for p in load_problems(which, data_file=data_file):
+                self.by_prefix.setdefault(p.problem[:40], []).append((p.problem, p.answer))
 
     def lookup(self, content: str) -> tuple[str, str]:
         # The longest problem the prompt starts with: a problem whose text begins another's must not shadow it.
@@ -123,7 +134,7 @@ class ScriptedServer:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.script = _Script(Path(args.script) if args.script else None)
-        self.answers = _Answers(Path(args.data) if args.data else None, args.benchmark)
+        self.answers = _Answers(args.data or [], args.benchmark)
         self.rates = ScriptRates(args.correct_rate, args.no_answer_rate, args.truncate_rate)
         self.chat_requests = 0
         self.rejected = 0
@@ -164,6 +175,9 @@ class ScriptedServer:
             return web.json_response({"error": {"message": "Unrecognized request argument supplied: "
                                                            "continue_final_message", "type": "invalid_request_error"}},
                                      status=400)
+        if a.reject_stream_options and "stream_options" in body:
+            return web.json_response({"error": {"message": "Unrecognized request argument supplied: stream_options",
+                                                "type": "invalid_request_error"}}, status=400)
         if a.model and body.get("model") != a.model:
             return web.json_response(
                 {"error": {"message": f"The model `{body.get('model')}` does not exist", "code": "model_not_found"}},
@@ -197,8 +211,9 @@ class ScriptedServer:
                 if text.startswith(partial):
                     text = text[len(partial):]
             text, _ = _apply_stop(text, body.get("stop"))
-            usage = {"prompt_tokens": len(content) // 4 + 1, "completion_tokens": len(text) // 4 + 1}
-            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            counts = {"prompt_tokens": len(content) // 4 + 1, "completion_tokens": len(text) // 4 + 1}
+            counts["total_tokens"] = counts["prompt_tokens"] + counts["completion_tokens"]
+            usage = None if a.no_usage else counts
             if body.get("stream"):
                 return await self._stream(request, body, text, finish, usage, cut=fault == "cut-stream")
             self.completed += 1
@@ -206,7 +221,7 @@ class ScriptedServer:
                 "id": f"chatcmpl-{number}", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-                "usage": usage,
+                **({"usage": usage} if usage else {}),
             })
         finally:
             self.in_flight -= 1
@@ -221,7 +236,7 @@ class ScriptedServer:
         self.faults += 1
         return str(a.fault)
 
-    async def _misbehave(self, request: Any, fault: str, body: dict | None = None) -> Any:
+    async def _misbehave(self, request: Any, fault: str, body: dict[str, Any] | None = None) -> Any:
         from aiohttp import web
 
         if fault == "die":
@@ -255,8 +270,8 @@ class ScriptedServer:
             return web.Response(status=200, body=raw[:len(raw) // 2], content_type="application/json")
         return web.json_response(doc)
 
-    async def _stream(self, request: Any, body: dict, text: str, finish: str, usage: dict,
-                      cut: bool = False) -> Any:
+    async def _stream(self, request: Any, body: dict[str, Any], text: str, finish: str,
+                      usage: dict[str, Any] | None, cut: bool = False) -> Any:
         from aiohttp import web
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -295,7 +310,7 @@ class ScriptedServer:
                 await asyncio.sleep(self.args.stream_delay)
         final = {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
         await response.write(f"data: {json.dumps(final)}\n\n".encode())
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if usage and (body.get("stream_options") or {}).get("include_usage"):
             await response.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         self.completed += 1
@@ -330,8 +345,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 allow_abbrev=False)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    p.add_argument("--data", help="benchmark JSONL whose gold answers the script uses")
-    p.add_argument("--benchmark", help="registry benchmark the --data file is a copy of (default: from its name)")
+    p.add_argument("--data", action="append", metavar="[BENCHMARK=]PATH",
+                   help="benchmark JSONL whose gold answers the script uses (repeatable: several benchmarks; "
+                        "BENCHMARK= names the registry benchmark of a file whose name does not)")
+    p.add_argument("--benchmark", help="registry benchmark of a single --data file (default: from its name)")
     p.add_argument("--script", help="JSONL of explicit responses (see _Script); unmatched prompts use --data")
     p.add_argument("--model", help="the only model name served (others get 404)")
     p.add_argument("--api-key", help="require this bearer token (others get 401)")
@@ -350,6 +367,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="answer requests with continue_final_message by 400, as endpoints without it do")
     p.add_argument("--interrupt-stream-every", type=int, default=0,
                    help="end every Nth stream halfway with [DONE] and no finish_reason (an interrupted stream)")
+    p.add_argument("--reject-stream-options", action="store_true",
+                   help="answer requests with stream_options by 400, as servers without the field do")
+    p.add_argument("--no-usage", action="store_true", help="never send token usage, even when asked")
     p.add_argument("--record-requests", action="store_true", help="keep chat request bodies for GET /requests")
     p.add_argument("--fault", choices=FAULTS, help="misbehave as real endpoints do (see the module's doc)")
     p.add_argument("--fault-after", type=int, default=0, help="answer the first N chat requests normally")
@@ -387,4 +407,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

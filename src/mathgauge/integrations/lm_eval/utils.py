@@ -65,7 +65,8 @@ def load_dataset(benchmark: str = "math500", data_file: str | None = None, subje
 def doc_to_text(doc: dict[str, Any]) -> str:
     """The user message of mathgauge's default template (zero-shot, ``\\boxed{}`` answer)."""
     messages = _template().render(doc["problem"])
-    return messages[-1]["content"]
+    content: str = messages[-1]["content"]
+    return content
 
 
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, float]:

@@ -13,7 +13,7 @@ from ...errors import ConfigError
 from ...store import RunRecord, SampleResult, Store
 from ..stats import DEFAULT_RESAMPLES, DEFAULT_SEED, ClusteredProportion, bootstrap_method, mcnemar_exact
 from ..stats import paired_bootstrap
-from ._summary import _subject_order, primary_grader
+from ._summary import _subject_order
 
 
 # -- per-problem scores of a run ----------------------------------------------------------------------------------
@@ -145,16 +145,18 @@ class Comparison:
 
 # -- building ----------------------------------------------------------------------------------------------------
 def load_runs(store: Store, refs: Sequence[str]) -> list[tuple[RunRecord, list[SampleResult]]]:
-    """Runs by id or name with their samples (without their responses); unknown runs, repeated runs and runs with
-    nothing graded are errors."""
+    """Runs by id or name, or every run of a suite by the suite's name, with their samples (without their
+    responses); unknown runs, repeated runs and runs with nothing graded are errors."""
+    from ...pipeline import RunSpec
+    from ._runs import expand_run_refs
+
     loaded = []
     seen: set[str] = set()
-    for ref in refs:
-        run = store.get_run(ref)
+    for run in expand_run_refs(store, refs):
         if run.run_id in seen:
-            raise ConfigError(f"run {ref!r} is given twice")
+            raise ConfigError(f"run {run.name!r} is given twice")
         seen.add(run.run_id)
-        results = store.sample_results(run.run_id, grader=primary_grader(run), responses=False)
+        results = store.sample_results(run.run_id, grader=RunSpec.of_run(run).scored_grader, responses=False)
         if not any(r.grade_status is not None for r in results):
             raise ConfigError(f"run {run.name!r} has no graded samples yet (resume it or pick another run)")
         loaded.append((run, results))
@@ -195,13 +197,15 @@ def compare_loaded(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], *, re
     shared = sorted(shared_ids, key=lambda p: order[p])
     warnings = unfair_settings(loaded, scores, len(shared))
 
+    from ...pipeline import RunSpec
+
     sides = []
     for (run, results), sc in zip(loaded, scores):
         n = sum(sc[p].graded for p in shared)
         correct = sum(sc[p].correct for p in shared)
         on_shared = [r for r in results if r.problem_id in shared_ids and r.grade_status is not None]
         truncated = sum(r.truncated for r in on_shared)
-        k = int(run.config.get("sampling", {}).get("samples", 1))
+        k = RunSpec.of_run(run).sampling.samples
         means = [sc[p].mean for p in shared]
         accuracy = ClusteredProportion()
         for p in shared:
@@ -253,7 +257,8 @@ def _pair(name_a: str, name_b: str, sa: dict[str, ProblemScore], sb: dict[str, P
     neither = len(shared) - both - len(a_only) - len(b_only)
     acc_a, acc_b = sum(a) / len(a), sum(b) / len(b)
 
-    def listing(ids: list[str], winner: dict[str, ProblemScore], loser: dict[str, ProblemScore]) -> list[dict]:
+    def listing(ids: list[str], winner: dict[str, ProblemScore], loser: dict[str, ProblemScore]
+                ) -> list[dict[str, Any]]:
         return [{"problem_id": p, "subject": winner[p].subject, "level": winner[p].level,
                  "winner_correct": f"{winner[p].correct}/{winner[p].graded}",
                  "loser_correct": f"{loser[p].correct}/{loser[p].graded}"} for p in ids]
@@ -274,8 +279,8 @@ def _fmt(value: Any, none: str = "server default") -> str:
     return none if value is None else repr(value)
 
 
-def unfair_settings(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], scores: Sequence[dict],
-                    shared: int) -> list[str]:
+def unfair_settings(loaded: Sequence[tuple[RunRecord, list[SampleResult]]],
+                    scores: Sequence[dict[str, ProblemScore]], shared: int) -> list[str]:
     """Differences between runs that make the comparison unfair or partial, as sentences."""
     warnings = []
     runs = [run for run, _ in loaded]
@@ -289,27 +294,32 @@ def unfair_settings(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], scor
         failed = sum(r.status == "failed" for r in results)
         if failed:
             warnings.append(f"{run.name}: {failed} sample(s) failed and are left out")
-    for run in runs[1:]:
+    from ...pipeline import RunSpec
+
+    specs = [RunSpec.of_run(run) for run in runs]
+    for run, spec in zip(runs[1:], specs[1:]):
         ca, cb = first.config, run.config
+        first_spec = specs[0]
         pair = f"{first.name} vs {run.name}"
-        sa, sb = ca.get("sampling", {}), cb.get("sampling", {})
+        sa, sb = first_spec.sampling, spec.sampling
         for key, label in (("temperature", "temperature"), ("top_p", "top_p"), ("max_tokens", "max_tokens"),
                            ("samples", "samples per problem")):
-            if sa.get(key) != sb.get(key):
-                warnings.append(f"{pair}: {label} differs ({_fmt(sa.get(key))} vs {_fmt(sb.get(key))})")
-        extra_a, extra_b = sa.get("extra_body") or {}, sb.get("extra_body") or {}
-        if extra_a != extra_b:
-            warnings.append(f"{pair}: extra request fields differ ({json.dumps(extra_a)} vs {json.dumps(extra_b)})")
+            if getattr(sa, key) != getattr(sb, key):
+                warnings.append(f"{pair}: {label} differs ({_fmt(getattr(sa, key))} vs {_fmt(getattr(sb, key))})")
+        if sa.extra_body != sb.extra_body:
+            warnings.append(f"{pair}: extra request fields differ ({json.dumps(sa.extra_body)} vs "
+                            f"{json.dumps(sb.extra_body)})")
+        # The template as stored with each run (its text, not the option that named it).
         pa, pb = ca.get("prompt_template") or {}, cb.get("prompt_template") or {}
         if pa != pb:
             warnings.append(f"{pair}: prompt template differs ({pa.get('name', '?')} vs {pb.get('name', '?')}"
                             + (", same name but different text" if pa.get("name") == pb.get("name") else "") + ")")
-        for key, label in (("answer_format", "answer format"), ("grader", "grader"), ("mode", "mode"),
-                           ("judge", "judge settings")):
-            if ca.get(key) != cb.get(key):
-                warnings.append(f"{pair}: {label} differs ({ca.get(key)!r} vs {cb.get(key)!r})")
-        sol_a = {"attempts": 1, **(ca.get("solver") or {})}  # runs stored before solvers had settings: 1 try
-        sol_b = {"attempts": 1, **(cb.get("solver") or {})}
+        for label, a, b in (("answer format", first_spec.answer_format, spec.answer_format),
+                            ("grader", first_spec.grader, spec.grader), ("mode", first_spec.mode, spec.mode),
+                            ("judge settings", ca.get("judge"), cb.get("judge"))):
+            if a != b:
+                warnings.append(f"{pair}: {label} differs ({a!r} vs {b!r})")
+        sol_a, sol_b = first_spec.solver_settings(), spec.solver_settings()
         for key in sorted(set(sol_a) | set(sol_b)):
             if sol_a.get(key) != sol_b.get(key):
                 warnings.append(f"{pair}: solver {key} differs ({_fmt(sol_a.get(key), 'not set')} vs "
@@ -319,10 +329,10 @@ def unfair_settings(loaded: Sequence[tuple[RunRecord, list[SampleResult]]], scor
             warnings.append(f"{pair}: the problem texts or answers differ (different data sources: "
                             f"{ca.get('data_source')} vs {cb.get('data_source')})")
     truncs = []
-    for run, (_, results) in zip(runs, loaded):
+    for run, spec, (_, results) in zip(runs, specs, loaded):
         graded = [r for r in results if r.grade_status is not None]
         share = sum(r.truncated for r in graded) / len(graded) if graded else 0.0
-        truncs.append((run.name, share, run.config.get("sampling", {}).get("max_tokens")))
+        truncs.append((run.name, share, spec.sampling.max_tokens))
     if max(t[1] for t in truncs) - min(t[1] for t in truncs) >= 0.02:
         detail = ", ".join(f"{n} {100 * s:.1f}% (max_tokens {_fmt(m)})" for n, s, m in truncs)
         warnings.append(f"truncated responses differ: {detail}")

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...store import RunRecord, SampleResult
+from ...store._graded_text import LEGACY_ANSWER_FORMAT
 from .._published import PublishedScore, comparable, published_for_model, run_benchmark, version_matches
 from ..policies import CLOSEST_POLICY, POLICIES, PolicyTally
 from ..stats import ClusteredProportion
+
+if TYPE_CHECKING:
+    from ...pipeline import RunSpec
 
 
 @dataclass
@@ -61,6 +65,7 @@ class GapAnalysis:
     run_settings: dict[str, str] = field(default_factory=dict)
     ci_method: str = ""
     disagreeing: set[tuple[str, int]] = field(default_factory=set)  # samples some policy grades otherwise
+    unknown_texts: int = 0  # graded samples left out of the policies: the text they were graded on is unknown
 
     def grader_effect(self) -> str | None:
         """One sentence: how far the grading policy alone moves the score, beside the gaps to published figures."""
@@ -83,6 +88,7 @@ class GapAnalysis:
                 "accuracy": self.accuracy, "ci95": list(self.ci95), "ci95_method": self.ci_method,
                 "caveat": self.caveat,
                 "run_settings": self.run_settings, "grading_policies": self.policies,
+                "policies_left_out_unknown_text": self.unknown_texts,
                 "grader_effect": self.grader_effect(),
                 "published": [g.to_json() for g in self.gaps],
                 "not_comparable_published_figures": self.other_benchmarks}
@@ -96,12 +102,16 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def run_metric(config: dict[str, Any]) -> str:
-    s = config.get("sampling", {})
-    k = int(s.get("samples", 1) or 1)
+def run_metric(spec: RunSpec) -> str:
+    """What the run's accuracy is: ``avg@k`` over k samples, ``greedy`` or ``single sample``.
+
+    Args:
+        spec: the run's spec (`mathgauge.pipeline.RunSpec.of_run`).
+    """
+    k = spec.sampling.samples
     if k > 1:
         return f"avg@{k}"
-    return "greedy" if not s.get("temperature") else "single sample"
+    return "greedy" if not spec.sampling.temperature else "single sample"
 
 
 def _metric_differs(run: str, entry: PublishedScore) -> bool | None:
@@ -123,14 +133,18 @@ def analyse_gap(run: RunRecord, results: list[SampleResult], rows: Iterable[dict
 
     Args:
         run: the stored run.
-        results: its samples under its primary grader (responses are not needed).
-        rows: its `Store.export_rows` (any iterable, read once and not kept: the stored responses).
-        regrade: also score the responses under the peer grading policies.
+        results: its samples under the grader it is scored by (responses are not needed).
+        rows: its `Store.export_rows` of the ``rules`` grades (any iterable, read once and not kept; the raw
+            responses are not needed beside known graded texts): the peer policies re-grade each sample's graded
+            text, in its answer format.
+        regrade: also score the graded texts under the peer grading policies.
     """
+    from ...pipeline import RunSpec
     from ._compare import problem_scores
 
+    spec = RunSpec.of_run(run)
     cfg = run.config
-    bench, caveat = run_benchmark(cfg, run.benchmark)
+    bench, caveat = run_benchmark(run.benchmark, cfg.get("problem_count"), spec.per_cell)
     graded = [r for r in results if r.grade_status is not None and r.status != "failed"]
     accuracy = ClusteredProportion()  # k samples per problem are not independent: the interval is over problems
     for score in problem_scores(graded).values():
@@ -144,24 +158,25 @@ def analyse_gap(run: RunRecord, results: list[SampleResult], rows: Iterable[dict
     thinking = 0
     for row in rows:
         if (row["problem_id"], row["sample_index"]) in graded_keys:
-            text = row.get("response") or ""
-            thinking += "</think>" in text or "<think>" in text
+            # the graded text (the answer after self-verification, a tool-use transcript) or the call's response
+            thinking += any("<think>" in t or "</think>" in t
+                            for t in (row.get("graded_text") or "", row.get("response") or ""))
         if regrade and graded:
             tally.add(row)
-    sampling = cfg.get("sampling", {})
-    metric = run_metric(cfg)
+    sampling = spec.sampling
+    metric = run_metric(spec)
     template = cfg.get("prompt_template") or {}
     run_settings = {
         "benchmark": bench + (f" ({caveat})" if caveat else ""),
         "shots": str(_run_shots(cfg)) + (f" (template {template.get('name')})" if template.get("name") else ""),
-        "mode": str(cfg.get("mode", "cot")),
+        "mode": spec.mode,
         "thinking": f"{thinking}/{len(graded)} responses contain <think>",
-        "temperature": "server default" if sampling.get("temperature") is None else _fmt(sampling.get("temperature")),
+        "temperature": "server default" if sampling.temperature is None else _fmt(sampling.temperature),
         "samples/metric": metric,
-        "max tokens": ("none (server maximum)" if sampling.get("max_tokens") is None else str(sampling["max_tokens"]))
+        "max tokens": ("none (server maximum)" if sampling.max_tokens is None else str(sampling.max_tokens))
         + f" ({truncated} of {len(graded)} responses truncated)",
         "chat template": "yes (chat completions API)",
-        "grader": f"mathgauge {cfg.get('grader', 'rules')} (answer format {cfg.get('answer_format', 'boxed')})",
+        "grader": f"mathgauge {spec.grader} (answer format {spec.answer_format or LEGACY_ANSWER_FORMAT})",
     }
     policies: dict[str, dict[str, Any]] = {}
     if regrade and graded:
@@ -172,13 +187,13 @@ def analyse_gap(run: RunRecord, results: list[SampleResult], rows: Iterable[dict
     gaps = []
     other: dict[str, int] = {}
     for entry in published_for_model(run.model):
-        if entry.benchmark != bench or not comparable(entry, cfg)[0]:  # like with like: benchmark and metric
+        if entry.benchmark != bench or not comparable(entry, spec.sampling.samples)[0]:  # like with like: benchmark and metric
             label = entry.benchmark_label if entry.benchmark != bench else f"{entry.benchmark_label} {entry.metric}"
             other[label] = other.get(label, 0) + 1
             continue
         diff = None if (acc is None or entry.score is None) else acc - entry.score
         inside = None if (acc is None or entry.score is None) else ci[0] <= entry.score <= ci[1]
-        settings = _settings(entry, cfg, run_settings, metric, thinking, len(graded), truncated, caveat)
+        settings = _settings(entry, spec, cfg, run_settings, metric, thinking, len(graded), truncated, caveat)
         closest = CLOSEST_POLICY.get(entry.grader_kind)
         cdiff = None
         if closest and closest in policies and entry.score is not None and policies[closest]["accuracy"] is not None:
@@ -188,21 +203,22 @@ def analyse_gap(run: RunRecord, results: list[SampleResult], rows: Iterable[dict
                                  settings=settings, closest_policy=closest, closest_policy_diff=cdiff))
     return GapAnalysis(run_id=run.run_id, run_name=run.name, model=run.model, benchmark=bench, accuracy=acc, ci95=ci,
                        caveat=caveat, gaps=gaps, other_benchmarks=other, policies=policies, run_settings=run_settings,
-                       ci_method=accuracy.describe(), disagreeing=tally.disagreeing)
+                       ci_method=accuracy.describe(), disagreeing=tally.disagreeing,
+                       unknown_texts=tally.unknown if regrade and graded else 0)
 
 
-def _run_shots(cfg: dict) -> int:
-    """Solved examples in the run's prompt (templates stored without ``shots`` are zero-shot)."""
+def _run_shots(cfg: dict[str, Any]) -> int:
+    """Solved examples in the run's prompt, from the template stored with it (a record of the template the run
+    used, not a setting: templates stored without ``shots`` are zero-shot)."""
     return int((cfg.get("prompt_template") or {}).get("shots", 0))
 
 
-def _settings(entry: PublishedScore, cfg: dict, rs: dict[str, str], metric: str, thinking: int, graded: int,
-              truncated: int, caveat: str | None) -> list[SettingDiff]:
-    sampling = cfg.get("sampling", {})
+def _settings(entry: PublishedScore, spec: RunSpec, cfg: dict[str, Any], rs: dict[str, str], metric: str,
+              thinking: int, graded: int, truncated: int, caveat: str | None) -> list[SettingDiff]:
     out = [SettingDiff("benchmark", rs["benchmark"], entry.benchmark_label, True if caveat else False)]
     out.append(SettingDiff("shots", rs["shots"], _fmt(entry.shots),
                            None if entry.shots is None else entry.shots != _run_shots(cfg)))
-    run_mode = str(cfg.get("mode", "cot"))
+    run_mode = spec.mode
     kind = entry.mode_kind
     run_family = run_mode if run_mode in ("pot", "tir") else "cot"  # verify is CoT with a self-check pass
     src_family = kind if kind in ("pot", "tir") else ("cot" if kind != "not stated" else None)
@@ -214,13 +230,13 @@ def _settings(entry: PublishedScore, cfg: dict, rs: dict[str, str], metric: str,
     src_thinks = None if kind == "not stated" else kind in ("thinking", "reasoning")
     out.append(SettingDiff("thinking", rs["thinking"], entry.mode,
                            None if src_thinks is None else src_thinks != run_thinks))
-    t = sampling.get("temperature")
+    t = spec.sampling.temperature
     out.append(SettingDiff("temperature", rs["temperature"], _fmt(entry.temperature),
                            None if entry.temperature is None else abs((t or 0.0) - entry.temperature) > 1e-9))
     out.append(SettingDiff("samples and metric", metric,
                            f"{entry.metric}" + (f" (k={entry.samples})" if entry.samples else ""),
                            _metric_differs(metric, entry)))
-    mt = sampling.get("max_tokens")
+    mt = spec.sampling.max_tokens
     mt_differs = None if entry.max_tokens is None else (mt is not None and mt < entry.max_tokens) or (
         mt is not None and mt > entry.max_tokens)
     if truncated and graded and truncated / graded >= 0.01:
@@ -229,7 +245,7 @@ def _settings(entry: PublishedScore, cfg: dict, rs: dict[str, str], metric: str,
     out.append(SettingDiff("chat template", rs["chat template"],
                            "yes" if entry.chat_template else "not stated", False if entry.chat_template else None))
     gk = entry.grader_kind
-    run_grader = str(cfg.get("grader", "rules"))
+    run_grader = spec.grader
     if gk == "not stated":
         grader_differs = None
     elif gk == "llm-judge":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,8 +92,8 @@ class RunSummary:
     by_subject: dict[str, Cell]
     by_level: dict[str, Cell]
     grid: dict[tuple[str, str], Cell]
-    prompt_tokens: int
-    completion_tokens: int
+    prompt_tokens: int | None  # None: some calls were answered without usage, so the total is unknown
+    completion_tokens: int | None
     requests: int
     cached: int
     retries: int
@@ -109,6 +109,14 @@ class RunSummary:
     judge: dict[str, Any] | None = None
     regeneration: dict[str, Any] | None = None
     generation_s: float = 0.0
+    calls_without_usage: int = 0
+
+    def tokens_sentence(self) -> str:
+        """Prompt and completion tokens, or why they are unknown (terminal and HTML report alike)."""
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return (f"Tokens: unknown (the server reported no usage for {self.calls_without_usage} of "
+                    f"{self.requests} calls)")
+        return f"Tokens: prompt {self.prompt_tokens:,}  completion {self.completion_tokens:,}"
 
     def regeneration_sentence(self) -> str | None:
         """One line on token-by-token regeneration (terminal and HTML report alike)."""
@@ -161,6 +169,7 @@ class RunSummary:
             "difficulty_trend_spearman": self.difficulty_trend,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "calls_without_usage": self.calls_without_usage,
             "requests": self.requests,
             "cached": self.cached,
             "retries": self.retries,
@@ -203,11 +212,6 @@ def verification_effect(final: Sequence[SampleResult], initial: Sequence[SampleR
     return effect
 
 
-def primary_grader(run: RunRecord) -> str:
-    """The grades a run is scored by: ``rules``, or ``final`` for judge and cascade runs."""
-    return "rules" if run.config.get("grader", "rules") == "rules" else "final"
-
-
 def summarize_run(store: Store, run: RunRecord, results: Sequence[SampleResult] | None = None,
                   executions: Sequence[dict[str, Any]] | None = None) -> RunSummary:
     """Everything about a stored run the reports show, read from ``store`` without holding its responses.
@@ -215,17 +219,20 @@ def summarize_run(store: Store, run: RunRecord, results: Sequence[SampleResult] 
     Args:
         store: the results store.
         run: the run.
-        results: its samples under its primary grader, when the caller has read them already.
+        results: its samples under the grader it is scored by, when the caller has read them already.
         executions: its code executions, when the caller has read them already.
     """
+    from ...pipeline import RunSpec
+
+    spec = RunSpec.of_run(run)
     if results is None:
-        results = store.sample_results(run.run_id, grader=primary_grader(run), responses=False)
+        results = store.sample_results(run.run_id, grader=spec.scored_grader, responses=False)
     initial = (store.sample_results(run.run_id, grader="initial", responses=False)
-               if run.config.get("mode") == "verify" else None)
+               if spec.mode == "verify" else None)
     summary = summarize(run, results, store.executions(run.run_id) if executions is None else executions, initial)
-    if run.config.get("regeneration"):
+    if spec.regenerate:
         summary.regeneration = regeneration_report(store.regeneration_records(run.run_id))
-    if run.config.get("grader", "rules") != "rules":
+    if spec.grader != "rules":
         summary.judge = judge_report(store.sample_results(run.run_id, grader="rules", responses=False),
                                      store.judge_scores(run.run_id))
     return summary
@@ -282,7 +289,10 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
         executions: its code executions, if any.
         initial: the grades of the answers before self-verification (verify mode).
     """
-    attempts_allowed = int(run.config.get("solver", {}).get("attempts", 1))
+    from ...pipeline import RunSpec
+
+    spec = RunSpec.of_run(run)
+    attempts_allowed = spec.attempts
     tries: dict[int, int] = defaultdict(int)
     for r in results:
         if r.tries:
@@ -317,7 +327,7 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
         benchmark=run.benchmark,
         model=run.model,
         status=run.status,
-        samples_per_problem=int(run.config.get("sampling", {}).get("samples", 1)),
+        samples_per_problem=spec.sampling.samples,
         problems=len({r.problem_id for r in results}),
         n=overall.n,
         correct=overall.correct,
@@ -331,8 +341,9 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
         by_subject=dict(sorted(by_subject.items(), key=lambda kv: _subject_order(kv[0]))),
         by_level=dict(sorted(by_level.items())),
         grid=dict(grid),
-        prompt_tokens=sum(r.prompt_tokens for r in results),
-        completion_tokens=sum(r.completion_tokens for r in results),
+        prompt_tokens=_total_or_unknown(r.prompt_tokens for r in results),
+        completion_tokens=_total_or_unknown(r.completion_tokens for r in results),
+        calls_without_usage=sum(r.calls_without_usage for r in results),
         requests=sum(r.attempts for r in results),
         cached=sum(r.cached for r in results),
         retries=sum(r.retries for r in results),
@@ -345,6 +356,16 @@ def summarize(run: RunRecord, results: Sequence[SampleResult],
                                     and r.tries >= attempts_allowed),
         executions=execution_stats(executions or []),
         verification=verification_effect(results, initial) if initial else None,
-        grader=run.config.get("grader", "rules"),
-        sampling=sampling_metrics(results) if int(run.config.get("sampling", {}).get("samples", 1)) > 1 else None,
+        grader=spec.grader,
+        sampling=sampling_metrics(results) if spec.sampling.samples > 1 else None,
     )
+
+
+def _total_or_unknown(values: Iterable[int | None]) -> int | None:
+    """The sum, or ``None`` when any part is unknown (a partial sum would pass for the whole)."""
+    total = 0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total

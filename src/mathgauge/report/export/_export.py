@@ -1,7 +1,21 @@
 """Every export of a run, behind one entry point (`export_run`): JSONL, CSV and Parquet (one row per sample, or
 per model call with ``attempts=True``), lm-eval's ``samples_<task>.jsonl`` shape, and verified solutions for
 fine-tuning (``sft``). Rows are streamed from the store and written as they come (Parquet: in batches), so a run's
-responses are never all in memory; every text is written exactly as stored."""
+responses are never all in memory; every text is written exactly as stored.
+
+Each consumer gets what it needs of a sample:
+
+* per-sample rows carry the grade the run is scored by (``grader``: ``rules``, or ``final`` in judge and cascade
+  runs), the exact text that grade read (``graded_text``: a program's output in program-of-thought runs, the turns
+  of the try joined in tool-use runs, the answer current after self-verification; ``None`` where an older
+  mathgauge did not keep it and it cannot be recomputed, ``graded_origin`` ``unknown``) with its
+  ``answer_format``, and ``response``, the raw response of the call the grade points at (the program, the last
+  turn, the last verification call);
+* per-call rows carry every raw response, and ``graded_text`` / ``answer_format`` on the call a grade reads;
+* lm-eval records put the graded texts in ``resps`` (what the filter, mathgauge's grader, reads:
+  ``filtered_resps`` is derived from them, as in lm-eval) and the raw responses in ``mathgauge.responses``;
+* fine-tuning records (`export_sft`) train on the model's own full solution, never on a program's output alone.
+"""
 
 from __future__ import annotations
 
@@ -21,18 +35,18 @@ from ...errors import ConfigError
 from ._sft import SftCoverage, export_sft
 
 if TYPE_CHECKING:
-    from ...store import Store
+    from ...store import RunRecord, Store
 
 EXPORT_FORMATS = ("jsonl", "csv", "parquet", "lm-eval-samples", "sft")
 _SAMPLE_COLUMNS = [
-    "problem_id", "sample_index", "subject", "level", "gold_answer", "extracted", "grade", "correct", "method",
-    "reason", "sample_status", "error", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s",
-    "cached", "problem", "response",
+    "problem_id", "sample_index", "subject", "level", "gold_answer", "grader", "extracted", "grade", "correct",
+    "method", "reason", "sample_status", "error", "finish_reason", "prompt_tokens", "completion_tokens",
+    "latency_s", "cached", "problem", "answer_format", "graded_origin", "graded_text", "response",
 ]
 _ATTEMPT_COLUMNS = [
     "problem_id", "sample_index", "attempt_index", "kind", "subject", "level", "gold_answer", "response",
     "reasoning", "finish_reason", "error", "prompt_tokens", "completion_tokens", "latency_s", "total_s", "retries",
-    "cached", "started_at", "request", "extra",
+    "cached", "started_at", "request", "extra", "answer_format", "graded_origin", "graded_text",
 ]
 _PARQUET_BATCH = 1000
 
@@ -51,9 +65,11 @@ class ExportResult:
         """What the CLI says about it (nothing for a JSONL/CSV per-sample export to standard output)."""
         if self.coverage is not None:
             c = self.coverage.to_dict()
+            unknown = (f", {c['unknown_text_dropped']} whose graded answer is unknown"
+                       if c["unknown_text_dropped"] else "")
             out = [f"wrote {c['records']} verified solutions to {self.output} ({c['duplicates_dropped']} duplicates "
-                   f"and {c['over_cap_dropped']} over the cap dropped); coverage {c['covered']}/{c['problems']} "
-                   f"problems ({100 * c['coverage']:.1f}%)"]
+                   f"and {c['over_cap_dropped']} over the cap dropped{unknown}); coverage "
+                   f"{c['covered']}/{c['problems']} problems ({100 * c['coverage']:.1f}%)"]
             for title, cells in (("subject", c["by_subject"]), ("level", c["by_level"])):
                 out.append(f"  by {title}: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in cells.items()))
             return out
@@ -84,6 +100,7 @@ def export_run(store: Store, run_ref: str, fmt: str, output: str | Path, *, atte
     if fmt in ("parquet", "sft") and str(output) == "-":
         raise ConfigError(f"{fmt} cannot be written to standard output; give --output FILE")
     run = store.get_run(run_ref)
+    grader = _scored_grader(run)
     if fmt == "sft":
         coverage = export_sft(store, run.run_id, output, max_per_problem=max_per_problem)
         return ExportResult(fmt, str(output), coverage.records, "verified solutions", coverage)
@@ -94,7 +111,8 @@ def export_run(store: Store, run_ref: str, fmt: str, output: str | Path, *, atte
         rows: Iterable[dict[str, Any]] = attempt_rows(store, run.run_id)
         columns, unit = _ATTEMPT_COLUMNS, "calls"
     else:
-        rows, columns, unit = store.export_rows(run.run_id), _SAMPLE_COLUMNS, "samples"
+        rows = ({**r, "grader": grader} for r in store.export_rows(run.run_id, grader))
+        columns, unit = _SAMPLE_COLUMNS, "samples"
     if fmt == "jsonl":
         count = _write_jsonl(({"run": run.name, **r} for r in rows), output)
     elif fmt == "csv":
@@ -107,8 +125,16 @@ def export_run(store: Store, run_ref: str, fmt: str, output: str | Path, *, atte
     return ExportResult(fmt, str(output), count, unit)
 
 
+def _scored_grader(run: RunRecord) -> str:
+    from ...pipeline import RunSpec
+
+    grader: str = RunSpec.of_run(run).scored_grader
+    return grader
+
+
 def attempt_rows(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
-    """One flat dict per stored model call of a run, in problem and sample order (requests and extras as JSON).
+    """One flat dict per stored model call of a run, in problem and sample order (requests and extras as JSON;
+    ``graded_text``, ``answer_format`` and ``graded_origin`` on the calls a grade reads, ``None`` on the others).
 
     Args:
         store: the results store.
@@ -126,7 +152,10 @@ def attempt_rows(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
                 "total_s": call.get("total_s"), "retries": call.get("retries"),
                 "cached": None if call.get("cached") is None else bool(call.get("cached")),
                 "started_at": call.get("started_at"), "request": call.get("request_json"),
-                "extra": call.get("extra_json"),
+                "extra": call.get("extra_json"), "answer_format": call.get("answer_format"),
+                "graded_origin": call.get("graded_origin"),
+                "graded_text": call.get("graded_text") if call.get("graded_origin") in ("solver", "migrated")
+                else None,
             }
 
 
@@ -137,20 +166,25 @@ def _sha(text: str) -> str:
 def lm_eval_records(store: Store, run_id: str, task: str = "mathgauge_math") -> Iterator[dict[str, Any]]:
     """One record per problem in lm-eval's per-sample log shape (``doc_id``, ``doc``, ``target``, ``arguments``,
     ``resps``, ``filtered_resps``, ``exact_match``, hashes). With k samples per problem, ``resps`` holds the k
-    responses and ``exact_match`` is their mean correctness (avg@k).
+    texts the run's grader read (the response in chain-of-thought runs; a program's output, a tool-use transcript,
+    the answer after self-verification otherwise), ``filtered_resps`` the answers it extracted from them, and
+    ``exact_match`` is their mean correctness under the grade the run is scored by (avg@k). The raw responses of
+    the graded calls are in ``mathgauge.responses``, the texts' formats in ``mathgauge.answer_formats``.
 
     Args:
         store: the results store.
         run_id: the run.
         task: the task name written in each record.
     """
+    from ...pipeline import RunSpec
+
     run = store.get_run(run_id)
-    sampling = run.config.get("sampling", {})
-    gen_kwargs = {"temperature": sampling.get("temperature"), "top_p": sampling.get("top_p"),
-                  "max_gen_toks": sampling.get("max_tokens"), "do_sample": bool(sampling.get("temperature")),
-                  "until": []}
+    spec = RunSpec.of_run(run)
+    sampling = spec.sampling
+    gen_kwargs = {"temperature": sampling.temperature, "top_p": sampling.top_p, "max_gen_toks": sampling.max_tokens,
+                  "do_sample": bool(sampling.temperature), "until": []}
     # export_rows come in problem order, so each problem's samples are consecutive: one problem in memory at a time
-    grouped = itertools.groupby(store.export_rows(run_id), key=lambda row: row["problem_id"])
+    grouped = itertools.groupby(store.export_rows(run_id, spec.scored_grader), key=lambda row: row["problem_id"])
     for doc_id, (pid, group) in enumerate(grouped):
         rows = list(group)
         first = rows[0]
@@ -165,7 +199,7 @@ def lm_eval_records(store: Store, run_id: str, task: str = "mathgauge_math") -> 
             "doc": doc,
             "target": target,
             "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": gen_kwargs}},
-            "resps": [[r.get("response") or "" for r in rows]],
+            "resps": [[_graded_or_response(r) for r in rows]],
             "filtered_resps": [r.get("extracted") or "[invalidanswer]" for r in rows],
             "filter": "mathgauge-rules",
             "metrics": ["exact_match"],
@@ -174,9 +208,19 @@ def lm_eval_records(store: Store, run_id: str, task: str = "mathgauge_math") -> 
             "target_hash": _sha(target),
             "exact_match": (sum(bool(r.get("correct")) for r in graded) / len(graded)) if graded else None,
             "task": task,
-            "mathgauge": {"run": run.name, "model": run.model, "verdicts": [r.get("grade") for r in rows],
-                          "finish_reasons": [r.get("finish_reason") for r in rows]},
+            "mathgauge": {"run": run.name, "model": run.model, "grader": spec.scored_grader,
+                          "verdicts": [r.get("grade") for r in rows],
+                          "finish_reasons": [r.get("finish_reason") for r in rows],
+                          "answer_formats": [r.get("answer_format") for r in rows],
+                          "graded_origins": [r.get("graded_origin") for r in rows],
+                          "responses": [r.get("response") or "" for r in rows]},
         }
+
+
+def _graded_or_response(row: dict[str, Any]) -> str:
+    """The text a sample was graded on; where that is unknown (``graded_origin`` says so), its raw response."""
+    text = row.get("graded_text")
+    return (row.get("response") or "") if text is None else text
 
 
 @contextmanager

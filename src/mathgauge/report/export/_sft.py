@@ -1,9 +1,14 @@
 """Verified-solution export for fine-tuning (rejection sampling): keep the solutions the grader marks correct.
 
 Each kept solution becomes one chat record ``{"messages": [system?, user, assistant]}`` (the format TRL's SFT
-trainer and OpenAI fine-tuning read). The assistant message is the model's own solution: for tool-integrated runs
-its turns with the code outputs it was shown, for program-of-thought runs the program followed by its output.
-The reference answer never enters a record; the grader only filters. Near-identical solutions of a problem
+trainer and OpenAI fine-tuning read). The assistant message is the model's own full solution, never the bare text
+the grader read where that is less (a program's output): for chain-of-thought runs its response; for
+tool-integrated runs its turns with the code outputs it was shown; for program-of-thought runs the program
+followed by its output; for self-verification runs the answer the grade read (the first answer, or the revision
+that replaced it: a whole solution the model wrote), without the verification dialogue, whose instructions are
+not the model's. A self-verification sample whose graded answer is unknown (graded by a mathgauge that did not
+keep it) is left out. Solutions are kept where the grade the run is scored by (``rules``, or ``final`` in judge and
+cascade runs) says correct. The reference answer never enters a record; the grader only filters. Near-identical solutions of a problem
 (same text after normalising case, whitespace, and comments in code) are kept once, and at most
 ``max_per_problem`` solutions are kept per problem.
 """
@@ -39,6 +44,7 @@ class SftCoverage:
     records: int = 0
     duplicates: int = 0
     capped: int = 0
+    unknown: int = 0  # correct samples left out: the solution their grade read is not known
     problems: int = 0
     covered: int = 0
     by_subject: dict[str, list[int]] = field(default_factory=dict)  # name -> [covered, problems]
@@ -46,13 +52,23 @@ class SftCoverage:
 
     def to_dict(self) -> dict[str, Any]:
         return {"records": self.records, "duplicates_dropped": self.duplicates, "over_cap_dropped": self.capped,
+                "unknown_text_dropped": self.unknown,
                 "problems": self.problems, "covered": self.covered,
                 "coverage": self.covered / self.problems if self.problems else 0.0,
                 "by_subject": self.by_subject, "by_level": self.by_level}
 
 
-def assistant_solution(item: dict[str, Any]) -> str:
-    """The model's whole solution for one graded call, code outputs included."""
+def assistant_solution(item: dict[str, Any]) -> str | None:
+    """The model's whole solution for one graded sample, code outputs included; ``None`` when it is not known.
+
+    Args:
+        item: one `Store.graded_solutions` entry (the graded call's ``kind``, ``request``, ``response`` and
+            ``executions``, and the ``graded_text`` its grade read).
+    """
+    if item["kind"] == "verify":
+        # The graded call ends the verification dialogue; the solution is the answer the grade read.
+        text = item.get("graded_text")
+        return None if text is None else text.rstrip()
     parts: list[str] = []
     messages = item["request"].get("messages", [])
     prompt_len = _prompt_length(messages)
@@ -77,7 +93,16 @@ def _prompt_length(messages: list[dict[str, str]]) -> int:
 
 
 def export_sft(store: Store, run_ref: str, output: str | Path, *, max_per_problem: int = 4) -> SftCoverage:
-    """Write the run's verified solutions as chat JSONL to ``output``; returns the coverage report."""
+    """Write the run's verified solutions as chat JSONL to ``output``; returns the coverage report.
+
+    Args:
+        store: the results store.
+        run_ref: run id or name.
+        output: the JSONL file to write.
+        max_per_problem: most solutions kept per problem.
+    """
+    from ...pipeline import RunSpec
+
     if max_per_problem < 1:
         raise ConfigError(f"--max-per-problem must be at least 1, got {max_per_problem}")
     run = store.get_run(run_ref)
@@ -86,12 +111,15 @@ def export_sft(store: Store, run_ref: str, output: str | Path, *, max_per_proble
     levels: dict[str, set[str]] = defaultdict(set)
     kept: dict[str, list[str]] = defaultdict(list)
     records: list[dict[str, Any]] = []
-    for item in store.graded_solutions(run.run_id):
+    for item in store.graded_solutions(run.run_id, RunSpec.of_run(run).scored_grader):
         subjects[item["subject"]].add(item["problem_id"])
         levels[str(item["level"])].add(item["problem_id"])
         if item["status"] != "correct":
             continue
         solution = assistant_solution(item)
+        if solution is None:
+            coverage.unknown += 1
+            continue
         fingerprint = hashlib.sha256(normalised_solution(solution).encode()).hexdigest()
         seen = kept[item["problem_id"]]
         if fingerprint in seen:

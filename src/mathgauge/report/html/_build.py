@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...store import RunRecord, Store
-from ..analysis import GapAnalysis, RunSummary, analyse_gap, load_runs, summarize_run
+from ..analysis import GapAnalysis, RunSummary, analyse_gap, benchmark_table, load_runs, summarize_run
 from ..stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from . import _view as view
 from ._render import render, static
@@ -27,7 +27,8 @@ def build_report(store: Store, refs: Sequence[str], *, max_samples: int = DEFAUL
 
     Args:
         store: the results store.
-        refs: run ids or names.
+        refs: run ids or names, or suite names (all their runs); with several runs the page also has the
+            benchmark x model table.
         max_samples: most samples per run in the sample browser.
         regrade: also score the responses under the peer grading policies (the gap analysis).
         budget_mb: most megabytes of sample data (facts, previews, full texts) in the page.
@@ -41,20 +42,23 @@ def build_report(store: Store, refs: Sequence[str], *, max_samples: int = DEFAUL
         ex = _executions(store, run)
         summary = summarize_run(store, run, results, ex)
         index = browser.begin_run(run, results, ex)
-        gap = analyse_gap(run, results, browser.observe(index, store.export_rows(run.run_id)), regrade=regrade)
+        # One text per sample (the graded one; the response where it is unknown): both passes read half the text.
+        rows = store.export_rows(run.run_id, responses=False)
+        gap = analyse_gap(run, results, browser.observe(index, rows), regrade=regrade)
         browser.mark(index, gap.disagreeing | _judge_disagreements(summary))
         summaries.append(summary)
         gaps.append(gap)
         executions.append(ex)
     browser.plan()
     for index, (run, _) in enumerate(loaded):
-        browser.fill(index, store.export_rows(run.run_id))
+        browser.fill(index, store.export_rows(run.run_id, responses=False))
     html = render(
         "report.html.j2",
         title="mathgauge report: " + ", ".join(s.run_name for s in summaries),
         generated=time.strftime("%Y-%m-%d %H:%M"),
         css=static("report.css"), js=static("browser.js"),
         headline=view.headline(summaries, gaps),
+        table=benchmark_table(list(zip([run for run, _ in loaded], summaries))) if len(loaded) > 1 else None,
         gap_items=[{"gap": g, "charts": view.gap_charts(g)} for g in gaps],
         comparison=view.comparison(loaded, resamples=DEFAULT_RESAMPLES, seed=DEFAULT_SEED),
         breakdown=view.breakdown_charts(summaries),

@@ -1,7 +1,9 @@
 """The sample browser's data, within a byte budget whatever the run size.
 
-Every embedded sample carries its facts (verdict, answer, tokens, calls, code executions) and its response: in full
-when it fits, else a preview (its first and last characters: the last hold the answer). What is left of the budget
+Every embedded sample carries its facts (verdict, answer, tokens, calls, code executions) and the text it was graded
+on (a program's output, a tool-use transcript, the answer after self-verification; the graded call's response where
+that text is unknown): in full when it fits, else a preview (its first and last characters: the last hold the
+answer). The verdict is the grade the run is scored by. What is left of the budget
 goes to full texts, the samples a reader opens first: wrong answers, then correct ones that a peer grading policy or
 the judge grades otherwise, then the rest, spread over problems (each problem's first such sample before any
 problem's second). Two passes over `Store.export_rows` (stream, nothing but the chosen texts kept): the first
@@ -45,10 +47,16 @@ def _json_size(value: Any) -> int:
     return len(text.encode("utf-8")) + 5 * escaped
 
 
-def _verdict(row: dict[str, Any]) -> str:
+def _verdict(row: dict[str, Any], scored: str | None) -> str:
     if row.get("sample_status") == "failed":
         return "failed"
-    return row.get("grade") or "pending"
+    return scored or row.get("grade") or "pending"
+
+
+def _shown_text(row: dict[str, Any]) -> str:
+    """The text a sample was graded on, or the graded call's response where that is unknown."""
+    text = row.get("graded_text")
+    return (row.get("response") or "") if text is None else text
 
 
 class SampleBrowser:
@@ -74,6 +82,7 @@ class SampleBrowser:
         self.left_out = 0
         self._problem_bytes: dict[str, int] = {}  # each problem's text and answer as JSON
         self._attempts: list[dict[tuple[str, int], int]] = []
+        self._verdicts: list[dict[tuple[str, int], str | None]] = []
         self._executions: list[dict[tuple[str, int], list[dict[str, Any]]]] = []
 
     # -- first pass --------------------------------------------------------------------------------------------
@@ -83,12 +92,13 @@ class SampleBrowser:
 
         Args:
             run: the run.
-            results: its samples (for the calls per sample).
+            results: its samples under the grader it is scored by (for the calls and the verdict per sample).
             executions: its code executions (shown per sample, each text cut to `CODE_CHARS`).
         """
         self.runs.append(neutralise_tree({"name": run.name, "model": run.model, "run_id": run.run_id}))
         self.totals.append(0)
         self._attempts.append({(r.problem_id, r.sample_index): r.attempts for r in results})
+        self._verdicts.append({(r.problem_id, r.sample_index): r.grade_status for r in results})
         by_sample: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for e in executions:
             by_sample.setdefault((e["problem_id"], e["sample_index"]), []).append(neutralise_tree({
@@ -115,7 +125,7 @@ class SampleBrowser:
             self.problems[shown_pid] = problem
             self._problem_bytes[shown_pid] = _json_size(problem) + _json_size(shown_pid) + 2
         lat = row.get("latency_s")
-        verdict = _verdict(row)
+        verdict = _verdict(row, self._verdicts[i].get((pid, k)))
         record = neutralise_tree({
             "r": i, "p": pid, "k": k, "s": row.get("subject") or "?",
             "l": row.get("level") if row.get("level") is not None else "?", "v": verdict,
@@ -126,7 +136,7 @@ class SampleBrowser:
         executions = self._executions[i].get((pid, k))
         if executions:
             record["ex"] = executions
-        text = neutralise(row.get("response") or "")
+        text = neutralise(_shown_text(row))
         record["len"] = len(text)
         self.entries[(i, pid, k)] = _Entry(record, (i, pid, k), len(self.entries), _json_size(record), len(text),
                                            _json_size(text), 0 if verdict != "correct" else 2)
@@ -195,7 +205,7 @@ class SampleBrowser:
             entry = self.entries.get((run_index, row["problem_id"], row["sample_index"]))
             if entry is None:
                 continue
-            text = neutralise(row.get("response") or "")
+            text = neutralise(_shown_text(row))
             if entry.full:
                 entry.record["resp"] = text
             else:

@@ -126,7 +126,8 @@ def distribution_charts(loaded: Loaded, summaries: Sequence[RunSummary],
                         executions: Sequence[Sequence[dict[str, Any]]]) -> list[Chart]:
     """Tokens, latency, calls per sample, tries, execution time and judge scores."""
     charts = [
-        histogram([(run.name, [r.completion_tokens for r in res if r.attempts]) for run, res in loaded],
+        histogram([(run.name, [r.completion_tokens for r in res  # unknown tokens are left out, never counted as 0
+                               if r.attempts and r.completion_tokens is not None]) for run, res in loaded],
                   title="Completion tokens per sample", unit="tokens", log=True),
         histogram([(run.name, [r.latency_s for r in res if r.latency_s is not None]) for run, res in loaded],
                   title="Latency of the final call", unit="seconds"),

@@ -1,5 +1,11 @@
 """Alternative grading policies that emulate what peer harnesses do, to measure how much a score depends on the
-grader alone. Written for mathgauge (no peer code): each policy is ``policy(response, gold) -> bool``.
+grader alone. Written for mathgauge (no peer code): each policy is ``policy(text, gold, answer_format=None) ->
+bool``, given the text mathgauge graded and the answer format it graded it in.
+
+Each policy reads a prose answer its own way (below). A text whose format states the answer without prose (a
+program's printed output: ``program_output``, ``raw``) is not prose: peer harnesses that run programs take the
+printed value as the answer, so every policy reads it as mathgauge does for that format (the last printed line)
+and only compares it its own way.
 
 * ``minerva``: the answer is what the Minerva sentence "Final Answer: The final answer is X. I hope it is
   correct." commits to, normalised (``$``, ``\\text``, units, spaces, ``\\dfrac``), then compared as strings.
@@ -17,12 +23,22 @@ import re
 from collections.abc import Callable
 from fractions import Fraction
 
-from ...grading import last_boxed, strip_thinking
+from ...grading import extract_final_answer, last_boxed, strip_thinking
+
+#: Answer formats whose text states the answer without prose (a program's output): read as the format says.
+STATED_FORMATS = ("program_output", "raw")
 
 
 def _strip_thinking(text: str) -> str:
     # peers' graders read everything when a trace never closes: keep it then
     return strip_thinking(text, keep_unclosed=True)
+
+
+def _answer(text: str, answer_format: str | None, read_prose: Callable[[str], str | None]) -> str | None:
+    """The answer a policy compares: the format's own where the format is not prose, else the policy's reading."""
+    if answer_format in STATED_FORMATS:
+        return extract_final_answer(text, answer_format)
+    return read_prose(text)
 
 
 # -- hendrycks-style cleaning ------------------------------------------------------------------------------------
@@ -79,8 +95,15 @@ def hendrycks_clean(s: str) -> str:
     return s
 
 
-def hendrycks_policy(response: str, gold: str) -> bool:
-    got = last_boxed(_strip_thinking(response or ""))
+def hendrycks_policy(response: str, gold: str, answer_format: str | None = None) -> bool:
+    """hendrycks-style: the last ``\\boxed{}``, cleaned, equal as strings.
+
+    Args:
+        response: the graded text.
+        gold: the reference answer.
+        answer_format: the format it was graded in (`STATED_FORMATS` are read as mathgauge reads them).
+    """
+    got = _answer(response or "", answer_format, lambda text: last_boxed(_strip_thinking(text)))
     if got is None:
         return False
     return hendrycks_clean(got) == hendrycks_clean(gold)
@@ -110,15 +133,21 @@ def minerva_clean(ans: str) -> str:
     return s
 
 
-def minerva_policy(response: str, gold: str) -> bool:
-    text = _strip_thinking(response or "")
-    found = _MINERVA_RE.findall(text)
+def _minerva_answer(text: str) -> str | None:
+    found = _MINERVA_RE.findall(_strip_thinking(text))
     if not found:
-        return False
+        return None
     got = found[-1].strip()
     boxed = last_boxed(got)
-    if boxed is not None:
-        got = boxed
+    return got if boxed is None else boxed
+
+
+def minerva_policy(response: str, gold: str, answer_format: str | None = None) -> bool:
+    """Minerva-style: the answer of the "Final Answer: The final answer is X." sentence, normalised, equal as
+    strings (args as `hendrycks_policy`)."""
+    got = _answer(response or "", answer_format, _minerva_answer)
+    if got is None:
+        return False
     return minerva_clean(got) == minerva_clean(gold)
 
 
@@ -155,25 +184,34 @@ def _lenient_extract(text: str) -> str | None:
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed
-    m = re.findall(r"answer is[:\s]*\$?([^\n$]+?)\$?(?:\.\s|\.$|\n|$)", text, re.IGNORECASE)
+    m: list[str] = re.findall(r"answer is[:\s]*\$?([^\n$]+?)\$?(?:\.\s|\.$|\n|$)", text, re.IGNORECASE)
     if m:
         return m[-1]
-    nums = _NUM_RE.findall(text)
+    nums: list[str] = _NUM_RE.findall(text)
     return nums[-1] if nums else None
 
 
-def lenient_policy(response: str, gold: str) -> bool:
-    got = _lenient_extract(_strip_thinking(response or ""))
+def lenient_policy(response: str, gold: str, answer_format: str | None = None) -> bool:
+    """Lenient: boxed, else "answer is", else the last number; numbers within a relative 1e-2 (args as
+    `hendrycks_policy`)."""
+    got = _answer(response or "", answer_format, lambda text: _lenient_extract(_strip_thinking(text)))
     if got is None:
         return False
     a, b = parse_number(got), parse_number(gold)
     if a is not None and b is not None:
         return abs(a - b) <= max(1e-6, 1e-2 * abs(b))
-    clean = lambda s: re.sub(r"[\s{}]", "", hendrycks_clean(s)).lower()  # noqa: E731
-    return clean(got) == clean(gold)
+    return _loose(got) == _loose(gold)
 
 
-POLICIES: dict[str, tuple[str, Callable[[str, str], bool]]] = {
+def _loose(s: str) -> str:
+    """hendrycks-cleaned, without spaces and braces, lower case."""
+    return re.sub(r"[\s{}]", "", hendrycks_clean(s)).lower()
+
+
+#: A policy: (graded text, reference answer, the text's answer format) -> correct.
+Policy = Callable[[str, str, str | None], bool]
+
+POLICIES: dict[str, tuple[str, Policy]] = {
     "minerva": ("Minerva-style 'Final Answer: The final answer is X. I hope it is correct.' sentence, normalised "
                 "string match", minerva_policy),
     "hendrycks": ("hendrycks-style last \\boxed{}, cleaned exact string match", hendrycks_policy),

@@ -98,7 +98,7 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
         f"pending {s.pending}"
     )
     console.print(
-        f"Tokens: prompt {s.prompt_tokens:,}  completion {s.completion_tokens:,}   "
+        f"{s.tokens_sentence()}   "
         f"requests {s.requests} ({s.cached} from cache, {s.retries} retries)   wall {s.wall_s:.1f}s"
         + (f"   {rate:.1f} req/s" if rate else "")
     )
