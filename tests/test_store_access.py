@@ -249,3 +249,13 @@ def test_an_intact_store_checks_clean(run_cli, three_runs) -> None:
     result = run_cli("store", "check", "--store", str(three_runs))
     assert result.code == 0 and result.out.strip() == (f"{three_runs}: intact (SQLite integrity check ok; all 3 "
                                                        f"run(s) readable)")
+
+
+def test_a_file_that_is_no_database_is_one_line_everywhere(run_cli, tmp_path) -> None:
+    bogus = tmp_path / "notes.db"
+    bogus.write_text("these are my notes, not a results store\n" * 200)
+    for args in (["runs"], ["show", "x"], ["resume", "x"], ["store", "check"]):
+        result = run_cli(*args, "--store", str(bogus))
+        assert result.code == 2 and result.err.count("\n") == 1 and "file is not a database" in result.err, args
+    assert "nothing can be salvaged" in run_cli("store", "check", "--store", str(bogus)).err
+    assert bogus.read_text().startswith("these are my notes")  # never touched

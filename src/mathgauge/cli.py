@@ -513,8 +513,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in argv and argv and argv[0] == "ablate":  # everything after -- belongs to the ablated `run`
         cut = argv.index("--")
         argv, passthrough = argv[:cut], argv[cut + 1:]
-    import sqlite3
-
     args: argparse.Namespace | None = None
     try:
         args = build_parser(argv).parse_args(argv)
@@ -534,7 +532,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _stdout_closed()
         return EXIT_OK
-    except sqlite3.DatabaseError as exc:  # a store damaged where a command read it
+    except Exception as exc:  # noqa: BLE001 -- only a store damaged where a command read it is handled here
+        sqlite3 = sys.modules.get("sqlite3")  # not imported for it: commands that never open a store start faster
+        if sqlite3 is None or not isinstance(exc, sqlite3.DatabaseError):
+            raise
         store = getattr(args, "store", None) or "the results store"
         print(f"error: {store}: cannot read the results store ({exc}); `mathgauge store check --store {store}` "
               f"checks it (and --salvage NEW.db copies every readable run)", file=sys.stderr)

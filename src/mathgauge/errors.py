@@ -33,6 +33,19 @@ class StoreError(MathgaugeError):
     """The results store cannot be opened, or a run cannot be found or resumed."""
 
 
+class StoreUnreadable(StoreError):
+    """The store file cannot be read at all (not an SQLite database, or damaged where SQLite starts reading).
+
+    Args:
+        message: the line for the user.
+        cause: SQLite's own words.
+    """
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
 class RunBusy(StoreError):
     """Another process is working on the run (it holds the run's lease)."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreUnreadable
 from ._store import Store
 
 #: Tables of run state that are never copied (a salvaged run is at rest: no process works on it).
@@ -97,10 +97,15 @@ def check_store(path: str | Path, *, limit: int = 20) -> StoreCheck:
         limit: most integrity problems listed.
 
     Raises:
-        StoreError: the file cannot be opened at all.
+        StoreError: the file cannot be opened at all (nothing in it can be read, so nothing can be salvaged).
     """
     report = StoreCheck(Path(path))
-    with Store(path, read_only=True) as store:
+    try:
+        opened = Store(path, read_only=True)
+    except StoreUnreadable as exc:
+        raise StoreUnreadable(f"{path}: not readable as a results store at all ({exc.cause}): nothing can be "
+                              f"salvaged from it", exc.cause) from None
+    with opened as store:
         db = store._db
         try:
             report.problems = store.integrity_problems(limit)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..errors import RunBusy, StoreError
+from ..errors import RunBusy, StoreError, StoreUnreadable
 from . import _lease
 from ._lease import Lease, LeaseHolder
 from ._records import RunRecord, SampleResult
@@ -112,16 +112,14 @@ class Store:
             try:
                 self._db = self._connect_read_only(uri + "?mode=ro&immutable=1")
             except sqlite3.DatabaseError as exc:
-                raise StoreError(f"{self.path}: cannot open the results store for reading ({exc})") from None
+                raise self._unreadable(exc) from None
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open the results store for reading ({exc}); "
-                             f"`mathgauge store check --store {self.path}` says more") from None
+            raise self._unreadable(exc) from None
         try:
             version = self._stored_version()
         except sqlite3.DatabaseError as exc:
             self._close_quietly()
-            raise StoreError(f"{self.path}: cannot read the results store ({exc}); "
-                             f"`mathgauge store check --store {self.path}` says more") from None
+            raise self._unreadable(exc) from None
         if version > SCHEMA_VERSION:
             self._close_quietly()
             raise StoreError(
@@ -133,6 +131,10 @@ class Store:
                                  f"upgraded once, which needs write access to the file and its folder")
             Store(self.path).close()  # upgrade it, then read as asked
             self._open_read_only()
+
+    def _unreadable(self, exc: BaseException) -> StoreUnreadable:
+        return StoreUnreadable(f"{self.path}: cannot open the results store for reading ({exc}); "
+                               f"`mathgauge store check --store {self.path}` says more", str(exc))
 
     def _connect_read_only(self, uri: str) -> sqlite3.Connection:
         db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
