@@ -146,12 +146,14 @@ def test_a_second_process_on_the_same_run_is_refused(tmp_path, data, math500_pat
         again = subprocess.run(cli_command("run", "--model", "scripted", "--base-url", srv.base_url, "--data-file",
                                            str(data), "--store", str(db), "--quiet", "--run-name", "busy",
                                            "--resume"), env=cli_env(), capture_output=True, text=True, timeout=60)
+        regrade = subprocess.run(cli_command("regrade", "busy", "--store", str(db)), env=cli_env(),
+                                 capture_output=True, text=True, timeout=60)
         _, err = first.communicate(timeout=120)
         with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/requests", timeout=10) as resp:
             bodies = json.loads(resp.read())
     assert first.returncode == 0, err
     host = socket.gethostname()
-    for refused in (resume, again):
+    for refused in (resume, again, regrade):
         assert refused.returncode == 2
         assert refused.stderr.startswith(f"error: run busy is in progress (pid {first.pid} on {host}, ")
     prompts = [json.dumps(b["messages"]) for b in bodies]
