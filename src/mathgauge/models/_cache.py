@@ -89,4 +89,4 @@ class CachedBackend:
 
 def _replayable(text: str | None, finish_reason: str | None) -> bool:
     """Whether a response may be answered from the cache: not an empty reply (see the class)."""
-    return bool(text and text.strip()) or finish_reason == "length"
+    return bool(text and not text.isspace()) or finish_reason == "length"

@@ -374,7 +374,7 @@ def _check_content(content: str | None, finish_reason: str | None, tool_calls: b
     reason ``length``, e.g. a reasoning model that spent its budget thinking) is the model's real answer; one the
     provider's content filter stopped fails the call at once (a retry would be filtered again).
     """
-    if tool_calls or (content and content.strip()) or finish_reason == "length":
+    if tool_calls or (content and not content.isspace()) or finish_reason == "length":
         return
     if finish_reason == "content_filter":
         raise ModelCallError("the provider's content filter stopped the reply (finish_reason content_filter)")
