@@ -19,6 +19,7 @@ import pytest
 
 from mathgauge.datasets import load_problems
 from mathgauge.prompts import load_template
+from mathgauge.store import Store
 from mathgauge.testing import ScriptRates, scripted_outcome, scripted_server
 
 
@@ -64,11 +65,12 @@ def test_run_reports_the_scripted_numbers_and_stores_everything(run_cli, server,
     assert rows(db, "SELECT COUNT(*) FROM attempts") == [(40,)]
     assert rows(db, "SELECT COUNT(*) FROM grades") == [(40,)]
     template = load_template()
-    prompt, request = rows(db, "SELECT s.prompt_json, a.request_json FROM samples s JOIN attempts a "
-                               "USING (run_id, problem_id, sample_index) WHERE s.problem_id = "
-                               f"'{problems[0].id}'")[0]
-    assert json.loads(prompt) == template.render(problems[0].problem)
-    assert json.loads(request)["messages"] == json.loads(prompt)
+    with Store(db) as store:
+        run_id = store.get_run("first").run_id
+        prompt = next(r["prompt"] for r in store.export_rows(run_id) if r["problem_id"] == problems[0].id)
+        request = next(c["request_json"] for c in store.calls(run_id) if c["problem_id"] == problems[0].id)
+    assert prompt == template.render(problems[0].problem)
+    assert json.loads(request)["messages"] == prompt
     config = json.loads(rows(db, "SELECT config_json FROM runs")[0][0])
     assert config["sampling"] == {"temperature": 0.0, "top_p": None, "max_tokens": None, "seed": None, "samples": 1}
 

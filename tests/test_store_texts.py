@@ -1,0 +1,193 @@
+"""Schema 5: long texts stored once, compressed; a schema-4 store opens, reads and exports exactly as before.
+
+The schema-4 store is written by that version itself (the commit below, taken from this repository's history with
+`git archive`), running a real ``mathgauge run`` against the scripted server, and exported by it; the same exports
+made by this version from the migrated copy must be identical, byte for byte.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import stored_calls
+
+from mathgauge.solve import Attempt, Gradable
+from mathgauge.store import SCHEMA_VERSION, Store, StoreWriter
+from mathgauge.store._texts import decode, encode
+from mathgauge.testing import scripted_server
+
+#: The last commit whose mathgauge writes schema 4.
+V4_COMMIT = "b8a60f932e99c62cbc9bde7175bd81be370b146b"
+REPO = Path(__file__).resolve().parents[1]
+EXPORTS = [("jsonl", []), ("csv", []), ("lm-eval-samples", []), ("sft", []), ("jsonl", ["--attempts"]),
+           ("parquet", [])]
+STRANGE = ["", "x", "Ünïcödé ∑ 数学 🙂" * 40, "lone \ud800 surrogate and a NUL \x00 byte" * 10,
+           "\\boxed{\\frac{1}{2}}\n" * 500]
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.mark.parametrize("text", STRANGE)
+def test_every_text_comes_back_exactly(text: str, tmp_path: Path) -> None:
+    digest, body = encode(text)
+    assert decode(body) == text and len(digest) == 32
+    with Store(tmp_path / "t.db") as store:
+        run = store.create_run(name="r", benchmark="b", model="m", config={}, versions={})
+
+        class P:
+            id, problem, answer, solution, subject, level = "p", "Q?", "1", "", "s", None
+
+        store.add_problems(run.run_id, [P], [[{"role": "user", "content": text}]], 1)
+        call = Attempt("p", 0, 0, "cot", {"model": "m", "messages": [{"role": "user", "content": text}]},
+                       response=text, reasoning=text or None, finish_reason="stop")
+        store.save_sample(run.run_id, "p", 0, [call], graded=[Gradable(text, "boxed", 0)])
+        store.put_response("k", {"text": text, "finish_reason": "stop", "reasoning": None, "extra": {"a": 1}})
+        (stored,) = store.calls(run.run_id)
+        assert (stored["response"], stored["reasoning"], stored["graded_text"]) == (text, text or None, text)
+        assert json.loads(stored["request_json"]) == call.request
+        assert store.get_response("k") == {"text": text, "finish_reason": "stop", "reasoning": None,
+                                           "extra": {"a": 1}}
+        assert store.unfinished_samples(run.run_id) == []
+        assert next(iter(store.export_rows(run.run_id)))["prompt"] == [{"role": "user", "content": text}]
+
+
+def test_a_run_stores_each_text_once_and_compressed(run_cli, math500_path: Path, tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    with scripted_server("--data", str(math500_path), "--prose-kb", "2") as srv:
+        result = run_cli("run", "--model", "m", "--base-url", srv.base_url, "--data-file", str(math500_path),
+                         "--limit", "5", "--samples", "3", "--temperature", "0.6", "--store", str(db), "--quiet")
+        sent = srv.stats()["content_bytes"]
+    assert result.code == 0, result.err
+    # Nothing inline: every call's texts, every prompt and every cached response point at `texts`.
+    assert rows(db, "SELECT COUNT(*) FROM attempts WHERE response IS NOT NULL OR graded_text IS NOT NULL"
+                    " OR reasoning IS NOT NULL OR request_json != '' OR response_ref IS NULL"
+                    " OR graded_ref != response_ref") == [(0,)]
+    assert rows(db, "SELECT COUNT(*) FROM samples WHERE prompt_json != ''") == [(0,)]
+    assert rows(db, "SELECT COUNT(*) FROM response_cache c JOIN attempts a ON a.response_ref = c.text_ref") == [(15,)]
+    assert all("text" not in json.loads(r) for (r,) in rows(db, "SELECT response_json FROM response_cache"))
+    # Texts: 15 responses, and per problem its prompt (the message, and the messages as JSON) and one request body
+    # for its 3 samples (they differ only in the sample index, which is not sent).
+    assert rows(db, "SELECT COUNT(*) FROM texts") == [(15 + 5 * 3,)]
+    (packed,) = rows(db, "SELECT SUM(LENGTH(body)) FROM texts t JOIN attempts a ON a.response_ref = t.text_id")[0]
+    assert packed < 0.6 * sent  # real prose compresses to well under this
+    calls = stored_calls(db)
+    assert sum(len(c["response"].encode()) for c in calls) == sent
+
+
+def test_the_writer_commits_jobs_together_and_fails_them_alone(tmp_path: Path) -> None:
+    with Store(tmp_path / "w.db") as store:
+        run = store.create_run(name="r", benchmark="b", model="m", config={}, versions={})
+        writer = StoreWriter(store)
+        ok = [writer.submit(store.put_response, f"k{i}", {"text": f"t{i}", "finish_reason": "stop"})
+              for i in range(50)]
+        bad = writer.submit(store.mark_run_ended, run.run_id, "finished", wall_s="not a number")  # type: ignore
+        boom = writer.submit(lambda: 1 / 0)
+        after = writer.submit(store.put_response, "last", {"text": "z", "finish_reason": "stop"})
+        writer.shutdown(wait=True)
+        assert [f.result() for f in ok] == [None] * 50 and after.result() is None
+        with pytest.raises(ZeroDivisionError):
+            boom.result()
+        bad.exception()  # stored or refused, it never took the others with it
+        assert store.get_response("k49")["text"] == "t49" and store.get_response("last")["text"] == "z"
+
+
+# -- a schema-4 store ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def v4_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", V4_COMMIT, "src/mathgauge"],
+                             capture_output=True, timeout=60)
+    if archive.returncode != 0:
+        pytest.fail(f"the schema-4 store is made by mathgauge at commit {V4_COMMIT[:12]} from this repository's "
+                    f"history, and `git archive` could not read it ({archive.stderr.decode().strip()}); fetch the "
+                    f"full history (git fetch --unshallow)")
+    dest = tmp_path_factory.mktemp("mathgauge-v4")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / "src"
+
+
+def _cli(code: Path | None, cwd: Path, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(code) if code else str(REPO / "src"), "OPENAI_API_KEY": "x"}
+    done = subprocess.run([sys.executable, "-m", "mathgauge.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _exports(code: Path | None, db: Path, run: str, out: Path) -> dict[str, object]:
+    out.mkdir()
+    found: dict[str, object] = {}
+    for fmt, extra in EXPORTS:
+        path = out / f"{fmt}{''.join(extra)}.out"
+        _cli(code, out, "export", run, "--store", str(db), "--format", fmt, "--output", str(path), *extra)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            found[path.name] = pq.read_table(path).to_pylist()
+        else:
+            found[path.name] = path.read_bytes()
+    return found
+
+
+@pytest.fixture(scope="module")
+def prose_server(math500_path: Path):
+    """One server for the old and the new version (the endpoint's URL is part of the cache key)."""
+    with scripted_server("--data", str(math500_path), "--prose-kb", "1") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def v4_store(v4_code: Path, math500_path: Path, prose_server, tmp_path_factory: pytest.TempPathFactory):
+    work = tmp_path_factory.mktemp("v4-runs")
+    db = work / "v4.db"
+    _cli(v4_code, work, "run", "--model", "m", "--base-url", prose_server.base_url, "--data-file",
+         str(math500_path), "--limit", "6", "--samples", "2", "--temperature", "0.6", "--store", str(db), "--quiet",
+         "--run-name", "old")
+    assert rows(db, "SELECT value FROM meta WHERE key = 'schema_version'") == [("4",)]
+    return db, _exports(v4_code, db, "old", work / "exports")
+
+
+def test_a_schema_4_store_exports_exactly_as_before(v4_store, tmp_path: Path) -> None:
+    old_db, old_exports = v4_store
+    db = tmp_path / "store.db"
+    shutil.copy(old_db, db)
+    with Store(db) as store:
+        assert store.schema_version == SCHEMA_VERSION
+    assert _exports(None, db, "old", tmp_path / "exports") == old_exports
+
+
+def test_a_schema_4_cache_answers_a_new_run_stored_compressed(v4_store, prose_server, math500_path: Path,
+                                                             tmp_path: Path) -> None:
+    old_db, _ = v4_store
+    db = tmp_path / "store.db"
+    shutil.copy(old_db, db)
+    before = prose_server.stats()["chat_requests"]
+    _cli(None, tmp_path, "run", "--model", "m", "--base-url", prose_server.base_url, "--data-file",
+         str(math500_path), "--limit", "6", "--samples", "2", "--temperature", "0.6", "--store", str(db), "--quiet",
+         "--run-name", "new")
+    assert prose_server.stats()["chat_requests"] == before  # every call answered by the old version's cache
+    calls = stored_calls(db)
+    old = {(c["problem_id"], c["sample_index"]): c for c in calls if c["run_id"] != calls[-1]["run_id"]}
+    new = [c for c in calls if c["run_id"] == calls[-1]["run_id"]]
+    assert len(new) == len(old) == 12
+    for c in new:
+        was = old[(c["problem_id"], c["sample_index"])]
+        assert (c["response"], c["graded_text"], c["request_json"]) == (was["response"], was["graded_text"],
+                                                                        was["request_json"])
+    # The new run's rows keep their texts in `texts`; the old run's are untouched.
+    assert rows(db, "SELECT COUNT(*) FROM attempts WHERE response IS NULL AND response_ref IS NOT NULL") == [(12,)]
+    assert rows(db, "SELECT COUNT(*) FROM attempts WHERE response IS NOT NULL AND response_ref IS NULL") == [(12,)]
