@@ -106,24 +106,43 @@ async def aevaluate(spec: RunSpec, *, progress: ProgressCallback | None = None,
         await backend.aclose()
         if sandbox is not None:
             sandbox.close()
-        raise
-    finally:
         store.close()
+        raise
     for note in plan.notes:
         say(note)
-    return await _execute(spec, run, backend, sandbox, progress=progress, notify=say, notes=plan.notes)
+    return await _execute(spec, run, backend, sandbox, progress=progress, notify=say, notes=plan.notes,
+                          store=store)
+
+
+def _warm_up(grading: GradingStage) -> None:
+    """What a run needs only once answers come back (the grader, the summary and its rendering), loaded while
+    the first requests are out instead of before they leave (~40 ms of a run's start on 2 cores)."""
+    grading.grader  # noqa: B018 -- made now, off the event loop
+    import io
+
+    import mathgauge.report.analysis  # noqa: F401
+    import mathgauge.report.terminal  # noqa: F401
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    # rich imports its renderers on the first print (~30 ms): print once, to nowhere.
+    Console(file=io.StringIO(), width=80).print(Table("x"), escape("[x]"))
 
 
 async def _execute(spec: RunSpec, run: RunRecord, backend: ModelBackend, sandbox: Any = None, *,
-                   progress: ProgressCallback | None, notify: Notify, notes: list[str]) -> EvalResult:
-    """Solve, grade and store every unfinished sample of ``run``, then summarise it."""
+                   progress: ProgressCallback | None, notify: Notify, notes: list[str],
+                   store: Store | None = None) -> EvalResult:
+    """Solve, grade and store every unfinished sample of ``run``, then summarise it (``store``: already open)."""
     if sandbox is None and spec.mode in CODE_MODES:
         try:
             sandbox = await open_sandbox(spec)
         except BaseException:
             await backend.aclose()
+            if store is not None:
+                store.close()
             raise
-    store = Store(spec.store)
+    store = store or Store(spec.store)
     # The store stage: every store write during the run goes through this one thread, so SQLite commits never
     # stall the event loop; what queues up while it commits is committed together.
     writer = StoreWriter(store)
@@ -220,6 +239,9 @@ class _SampleFlow:
                 await self._sample(*queue.popleft())
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(min(len(todo), self.workers))]
+        # Once the workers' first steps have run (the first requests are on their way), load the rest off the loop.
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.run_in_executor, None, _warm_up, self.grading)
         try:
             finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in finished:

@@ -42,7 +42,8 @@ class Store:
 
     def __init__(self, path: str | Path = DEFAULT_STORE, *, must_exist: bool = False) -> None:
         self.path = Path(path)
-        if must_exist and not self.path.is_file():
+        exists = self.path.is_file()
+        if must_exist and not exists:
             raise StoreError(f"{self.path}: no results store here (pass --store PATH; `mathgauge run` creates one)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,13 +52,16 @@ class Store:
             # fills whole overflow pages instead of a 4 KB page of its own with up to half of it empty (schema 5's
             # texts take 18% less room; `python bench/scale.py --only store`).
             self._db.execute("PRAGMA page_size=1024")
+            # A new file is laid out without waiting for the disk (an OS crash meanwhile loses an empty store):
+            # the half dozen syncs of creating it are most of a new run's time before its first request.
+            self._db.execute("PRAGMA synchronous=" + ("NORMAL" if exists else "OFF"))
             self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL is durable against a killed process (only an OS crash can lose the last commits in WAL mode).
-            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             register(self._db)
             self._texts = Texts(self._db)
             self._migrate()
+            # NORMAL is durable against a killed process (only an OS crash can lose the last commits in WAL mode).
+            self._db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open the results store ({exc})") from None
         except OSError as exc:
