@@ -160,7 +160,7 @@ def compression_part(sizes: Sizes, src: Path) -> list[tuple[str, str, str]]:
     try:
         import zstandard
 
-        for lv in (3, 9):
+        for lv in (3, 4, 9):
             codecs.append((f"zstd level {lv}", zstandard.ZstdCompressor(level=lv).compress,
                            zstandard.ZstdDecompressor().decompress))
     except ImportError:

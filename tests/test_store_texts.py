@@ -63,6 +63,21 @@ def test_every_text_comes_back_exactly(text: str, tmp_path: Path) -> None:
         assert next(iter(store.export_rows(run.run_id)))["prompt"] == [{"role": "user", "content": text}]
 
 
+def test_every_codec_reads_back() -> None:
+    import zlib
+
+    from mathgauge.store._texts import CODEC_RAW, CODEC_ZLIB, CODEC_ZSTD
+
+    text = "Mathematical prose, $\\frac{1}{2}$, ∑ 数学. " * 50
+    data = text.encode()
+    assert decode(bytes((CODEC_ZLIB,)) + zlib.compress(data)) == text  # what an earlier build may have written
+    assert decode(bytes((CODEC_RAW,)) + data) == text
+    assert encode(text)[1][0] == CODEC_ZSTD and len(encode(text)[1]) < len(data) / 3
+    assert encode("short")[1] == bytes((CODEC_RAW,)) + b"short"
+    with pytest.raises(ValueError, match="unknown text codec 9"):
+        decode(bytes((9,)) + data)
+
+
 def test_a_run_stores_each_text_once_and_compressed(run_cli, math500_path: Path, tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     with scripted_server("--data", str(math500_path), "--prose-kb", "2") as srv:

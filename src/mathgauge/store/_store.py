@@ -23,6 +23,9 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+#: Fields of a response the cache row does not keep: its texts (in `texts`) and its call's timing.
+_NOT_CACHED = frozenset({"text", "reasoning", "latency_s", "total_s", "retries", "cached"})
+
 #: A sample's prompt: its problem's (schema 5 on; ``problems p`` joined to ``texts pt``) or its own (older rows).
 _PROMPT_SQL = "CASE WHEN s.prompt_json = '' THEN mg_inflate(pt.body) ELSE s.prompt_json END"
 
@@ -619,7 +622,8 @@ class Store:
         return value
 
     def put_response(self, key: str, value: dict[str, Any]) -> None:
-        fields = {k: v for k, v in value.items() if k not in ("text", "reasoning")}
+        # The texts go to `texts`; the call's own timing is the stored attempt's (a hit is a new call taking none).
+        fields = {k: v for k, v in value.items() if k not in _NOT_CACHED}
         with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO response_cache(key, response_json, created_at, text_ref, reasoning_ref)"

@@ -7,10 +7,10 @@ whole request body. Now:
 
 * ``texts(text_id, digest, body)``: each distinct text once, found by the SHA-256 of its UTF-8 bytes; ``body`` is
   one codec byte then the payload (``0``: the UTF-8 bytes as they are, for short texts that do not shrink; ``1``:
-  zlib level 6; other values are kept for later codecs). Lone surrogates (which JSON can carry) survive the round
-  trip. zlib rather than zstd: on 8 KB of mathematical prose, each text compressed alone, zlib level 6 keeps 39% of
-  the bytes and zstd level 3 41%; zstd compresses 4x faster (35 vs 140 us per text, `python bench/scale.py --only
-  compression`), but that runs on the store's thread with the GIL released, and the standard library reads it.
+  zlib; ``2``: zstd level 4, what is written). Lone surrogates (which JSON can carry) survive the round trip.
+  zstd rather than zlib: on 8 KB of mathematical prose, each text compressed alone, zstd level 4 keeps 40% of the
+  bytes and zlib level 6 39%, but zstd compresses 2x faster (68 vs 140 us per text; level 3: 41% in 39 us; `python
+  bench/scale.py --only compression`): at reasoning scale zlib alone was a fifth of a run's CPU. zlib is read too.
 * ``attempts.request_ref``, ``response_ref``, ``reasoning_ref``, ``graded_ref`` point at texts; a new row leaves
   ``request_json`` empty and ``response``, ``reasoning``, ``graded_text`` NULL. A request is stored as its body with
   every message's text replaced by a reference, so a prompt, or a multi-turn call's earlier turns, are stored once
@@ -30,15 +30,17 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import zlib
 from collections.abc import Callable
 from typing import Any
 
-CODEC_RAW, CODEC_ZLIB = 0, 1
+CODEC_RAW, CODEC_ZLIB, CODEC_ZSTD = 0, 1, 2
 #: Texts shorter than this many bytes are stored as they are: compression would not pay for its header.
 _COMPRESS_FROM = 96
-#: zlib's level: 6 (the default) packs mathematical prose 8% tighter than 1 at under 0.15 ms per 8 KB.
-_ZLIB_LEVEL = 6
+#: zstd's level: 4 keeps 2.4% fewer bytes than 3 (the default) on 8 KB texts for 30 us more; 5 and up gain <1%.
+_ZSTD_LEVEL = 4
+_local = threading.local()  # zstd (de)compressors are not to be shared between threads
 
 SCHEMA = """
 CREATE TABLE texts (
@@ -66,22 +68,46 @@ def add_text_store(db: sqlite3.Connection) -> None:
 def encode(text: str) -> tuple[bytes, bytes]:
     """(digest, body) of ``text``."""
     data = text.encode("utf-8", "surrogatepass")
-    digest = hashlib.sha256(data).digest()
+    return hashlib.sha256(data).digest(), pack(data)
+
+
+def pack(data: bytes) -> bytes:
+    """The stored body of a text's UTF-8 bytes: compressed, or as they are when that does not make them smaller."""
     if len(data) >= _COMPRESS_FROM:
-        packed = zlib.compress(data, _ZLIB_LEVEL)
+        packed = _zstd().compress(data)
         if len(packed) < len(data):
-            return digest, bytes((CODEC_ZLIB,)) + packed
-    return digest, bytes((CODEC_RAW,)) + data
+            return bytes((CODEC_ZSTD,)) + packed
+    return bytes((CODEC_RAW,)) + data
 
 
 def inflate(body: bytes) -> bytes:
     """The UTF-8 bytes of a stored ``body`` (the SQL function ``mg_inflate``)."""
     codec = body[0]
+    if codec == CODEC_ZSTD:
+        return _unzstd().decompress(memoryview(body)[1:])
     if codec == CODEC_ZLIB:
         return zlib.decompress(memoryview(body)[1:])
     if codec == CODEC_RAW:
         return body[1:]
     raise ValueError(f"unknown text codec {codec} (written by a newer mathgauge?)")
+
+
+def _zstd() -> Any:
+    compressor = getattr(_local, "compressor", None)
+    if compressor is None:
+        import zstandard
+
+        compressor = _local.compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+    return compressor
+
+
+def _unzstd() -> Any:
+    decompressor = getattr(_local, "decompressor", None)
+    if decompressor is None:
+        import zstandard
+
+        decompressor = _local.decompressor = zstandard.ZstdDecompressor()
+    return decompressor
 
 
 def decode(body: bytes) -> str:
@@ -124,8 +150,7 @@ class Texts:
         row = self._db.execute("SELECT text_id FROM texts WHERE digest = ?", (digest,)).fetchone()
         if row is not None:
             return int(row[0])
-        _, body = encode(text)
-        return int(self._db.execute("INSERT INTO texts(digest, body) VALUES (?, ?)", (digest, body)).lastrowid)
+        return int(self._db.execute("INSERT INTO texts(digest, body) VALUES (?, ?)", (digest, pack(data))).lastrowid)
 
     def get(self, text_id: int | None) -> str | None:
         if text_id is None:
