@@ -206,6 +206,35 @@ def test_refused_connections_raise_http_errors() -> None:
         with pytest.raises(HttpError, match="cannot connect"):
             async with session.get("http://127.0.0.1:9/"):
                 pass
+        with pytest.raises(HttpError, match="cannot connect to no-such-host.invalid:80"):
+            async with session.get("http://no-such-host.invalid/"):
+                pass
         await session.close()
+
+    run(main())
+
+
+def test_host_names_are_looked_up_once() -> None:
+    async def main() -> None:
+        server = RawServer(lambda req: ok(b"{}"))
+        async with server as url:
+            session = HttpSession(timeout_s=5)
+            lookups = []
+            loop = asyncio.get_running_loop()
+            real = loop.getaddrinfo
+
+            async def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                lookups.append(args[0])
+                return await real(*args, **kwargs)
+
+            loop.getaddrinfo = counted  # type: ignore[method-assign]
+
+            async def one() -> None:
+                async with session.post(url.replace("127.0.0.1", "localhost") + "/x", json={}) as resp:
+                    assert await resp.json() == {}
+
+            await asyncio.gather(*(one() for _ in range(6)))
+            await session.close()
+        assert lookups == ["localhost"] and server.connections == 6  # six connections opened at once, one look-up
 
     run(main())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import socket
 import ssl as ssllib
 import zlib
 from collections.abc import AsyncIterator
@@ -23,6 +24,8 @@ from urllib.parse import urlsplit
 
 #: Largest response head (status line and headers) accepted.
 _MAX_HEAD = 64 * 1024
+#: How long a host name's addresses are reused before it is looked up again.
+_DNS_TTL_S = 300.0
 
 
 class HttpError(ConnectionError):
@@ -313,6 +316,7 @@ class HttpSession:
         self.connect_timeout_s = connect_timeout_s
         self.verify_tls = verify_tls
         self._idle: dict[tuple[str, int, bool], list[_Connection]] = {}
+        self._addresses: dict[tuple[str, int], tuple[float, asyncio.Future[list[str]]]] = {}
         self._ssl: ssllib.SSLContext | None = None
         self._closed = False
 
@@ -352,17 +356,43 @@ class HttpSession:
             self._ssl.set_alpn_protocols(["http/1.1"])
         return self._ssl
 
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        """The host's addresses, looked up once per `_DNS_TTL_S` (a run opens hundreds of connections to it)."""
+        loop = asyncio.get_running_loop()
+        cached = self._addresses.get((host, port))
+        if cached is not None and loop.time() - cached[0] < _DNS_TTL_S:
+            return await asyncio.shield(cached[1])  # connections opened together share one look-up
+        found: asyncio.Future[list[str]] = loop.create_future()
+        self._addresses[(host, port)] = (loop.time(), found)
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except BaseException as exc:
+            del self._addresses[(host, port)]  # a failed look-up is not remembered
+            found.set_exception(exc if isinstance(exc, Exception) else OSError("look-up cancelled"))
+            found.exception()  # retrieved: nobody else may be waiting
+            raise
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        found.set_result(addresses)
+        return addresses
+
     async def _connect(self, key: tuple[str, int, bool]) -> _Connection:
         host, port, tls = key
         loop = asyncio.get_running_loop()
+        failure: OSError | None = None
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(_Connection, host, port, ssl=self._context() if tls else None,
-                                       server_hostname=host if tls else None),
-                self.connect_timeout_s)
+            addresses = await self._resolve(host, port)
         except OSError as exc:
             raise HttpError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
-        return conn
+        for address in addresses:  # in the resolver's order, the next one when one refuses
+            try:
+                _, conn = await asyncio.wait_for(
+                    loop.create_connection(_Connection, address, port, ssl=self._context() if tls else None,
+                                           server_hostname=host if tls else None),
+                    self.connect_timeout_s)
+                return conn
+            except OSError as exc:
+                failure = exc
+        raise HttpError(f"cannot connect to {host}:{port}: {getattr(failure, 'strerror', None) or failure}")
 
     async def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str], *,
                     on_conn: Any) -> tuple[tuple[str, int, bool], Response]:
