@@ -101,6 +101,25 @@ def require_modules(*names: str, extra: str) -> None:
     pytest.skip(message)
 
 
+def mathgauge_source_at(commit: str, dest: Path, what: str) -> Path:
+    """The ``src`` folder of mathgauge at ``commit`` of this repository's history (`git archive`), under ``dest``;
+    the test fails, naming ``what`` needs it, when the history does not hold that commit."""
+    import io
+    import subprocess
+    import tarfile
+
+    repo = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", commit, "src/mathgauge"],
+                             capture_output=True, timeout=60)
+    if archive.returncode != 0:
+        pytest.fail(f"{what} is made by mathgauge at commit {commit[:12]} from this repository's history, and "
+                    f"`git archive` could not read it ({archive.stderr.decode().strip()}); fetch the full history "
+                    f"(git fetch --unshallow)")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / "src"
+
+
 def stored_calls(db: Path) -> list[dict]:
     """Every stored call of every run in the order they were stored, with their texts (request body as JSON text,
     response, reasoning, graded text) read through the store: newer rows keep them compressed in ``texts``."""

@@ -7,7 +7,6 @@ against scripted servers.
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 import os
@@ -15,11 +14,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import stored_grades
+from conftest import mathgauge_source_at, stored_grades
 from test_judge_pipeline import _files as judge_files
 from test_solve_modes import POT_SCRIPT, TIR_SCRIPT, VERIFY_SCRIPT, PROBLEMS, write_problems, write_script
 
@@ -29,22 +27,12 @@ from mathgauge.testing import scripted_server
 
 #: The last commit whose mathgauge writes schema 3 (the fixture generator runs its code).
 V3_COMMIT = "6d86663580f30b4b1eefc59db73b5c7b4424c1a0"
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def v3_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The source of the schema-3 mathgauge, from git history."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", V3_COMMIT, "src/mathgauge"],
-                             capture_output=True, timeout=60)
-    if archive.returncode != 0:
-        pytest.fail(f"the schema-3 store is made by mathgauge at commit {V3_COMMIT[:12]} from this repository's "
-                    f"history, and `git archive` could not read it ({archive.stderr.decode().strip()}); fetch the "
-                    f"full history (git fetch --unshallow)")
-    dest = tmp_path_factory.mktemp("mathgauge-v3")
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(dest, filter="data")
-    return dest / "src"
+    return mathgauge_source_at(V3_COMMIT, tmp_path_factory.mktemp("mathgauge-v3"), "the schema-3 store")
 
 
 def _v3(code: Path, cwd: Path, *args: str) -> None:

@@ -7,18 +7,16 @@ made by this version from the migrated copy must be identical, byte for byte.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import stored_calls
+from conftest import mathgauge_source_at, stored_calls
 
 from mathgauge.solve import Attempt, Gradable
 from mathgauge.store import SCHEMA_VERSION, Store, StoreWriter
@@ -123,16 +121,7 @@ def test_the_writer_commits_jobs_together_and_fails_them_alone(tmp_path: Path) -
 
 @pytest.fixture(scope="module")
 def v4_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", V4_COMMIT, "src/mathgauge"],
-                             capture_output=True, timeout=60)
-    if archive.returncode != 0:
-        pytest.fail(f"the schema-4 store is made by mathgauge at commit {V4_COMMIT[:12]} from this repository's "
-                    f"history, and `git archive` could not read it ({archive.stderr.decode().strip()}); fetch the "
-                    f"full history (git fetch --unshallow)")
-    dest = tmp_path_factory.mktemp("mathgauge-v4")
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(dest, filter="data")
-    return dest / "src"
+    return mathgauge_source_at(V4_COMMIT, tmp_path_factory.mktemp("mathgauge-v4"), "the schema-4 store")
 
 
 def _cli(code: Path | None, cwd: Path, *args: str) -> str:
