@@ -9,6 +9,8 @@ Sections (all by default; `--sections a,b` picks):
   sandbox     bench/sandbox.py: mathgauge sandbox vs a cold `python -c` per snippet
   memory      peak RSS of a 5,000-problem MATH run
   scaling     wall and CPU for 500, 1,000, 2,500, 5,000 problems, and whether cost grows linearly
+  scale       bench/scale.py: reasoning scale (issue 19): store size per response byte and CPU per sample of a
+              500 x 16 run with 8 KB of prose per answer, the text codec, start-up, pipeline wall ratios, the report
 
 Peers run only with `--with-peers` (installed into bench/.peers-venv on first use); otherwise reported as skipped.
 `--quick` runs every section small, as a smoke test: its figures are not the benchmark.
@@ -26,9 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import _peers, _sections
-from ._measure import REPO
+from ._measure import REPO, precompile
 
-SECTIONS = ["pipeline", "ratelimits", "grading", "sandbox", "memory", "scaling"]
+SECTIONS = ["pipeline", "ratelimits", "grading", "sandbox", "memory", "scaling", "scale"]
 ALIASES = {"rate_limits": "ratelimits", "rate-limits": "ratelimits", "rate": "ratelimits"}
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             peers_note = f"peer install failed: {info.get('error')}"
         elif info.get("installed_now"):
             print(f"peers: installed in {info['install_s']:.0f} s: {info.get('versions')}", file=sys.stderr)
+    precompile(REPO / "src")  # the processes measured start as an installed mathgauge does
     results: list[_sections.Section] = []
     for name in args.sections:
         print(f"[{name}]", file=sys.stderr, flush=True)

@@ -5,5 +5,6 @@ from ._graded_text import GRADED_ORIGINS
 from ._records import RunRecord, SampleResult
 from ._schema import SCHEMA_VERSION
 from ._store import DEFAULT_STORE, Store
+from ._writer import StoreWriter
 
-__all__ = ["DEFAULT_STORE", "GRADED_ORIGINS", "SCHEMA_VERSION", "RunRecord", "SampleResult", "Store"]
+__all__ = ["DEFAULT_STORE", "GRADED_ORIGINS", "SCHEMA_VERSION", "RunRecord", "SampleResult", "Store", "StoreWriter"]

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Callable
 
 from ._graded_text import add_graded_text
+from ._texts import add_text_store
 
 #: A migration: an SQL script, or a function given the connection inside the migration's transaction.
 Migration = str | Callable[[sqlite3.Connection], None]
@@ -121,6 +122,9 @@ MIGRATIONS: list[Migration] = [
     # 4: every graded call keeps the exact text that was graded and its answer format; older rows get them
     # recomputed from what is stored where that is exact, and are marked unknown where it is not.
     add_graded_text,
+    # 5: long texts (requests, prompts, responses, reasoning, graded texts) stored once, compressed, in `texts`;
+    # calls, problems and cached responses point at them. Older rows stay as they are.
+    add_text_store,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
