@@ -25,6 +25,7 @@ run() {  # NAME OPTIONS...: a run (resumed when it exists) and its summary
 
 started=$(date +%s)
 run smol-cot & a=$!
+sleep 15  # the first run lays out the new store file
 run smol-cot-regen --regenerate & b=$!
 wait $a; wait $b
 run smol-pot --mode pot --attempts 3 & a=$!
