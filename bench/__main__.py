@@ -11,6 +11,8 @@ Sections (all by default; `--sections a,b` picks):
   scaling     wall and CPU for 500, 1,000, 2,500, 5,000 problems, and whether cost grows linearly
   faults      bench/faults.py: Ctrl-C -> exit, giving up on a dead endpoint and under a 429 storm, duplicate requests
               under a concurrent resume
+  scale       bench/scale.py: reasoning scale (issue 19): store size per response byte and CPU per sample of a
+              500 x 16 run with 8 KB of prose per answer, the text codec, start-up, pipeline wall ratios, the report
 
 Peers run only with `--with-peers` (installed into bench/.peers-venv on first use); otherwise reported as skipped.
 `--quick` runs every section small, as a smoke test: its figures are not the benchmark.
@@ -28,9 +30,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import _peers, _sections
-from ._measure import REPO
+from ._measure import REPO, precompile
 
-SECTIONS = ["pipeline", "ratelimits", "grading", "sandbox", "memory", "scaling", "faults"]
+SECTIONS = ["pipeline", "ratelimits", "grading", "sandbox", "memory", "scaling", "scale", "faults"]
 ALIASES = {"rate_limits": "ratelimits", "rate-limits": "ratelimits", "rate": "ratelimits"}
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             peers_note = f"peer install failed: {info.get('error')}"
         elif info.get("installed_now"):
             print(f"peers: installed in {info['install_s']:.0f} s: {info.get('versions')}", file=sys.stderr)
+    precompile(REPO / "src")  # the processes measured start as an installed mathgauge does
     results: list[_sections.Section] = []
     for name in args.sections:
         print(f"[{name}]", file=sys.stderr, flush=True)

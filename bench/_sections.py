@@ -42,6 +42,7 @@ class Sizes:
     scaling_concurrency: int = 64
     run_timeout_s: float = 600.0
     faults_quick: bool = False
+    scale_args: list[str] = field(default_factory=list)
 
 
 FULL = Sizes(pipeline_problems=500, pipeline_cases=[(0.2, 64), (1.0, 256)], pipeline_repeat=3,
@@ -53,7 +54,8 @@ QUICK = Sizes(pipeline_problems=40, pipeline_cases=[(0.2, 64), (1.0, 256)], pipe
               rl_problems=20, rl_latency=0.2, rl_concurrency=64, rl_timeout_s=90.0,
               grading_limit=150, sandbox_args=["--reps", "1", "--snippets", "16", "--trivial", "10"],
               memory_problems=500, memory_repeat=1,
-              scaling_sizes=[100, 200, 500], scaling_repeat=1, run_timeout_s=180.0, faults_quick=True)
+              scaling_sizes=[100, 200, 500], scaling_repeat=1, run_timeout_s=180.0, scale_args=["--quick"],
+              faults_quick=True)
 
 
 @dataclass
@@ -301,6 +303,29 @@ def grading(sizes: Sizes) -> Section:
         sec.status = "unavailable"
         sec.row("-", "-", "status", None, "unavailable: no figures found in bench/grading.py output",
                 "its stdout is in the JSON")
+    return sec
+
+
+def scale(sizes: Sizes) -> Section:
+    """bench/scale.py: the figures of issue 19 (store size per response byte, CPU per sample, start-up, pipeline
+    wall ratios, the report at reasoning scale), each with how it was measured."""
+    import json
+    import tempfile
+
+    sec = Section("scale")
+    out = Path(tempfile.mkdtemp(prefix="bench-scale-")) / "scale.json"
+    res, stdout, why = _delegate("scale.py", [*sizes.scale_args, "--json", str(out)], 3600)
+    sec.data["stdout"] = stdout
+    if res is None or res.returncode != 0 or not out.exists():
+        sec.status = "error"
+        sec.note = why or f"bench/scale.py {_status(res)}: {res.stderr_tail.strip()[-300:]}"  # type: ignore[union-attr]
+        sec.row("-", "-", "status", None, "error", sec.note)
+        return sec
+    doc = json.loads(out.read_text())
+    sec.data["rows"] = doc["rows"]
+    case = "quick sizes" if doc.get("quick") else "issue 19 sizes"
+    for row in doc["rows"]:
+        sec.row(case, "mathgauge", row["figure"], None, row["value"], row["how"])
     return sec
 
 

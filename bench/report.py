@@ -151,7 +151,7 @@ def stats_figures(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--problems", type=int, default=500)
     p.add_argument("--samples", type=int, default=16)
@@ -165,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     args.stats_n = [5000]
     if args.quick:
         args.problems, args.samples, args.response_kb, args.stats_n = 40, 4, 2.0, [500]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     rows: list[tuple[str, str, str]] = []
     if args.only in (None, "stats"):
         rows += stats_figures(args)

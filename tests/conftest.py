@@ -101,6 +101,15 @@ def require_modules(*names: str, extra: str) -> None:
     pytest.skip(message)
 
 
+def stored_calls(db: Path) -> list[dict]:
+    """Every stored call of every run in the order they were stored, with their texts (request body as JSON text,
+    response, reasoning, graded text) read through the store: newer rows keep them compressed in ``texts``."""
+    from mathgauge.store import Store
+
+    with Store(db, must_exist=True) as store:
+        return sorted((c for r in store.list_runs() for c in store.calls(r.run_id)), key=lambda c: c["attempt_id"])
+
+
 def stored_grades(db: Path) -> list[tuple]:
     """Every stored grade of every run: run, sample, grader, the call it points at, and the verdict."""
     import sqlite3

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_modules
+from conftest import require_modules, stored_calls
 
 from mathgauge.errors import ConfigError, EndpointError
 from mathgauge.models import ChatRequest, create_backend
@@ -104,8 +104,8 @@ def test_mathgauge_run_with_the_hf_backend_end_to_end(tiny_model: Path, small_da
     assert result.code == 0, result.err
     doc = json.loads(summary.read_text(encoding="utf-8"))
     assert doc["n"] == 6 and doc["failed"] == 0
+    rows = [(c["response"], c["completion_tokens"], c["request_json"]) for c in stored_calls(db)]
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT response, completion_tokens, request_json FROM attempts").fetchall()
         config = json.loads(conn.execute("SELECT config_json FROM runs").fetchone()[0])
     assert len(rows) == 6 and all(r[0] is not None and 0 < r[1] <= 8 for r in rows)
     assert json.loads(rows[0][2])["backend"] == "hf"

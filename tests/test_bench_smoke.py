@@ -42,6 +42,22 @@ def test_bench_rejects_unknown_section() -> None:
 
 
 @pytest.mark.slow
+def test_bench_quick_scale_prints_every_figure_of_issue_19(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--sections", "scale", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sec = json.loads(out.read_text())["sections"]["scale"]
+    assert sec["status"] == "ok"
+    figures = {r["figure"] for r in sec["rows"]}
+    for figure in ("store size per response byte", "CPU per sample (run)", "mathgauge --version",
+                   "report HTML size", "report peak RSS", "codec zlib level 6"):
+        assert figure in figures, figure
+    assert sum(f.startswith("pipeline ") and "bare" not in f for f in figures) == 2
+    assert all(r["display"] and r["how"] for r in sec["rows"])
+
+
+@pytest.mark.slow
 def test_bench_quick_faults(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--sections", "faults", "--json", str(out)],

@@ -20,6 +20,7 @@ from conftest import sql_rows
 from mathgauge.datasets import load_problems
 from mathgauge.models import ChatRequest, EndpointDown, EndpointHealth, ModelCallError, OpenAICompatibleBackend
 from mathgauge.models._openai import _error_detail
+from mathgauge.store import Store
 from mathgauge.testing import ScriptRates, scripted_outcome, scripted_server
 
 FAULTS = ["empty", "null", "html", "truncated", "reset"]
@@ -33,6 +34,12 @@ def run_args(base_url: str, data: Path, db: Path, *extra: str) -> list[str]:
 def expected_correct(data: Path) -> int:
     return Counter(scripted_outcome(p.problem, ScriptRates()) for p in load_problems("math500", data_file=data))[
         "correct"]
+
+
+def cached_texts(db: Path) -> list[str]:
+    """The text of every response in a store's response cache."""
+    with Store(db, read_only=True) as store:
+        return [store.get_response(key)["text"] for (key,) in sql_rows(db, "SELECT key FROM response_cache")]
 
 
 def point_at(db: Path, base_url: str) -> None:
@@ -53,10 +60,13 @@ def test_an_occasional_fault_is_retried_to_the_exact_result(run_cli, small_data,
         faults = srv.stats()["faults"]
     assert result.code == 0, result.err
     doc = json.loads(summary.read_text())
-    assert faults >= 13 and doc["retries"] == faults  # every faulted try was retried, none graded
+    # Every faulted try was retried, none graded. A reset on a kept-alive connection is sent again once by the HTTP
+    # client itself (it cannot tell it from a server that closed an idle connection), below the backend's retries.
+    assert faults >= 13 and (0 < doc["retries"] <= faults if fault in ("reset", "cut-stream")
+                             else doc["retries"] == faults)
     assert doc["n"] == 40 and doc["failed"] == 0 and doc["correct"] == expected_correct(small_data)
     # Nothing but real answers in the cache: a resumed or repeated run never replays a fault.
-    cached = [json.loads(r[0])["text"] for r in sql_rows(db, "SELECT response_json FROM response_cache")]
+    cached = cached_texts(db)
     assert len(cached) == 40 and all(text.strip() for text in cached)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import stored_calls
 from test_judge_pipeline import _files as judge_files
 from test_solve_modes import POT_SCRIPT, PROBLEMS, TIR_SCRIPT, VERIFY_SCRIPT, write_problems, write_script
 
@@ -64,21 +65,27 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict
     return db, summaries
 
 
+def _calls(db: Path, run: str) -> dict[int, dict]:
+    """The run's stored calls by attempt id, texts read through the store (newer rows keep them compressed)."""
+    with sqlite3.connect(db) as conn:
+        (run_id,) = conn.execute("SELECT run_id FROM runs WHERE name = ?", (run,)).fetchone()
+    return {c["attempt_id"]: c for c in stored_calls(db) if c["run_id"] == run_id}
+
+
 def _graded(db: Path, run: str, grader: str) -> dict[tuple[str, int], tuple[str, str, str | None]]:
     """(problem, sample) -> (graded text, answer format, raw response) of the call each ``grader`` grade read."""
+    calls = _calls(db, run)
     with sqlite3.connect(db) as conn:
         found = conn.execute(
-            "SELECT g.problem_id, g.sample_index, a.graded_text, a.answer_format, a.response FROM grades g "
-            "JOIN attempts a USING (attempt_id) JOIN runs r ON r.run_id = g.run_id WHERE r.name = ? AND g.grader = ?",
-            (run, grader)).fetchall()
-    return {(pid, k): (text, fmt, response) for pid, k, text, fmt, response in found}
+            "SELECT g.problem_id, g.sample_index, g.attempt_id FROM grades g JOIN runs r ON r.run_id = g.run_id"
+            " WHERE r.name = ? AND g.grader = ?", (run, grader)).fetchall()
+    return {(pid, k): (calls[a]["graded_text"], calls[a]["answer_format"], calls[a]["response"])
+            for pid, k, a in found}
 
 
 def _responses(db: Path, run: str, problem: str) -> list[str]:
-    with sqlite3.connect(db) as conn:
-        return [r for (r,) in conn.execute(
-            "SELECT a.response FROM attempts a JOIN runs r USING (run_id) WHERE r.name = ? AND a.problem_id = ? "
-            "ORDER BY a.attempt_index", (run, problem))]
+    return [c["response"] for c in sorted(_calls(db, run).values(), key=lambda c: c["attempt_index"])
+            if c["problem_id"] == problem]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])

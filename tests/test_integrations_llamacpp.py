@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import require_modules
+from conftest import require_modules, stored_calls
 
 from mathgauge.errors import ConfigError
 from mathgauge.models import ChatRequest, OpenAICompatibleBackend
@@ -162,9 +161,8 @@ def test_mathgauge_run_through_the_llama_cpp_server_matches_the_hf_backend(
     assert summary["n"] == 6 and summary["failed"] == 0
 
     def responses(db: Path) -> dict[str, tuple[str, int, int]]:
-        with sqlite3.connect(db) as conn:
-            rows = conn.execute("SELECT problem_id, response, prompt_tokens, completion_tokens FROM attempts")
-            return {pid: (text, prompt, completion) for pid, text, prompt, completion in rows}
+        return {c["problem_id"]: (c["response"], c["prompt_tokens"], c["completion_tokens"])
+                for c in stored_calls(db)}
 
     via_server, in_process = responses(tmp_path / "gguf.db"), responses(tmp_path / "hf.db")
     assert via_server.keys() == in_process.keys() and len(via_server) == 6

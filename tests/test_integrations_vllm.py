@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import stored_calls
 
 from mathgauge.errors import ConfigError
 from mathgauge.models import ChatRequest, create_backend
@@ -87,5 +87,4 @@ def test_mathgauge_run_with_the_vllm_backend(tiny_model: Path, small_data: Path,
                      "--summary-json", str(summary), "--quiet")
     assert result.code == 0, result.err
     assert json.loads(summary.read_text(encoding="utf-8"))["n"] == 40
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM attempts WHERE response IS NOT NULL").fetchone() == (40,)
+    assert sum(c["response"] is not None for c in stored_calls(db)) == 40

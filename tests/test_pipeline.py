@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import stored_calls
 
 from mathgauge.datasets import load_problems
 from mathgauge.prompts import load_template
+from mathgauge.store import Store
 from mathgauge.testing import ScriptRates, scripted_outcome, scripted_server
 
 
@@ -64,11 +66,12 @@ def test_run_reports_the_scripted_numbers_and_stores_everything(run_cli, server,
     assert rows(db, "SELECT COUNT(*) FROM attempts") == [(40,)]
     assert rows(db, "SELECT COUNT(*) FROM grades") == [(40,)]
     template = load_template()
-    prompt, request = rows(db, "SELECT s.prompt_json, a.request_json FROM samples s JOIN attempts a "
-                               "USING (run_id, problem_id, sample_index) WHERE s.problem_id = "
-                               f"'{problems[0].id}'")[0]
-    assert json.loads(prompt) == template.render(problems[0].problem)
-    assert json.loads(request)["messages"] == json.loads(prompt)
+    with Store(db) as store:
+        run_id = store.get_run("first").run_id
+        prompt = next(r["prompt"] for r in store.export_rows(run_id) if r["problem_id"] == problems[0].id)
+        request = next(c["request_json"] for c in store.calls(run_id) if c["problem_id"] == problems[0].id)
+    assert prompt == template.render(problems[0].problem)
+    assert json.loads(request)["messages"] == prompt
     config = json.loads(rows(db, "SELECT config_json FROM runs")[0][0])
     assert config["sampling"] == {"temperature": 0.0, "top_p": None, "max_tokens": None, "seed": None, "samples": 1}
 
@@ -139,7 +142,9 @@ def test_samples_that_fail_are_named_and_resume_recovers(run_cli, small_data, tm
     assert "1 sample(s) failed" in result.out
     assert rows(db, "SELECT COUNT(*) FROM attempts WHERE error IS NOT NULL") == [(1,)]
     assert rows(db, "SELECT retries FROM attempts WHERE error IS NOT NULL") == [(1,)]  # 2 tries = 1 retry
-    assert rows(db, "SELECT COUNT(*) FROM response_cache WHERE response_json LIKE '%\"text\": \"\"%'") == [(0,)]
+    with Store(db, read_only=True) as store:  # nothing empty cached: a resume asks again
+        cached = [store.get_response(key)["text"] for (key,) in rows(db, "SELECT key FROM response_cache")]
+    assert len(cached) == 39 and all(text.strip() for text in cached)
 def test_truncated_responses_are_counted(run_cli, small_data, tmp_path, math500_path) -> None:
     rates = ScriptRates(correct=0.5, no_answer=0.1, truncated=0.3)
     with scripted_server("--data", str(math500_path), "--correct-rate", "0.5", "--no-answer-rate", "0.1",
@@ -392,7 +397,7 @@ def test_model_name_is_stored_instead_of_the_endpoints_model_id(run_cli, server,
     with sqlite3.connect(db) as conn:
         name, model, sent = conn.execute("SELECT name, model, json_extract(config_json, '$.model') "
                                          "FROM runs").fetchone()
-        requested = {json.loads(r)["model"] for (r,) in conn.execute("SELECT request_json FROM attempts")}
+    requested = {json.loads(c["request_json"])["model"] for c in stored_calls(db)}
     assert model == "qwen-1.5b-q4" and name.startswith("qwen-1.5b-q4-math500-")
     assert sent == "/models/qwen2.5-math-1.5b-q4_k_m.gguf" and requested == {sent}  # the endpoint still gets its id
     resumed = run_cli("resume", name, "--store", str(db))

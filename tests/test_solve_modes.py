@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import stored_calls
 
 from mathgauge.solve import code_blocks, last_code_block
 from mathgauge.testing import scripted_server
@@ -88,8 +89,8 @@ def test_program_of_thought_with_attempts(run_cli, tmp_path: Path, regrade_chang
     assert "Code executions 8" in result.out and "unsafe" in result.out
 
     # What was graded is the program's output, kept with the call that wrote the program.
-    graded = dict(rows(db, "SELECT problem_id, graded_text || '|' || answer_format || '|' || graded_origin "
-                           "FROM attempts WHERE graded_origin IS NOT NULL"))
+    graded = {c["problem_id"]: f"{c['graded_text']}|{c['answer_format']}|{c['graded_origin']}"
+              for c in stored_calls(db) if c["graded_origin"] is not None}
     assert graded["toy/0"] == "42\n|program_output|solver" and graded["toy/5"] == "5\n|program_output|solver"
     assert graded["toy/4"] == "|program_output|solver"  # no program in either try: nothing to grade
     regrade_changes_nothing(db, "pot")
@@ -123,7 +124,7 @@ def test_tool_integrated_reasoning_feeds_outputs_back(run_cli, tmp_path: Path, r
     assert result.code == 0, result.err
     doc = json.loads(summary.read_text())
     assert doc["correct"] == 2 and doc["no_answer"] == 1
-    calls = rows(db, "SELECT problem_id, response, request_json FROM attempts ORDER BY attempt_id")
+    calls = [(c["problem_id"], c["response"], c["request_json"]) for c in stored_calls(db)]
     first = [(r, json.loads(q)) for p, r, q in calls if p == "toy/0"]
     assert len(first) == 2
     assert first[0][0].endswith("```\n") and "41" not in first[0][0]  # generation stopped at the output fence
@@ -136,8 +137,8 @@ def test_tool_integrated_reasoning_feeds_outputs_back(run_cli, tmp_path: Path, r
     assert rows(db, "SELECT COUNT(*) FROM executions WHERE problem_id = 'toy/2'") == [(2,)]
     assert rows(db, "SELECT COUNT(*) FROM attempts WHERE problem_id = 'toy/2'") == [(3,)]
     # What was graded is the try's turns joined, kept with its last call.
-    (graded,) = rows(db, "SELECT graded_text, attempt_index FROM attempts WHERE problem_id = 'toy/0' "
-                         "AND graded_origin = 'solver'")
+    (graded,) = [(c["graded_text"], c["attempt_index"]) for c in stored_calls(db)
+                 if c["problem_id"] == "toy/0" and c["graded_origin"] == "solver"]
     assert graded == ("\n".join(r for p, r, _ in calls if p == "toy/0"), 1)
     regrade_changes_nothing(db, "tir")
 
@@ -217,16 +218,19 @@ def test_self_verification_rounds_and_effect(run_cli, tmp_path: Path, regrade_ch
                       "(SELECT * FROM attempts ORDER BY attempt_index) GROUP BY problem_id")
     assert dict(phases) == {"wrong": "answer,verify,revise,verify", "times": "answer,verify",
                             "power": "answer,verify,revise,verify"}
-    revise_prompt = json.loads(rows(db, "SELECT request_json FROM attempts WHERE problem_id = 'wrong' "
-                                        "AND attempt_index = 2")[0][0])["messages"][-1]["content"]
+    calls = stored_calls(db)
+    revise_prompt = json.loads(next(c["request_json"] for c in calls if c["problem_id"] == "wrong"
+                                    and c["attempt_index"] == 2))["messages"][-1]["content"]
     assert revise_prompt.startswith("```output\nFAILED\n```") and "corrected final answer" in revise_prompt
     # The reference answer never reaches the model.
-    for (request,) in rows(db, "SELECT request_json FROM attempts"):
+    for request in (c["request_json"] for c in calls):
         assert "Compute three plus three." in request or "Compute" in request
     assert "Self-verification: 3 samples" in result.out
     # Both graded answers are kept: the first one on the answer call, the final one on the sample's last call.
-    graded = rows(db, "SELECT a.problem_id, g.grader, a.attempt_index, a.graded_text FROM grades g JOIN attempts a "
-                      "USING (attempt_id) WHERE g.grader IN ('rules', 'initial') ORDER BY 1, 2")
+    by_id = {c["attempt_id"]: c for c in calls}
+    graded = [(pid, grader, by_id[aid]["attempt_index"], by_id[aid]["graded_text"]) for pid, grader, aid in
+              rows(db, "SELECT problem_id, grader, attempt_id FROM grades WHERE grader IN ('rules', 'initial') "
+                       "ORDER BY 1, 2")]
     assert [g for g in graded if g[0] == "wrong"] == [("wrong", "initial", 0, "So $\\boxed{5}$."),
                                                       ("wrong", "rules", 3, "Oops: $\\boxed{6}$.")]
     regrade_changes_nothing(db, "verify")

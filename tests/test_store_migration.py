@@ -1,4 +1,4 @@
-"""A store written by the last mathgauge with schema 3 opens, migrates to schema 4 and re-grades unchanged.
+"""A store written by the last mathgauge with schema 3 opens, migrates to the current schema and re-grades unchanged.
 
 The schema-3 store is test data (`tests/data/store_v3/v3.db`), made once by that version itself running real
 ``mathgauge run`` processes (chain-of-thought, program-of-thought, tool use, self-verification, cascade judge)
@@ -48,11 +48,14 @@ def rows(db: Path, sql: str) -> list[tuple]:
 
 
 def graded_texts(db: Path, run: str) -> dict[tuple[str, str], tuple]:
-    """(problem, grader) -> (graded text, answer format, origin) of the call each grade points at."""
-    found = rows(db, "SELECT g.problem_id, g.grader, a.graded_text, a.answer_format, a.graded_origin FROM grades g "
-                     "JOIN attempts a USING (attempt_id) JOIN runs r ON r.run_id = g.run_id "
-                     f"WHERE r.name = '{run}'")
-    return {(pid, grader): tuple(rest) for pid, grader, *rest in found}
+    """(problem, grader) -> (graded text, answer format, origin) of the call each grade points at (read through the
+    store: newer rows keep their texts in the compressed ``texts`` table)."""
+    with Store(db) as store:
+        run_id = store.get_run(run).run_id
+        calls = {c["attempt_id"]: c for c in store.calls(run_id)}
+    found = rows(db, f"SELECT problem_id, grader, attempt_id FROM grades WHERE run_id = '{run_id}'")
+    return {(pid, grader): (calls[aid]["graded_text"], calls[aid]["answer_format"], calls[aid]["graded_origin"])
+            for pid, grader, aid in found}
 
 
 def test_migration_recomputes_what_each_mode_graded(migrated) -> None:

@@ -64,13 +64,35 @@ package's own parser; sizes are bounded (exponents, factorials, digits, length) 
 that works in threads (sympy work runs in a killable worker process).
 """
 
-from ._boxed import last_boxed
-from ._extract import ANSWER_FORMATS, extract_final_answer
-from ._grader import Grader, answers_equivalent, grade
-from ._limits import MAX_ANSWER_CHARS
-from ._readable import unreadable_parts
-from ._text import strip_thinking
-from ._verdict import Verdict
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The names below are loaded on first use, each with its module only: the parser and comparison compile about a
+# hundred regular expressions (most of a run's start-up), which reading answer formats or one box never needs.
+_WHERE = {"last_boxed": "_boxed", "ANSWER_FORMATS": "_extract", "extract_final_answer": "_extract",
+          "Grader": "_grader", "answers_equivalent": "_grader", "grade": "_grader", "MAX_ANSWER_CHARS": "_limits",
+          "unreadable_parts": "_readable", "strip_thinking": "_text", "Verdict": "_verdict"}
 
 __all__ = ["ANSWER_FORMATS", "MAX_ANSWER_CHARS", "Grader", "Verdict", "answers_equivalent", "extract_final_answer",
            "grade", "last_boxed", "strip_thinking", "unreadable_parts"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from ._boxed import last_boxed
+    from ._extract import ANSWER_FORMATS, extract_final_answer
+    from ._grader import Grader, answers_equivalent, grade
+    from ._limits import MAX_ANSWER_CHARS
+    from ._readable import unreadable_parts
+    from ._text import strip_thinking
+    from ._verdict import Verdict

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -107,21 +108,34 @@ class GradingStage:
 
     def __init__(self, mode: str = "rules", *, problems: dict[str, tuple[str, str, str]] | None = None,
                  judge: Callable[[], Any] | None = None, threads: int = 2) -> None:
-        from ..grading import Grader
-        from ..grading.judge import GRADER_MODES
+        if mode != "rules":
+            from ..grading.judge import GRADER_MODES
 
-        if mode not in GRADER_MODES:
-            raise ValueError(f"unknown grader mode {mode!r}; expected one of {', '.join(GRADER_MODES)}")
+            if mode not in GRADER_MODES:
+                raise ValueError(f"unknown grader mode {mode!r}; expected one of {', '.join(GRADER_MODES)}")
         if mode != "rules" and judge is None:
             raise ValueError(f"grader mode {mode!r} needs a judge")
         self.mode = mode
         self.problems = problems or {}
         self._make_judge = judge
         self._judge: Any = None
-        # One grader for every format: each text is graded in the format it was stored with.
-        self.grader = Grader()
+        # One grader for every format: each text is graded in the format it was stored with. Made on first use
+        # (importing the grader is most of a run's start-up otherwise; it is not needed before the first answer).
+        self._grader: Any = None
+        self._grader_lock = threading.Lock()
         # Grading is CPU work; threads keep the event loop free to send and receive requests meanwhile.
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mathgauge-grade") if threads else None
+
+    @property
+    def grader(self) -> Any:
+        """The rule grader (a `mathgauge.grading.Grader`)."""
+        if self._grader is None:
+            with self._grader_lock:  # two grading threads may ask at once
+                if self._grader is None:
+                    from ..grading import Grader
+
+                    self._grader = Grader()
+        return self._grader
 
     def rules(self, task: GradeTask) -> list[GradeRecord]:
         """The rule grades of a sample (its answer, and the initial answer when there is one)."""
@@ -185,7 +199,8 @@ class GradingStage:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-        self.grader.close()
+        if self._grader is not None:
+            self._grader.close()
 
 
 def judgement_from_detail(detail: dict[str, Any] | None) -> Any:

@@ -32,11 +32,11 @@ def add_report_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "compare", help="paired comparison of runs on the problems they share; runs over several benchmarks: the "
                         "benchmark x model table",
-        description="Compare runs on the problems they share: accuracy with 95%% CI, pairwise difference with a "
+        description="Compare runs on the problems they share: accuracy with 95% CI, pairwise difference with a "
                     "paired bootstrap CI and an exact McNemar test, per-subject and per-level differences, and "
                     "the problems one run solved and the other did not. Warns when settings make it unfair. Runs "
                     "over several benchmarks (a suite's name stands for all its runs) give the benchmark x model "
-                    "table, each cell with its 95%% CI and the comparable published figure, and the paired "
+                    "table, each cell with its 95% CI and the comparable published figure, and the paired "
                     "difference of the runs of each benchmark.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="two or more run ids or names, or suite names")
     p.add_argument("--bootstrap", type=int, default=DEFAULT_RESAMPLES, metavar="N",

@@ -59,9 +59,10 @@ class Solver(ABC):
         self.tries = tries
         self.answer_format = answer_format
         if has_answer is None:
-            from ..grading import extract_final_answer
 
             def has_answer(text: str) -> bool:
+                from ..grading import extract_final_answer  # on first use: not needed before the first response
+
                 return extract_final_answer(text, answer_format) is not None
 
         self.has_answer = has_answer

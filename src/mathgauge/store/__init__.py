@@ -6,6 +6,8 @@ from ._lease import LEASE_HEARTBEAT_S, LEASE_STALE_AFTER_S, Lease, LeaseHolder
 from ._records import RunRecord, SampleResult
 from ._schema import READABLE_FROM, SCHEMA_VERSION
 from ._store import DEFAULT_STORE, Store, write_failure
+from ._writer import StoreWriter
 
 __all__ = ["DEFAULT_STORE", "GRADED_ORIGINS", "LEASE_HEARTBEAT_S", "LEASE_STALE_AFTER_S", "READABLE_FROM",
-           "SCHEMA_VERSION", "Lease", "LeaseHolder", "RunRecord", "SampleResult", "Store", "write_failure"]
+           "SCHEMA_VERSION", "Lease", "LeaseHolder", "RunRecord", "SampleResult", "Store", "StoreWriter",
+           "write_failure"]

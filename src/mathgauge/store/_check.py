@@ -1,13 +1,15 @@
 """Checking a results store for damage, and salvaging every readable run of a damaged one into a new file.
 
 A store can be damaged by a disk that fails, a copy cut short, or another program writing into it. SQLite's own
-integrity check says whether and where; each run is then read whole (every row of every table that belongs to it)
-to tell the runs that can still be read from the ones that cannot. Salvaging copies each readable run into a fresh
-store, in one transaction per run, so a run is copied whole or not at all.
+integrity check says whether and where; each run is then read whole (every row of every table that belongs to it,
+and every stored text those rows point at, decompressed) to tell the runs that can still be read from the ones that
+cannot. Salvaging copies each readable run, with its texts, into a fresh store, in one transaction per run, so a run
+is copied whole or not at all; then the cached responses whose texts can be read.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +17,12 @@ from typing import Any
 
 from ..errors import StoreError, StoreUnreadable
 from ._store import Store
+from ._texts import decode
 
-#: Tables of run state that are never copied (a salvaged run is at rest: no process works on it).
-_NOT_COPIED = {"meta", "sqlite_sequence", "run_leases"}
+#: Tables of run state that are never copied (a salvaged run is at rest: no process works on it), and the texts,
+#: copied with the rows that point at them.
+_NOT_COPIED = {"meta", "sqlite_sequence", "run_leases", "texts"}
+_TEXT_COLUMNS = ("text_id", "digest", "body")
 
 
 @dataclass
@@ -120,8 +125,8 @@ def check_store(path: str | Path, *, limit: int = 20) -> StoreCheck:
         for run_id, name in runs:
             health = RunHealth(run_id, name)
             try:
-                _read_run(db, run_id, tables)
-            except sqlite3.DatabaseError as exc:
+                _texts_of(db, _read_run(db, run_id, tables))
+            except (sqlite3.DatabaseError, ValueError) as exc:
                 health.error = str(exc)
             report.runs.append(health)
     return report
@@ -145,10 +150,12 @@ def salvage_store(path: str | Path, out: str | Path) -> Salvage:
         for run_id, name in src.execute("SELECT run_id, name FROM runs ORDER BY created_at").fetchall():
             try:
                 rows = _read_run(src, run_id, tables)
-            except sqlite3.DatabaseError:
+                texts = _texts_of(src, rows)
+            except (sqlite3.DatabaseError, ValueError):
                 result.skipped.append(name)
                 continue
             with dest._transaction():
+                _insert(dst, "texts", list(_TEXT_COLUMNS), texts, ignore=True)
                 for table in tables:
                     _insert(dst, table, *rows[table])
             result.runs.append(name)
@@ -184,13 +191,58 @@ def _read_run(db: sqlite3.Connection, run_id: str, tables: list[str]) -> dict[st
     return out
 
 
-def _insert(db: sqlite3.Connection, table: str, names: list[str], rows: list[Any]) -> None:
+def _texts_of(db: sqlite3.Connection, rows: dict[str, tuple[list[str], list[Any]]]) -> list[tuple[Any, ...]]:
+    """The stored texts (text_id, digest, body) the rows point at (``*_ref`` columns, and the message texts of
+    stored request bodies), each checked to decompress.
+
+    Raises:
+        sqlite3.DatabaseError: a text's page is damaged. ValueError: a text is missing or does not decompress.
+    """
+    if not _has_texts(db):
+        return []
+    wanted: set[int] = set()
+    requests: set[int] = set()
+    for names, table_rows in rows.values():
+        for i, column in enumerate(names):
+            if column.endswith("_ref"):
+                found = {row[i] for row in table_rows if row[i] is not None}
+                wanted |= found
+                if column == "request_ref":
+                    requests |= found
+    out = {}
+    for text_id in sorted(wanted):
+        out[text_id] = _text(db, text_id)
+    for text_id in sorted(requests):  # a request body keeps its messages' texts as ids of their own
+        skeleton = json.loads(decode(out[text_id][2]))
+        for index in skeleton.get("refs") or []:
+            ref = skeleton["body"]["messages"][index]["content"]
+            if ref not in out:
+                out[ref] = _text(db, ref)
+    return list(out.values())
+
+
+def _text(db: sqlite3.Connection, text_id: int) -> tuple[Any, ...]:
+    row = db.execute("SELECT text_id, digest, body FROM texts WHERE text_id = ?", (text_id,)).fetchone()
+    if row is None:
+        raise ValueError(f"text {text_id} is missing")
+    try:
+        decode(row[2])
+    except Exception as exc:  # noqa: BLE001 -- zlib, zstd and UTF-8 errors all mean the same: unreadable
+        raise ValueError(f"text {text_id} does not decompress ({type(exc).__name__}: {exc})") from None
+    return tuple(row)
+
+
+def _has_texts(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'texts'").fetchone() is not None
+
+
+def _insert(db: sqlite3.Connection, table: str, names: list[str], rows: list[Any], *, ignore: bool = False) -> None:
     if not rows:
         return
     columns = {c[1] for c in db.execute(f"PRAGMA table_info({_quote(table)})")}
     keep = [i for i, n in enumerate(names) if n in columns]
-    sql = (f"INSERT INTO {_quote(table)} ({', '.join(_quote(names[i]) for i in keep)}) "
-           f"VALUES ({', '.join('?' for _ in keep)})")
+    sql = (f"INSERT {'OR IGNORE ' if ignore else ''}INTO {_quote(table)} "
+           f"({', '.join(_quote(names[i]) for i in keep)}) VALUES ({', '.join('?' for _ in keep)})")
     db.executemany(sql, [[row[i] for i in keep] for row in rows])
 
 
@@ -209,10 +261,18 @@ def _copy_table(src: sqlite3.Connection, dst: sqlite3.Connection, table: str, ch
             return copied, str(exc)
         if not rows:
             return copied, None
+        kept, texts = [], []
+        for row in rows:  # a row whose texts cannot be read is left out, the others kept
+            try:
+                texts.extend(_texts_of(src, {table: (names, [row[1:]])}))
+            except (sqlite3.DatabaseError, ValueError):
+                continue
+            kept.append(row[1:])
         dst.execute("BEGIN IMMEDIATE")
-        _insert(dst, table, names, [row[1:] for row in rows])
+        _insert(dst, "texts", list(_TEXT_COLUMNS), texts, ignore=True)
+        _insert(dst, table, names, kept)
         dst.execute("COMMIT")
-        copied += len(rows)
+        copied += len(kept)
         last = rows[-1][0]
 
 

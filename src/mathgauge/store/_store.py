@@ -9,7 +9,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +19,7 @@ from . import _lease
 from ._lease import Lease, LeaseHolder
 from ._records import RunRecord, SampleResult
 from ._schema import MIGRATIONS, READABLE_FROM, SCHEMA_VERSION
+from ._texts import Texts, as_text, register, text_sql
 
 DEFAULT_STORE = "mathgauge.db"
 
@@ -43,12 +44,20 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+#: Fields of a response the cache row does not keep: its texts (in `texts`) and its call's timing.
+_NOT_CACHED = frozenset({"text", "reasoning", "latency_s", "total_s", "retries", "cached"})
+
+#: A sample's prompt: its problem's (schema 5 on; ``problems p`` joined to ``texts pt``) or its own (older rows).
+_PROMPT_SQL = "CASE WHEN s.prompt_json = '' THEN mg_inflate(pt.body) ELSE s.prompt_json END"
+
+
 class Store:
     """An embedded SQLite file in WAL mode.
 
-    Writes go through one connection; each write method commits before it returns, so a killed process loses at
-    most the samples in flight (their calls come back from the response cache). Safe to use from one thread at a
-    time (the pipeline's store stage owns one writer thread).
+    Writes go through one connection; each write method commits before it returns (or, inside `batch`, with the
+    batch), so a killed process loses at most the samples in flight (their calls come back from the response
+    cache). Safe to use from one thread at a time (the pipeline's store stage owns one writer thread, a
+    `mathgauge.store.StoreWriter`).
 
     Args:
         path: the database file (created with its folder when missing).
@@ -67,7 +76,8 @@ class Store:
         self.read_only = read_only
         self.notes: list[str] = []
         self._leases: bool | None = None
-        if (must_exist or read_only) and not self.path.is_file():
+        exists = self.path.is_file()
+        if (must_exist or read_only) and not exists:
             raise StoreError(f"{self.path}: no results store here (pass --store PATH; `mathgauge run` creates one)")
         if read_only:
             self._open_read_only()
@@ -75,11 +85,20 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            # New files only (an existing file keeps its page size): with 1 KB pages a compressed text of a few KB
+            # fills whole overflow pages instead of a 4 KB page of its own with up to half of it empty (schema 5's
+            # texts take 18% less room; `python bench/scale.py --only store`).
+            self._db.execute("PRAGMA page_size=1024")
+            # A new file is laid out without waiting for the disk (an OS crash meanwhile loses an empty store):
+            # the half dozen syncs of creating it are most of a new run's time before its first request.
+            self._db.execute("PRAGMA synchronous=" + ("NORMAL" if exists else "OFF"))
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            register(self._db)
+            self._texts = Texts(self._db)
+            self._migrate()
             # NORMAL is durable against a killed process (only an OS crash can lose the last commits in WAL mode).
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
             self._check_writable()
         except sqlite3.DatabaseError as exc:
             self._close_quietly()
@@ -131,6 +150,9 @@ class Store:
                                  f"upgraded once, which needs write access to the file and its folder")
             Store(self.path).close()  # upgrade it, then read as asked
             self._open_read_only()
+            return
+        register(self._db)  # the texts are read through SQL functions of the connection
+        self._texts = Texts(self._db)
 
     def _unreadable(self, exc: BaseException) -> StoreUnreadable:
         return StoreUnreadable(f"{self.path}: cannot open the results store for reading ({exc}); "
@@ -183,6 +205,15 @@ class Store:
                 self._db.execute(bump.format(version + 1))
 
     def _transaction(self) -> Any:
+        return _Transaction(self._db)
+
+    def batch(self) -> Any:
+        """One transaction around several writes (the store writer's group commit): each write method's own
+        transaction becomes a savepoint inside it, and nothing is committed before the block ends."""
+        return _Transaction(self._db)
+
+    def savepoint(self) -> Any:
+        """Inside `batch`: a part that is rolled back alone if it fails."""
         return _Transaction(self._db)
 
     @property
@@ -321,24 +352,22 @@ class Store:
     def add_problems(
         self, run_id: str, problems: Sequence[Any], prompts: Sequence[list[dict[str, str]]], samples: int
     ) -> None:
-        """Record the run's problems and create its pending samples, all in one transaction."""
+        """Record the run's problems and create its pending samples, all in one transaction (a problem's prompt is
+        stored once, for all its samples)."""
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO problems(run_id, problem_id, position, problem, answer, solution, subject, level)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO problems(run_id, problem_id, position, problem, answer, solution, subject, level,"
+                " prompt_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (run_id, p.id, i, p.problem, p.answer, p.solution, p.subject, p.level)
-                    for i, p in enumerate(problems)
+                    (run_id, p.id, i, p.problem, p.answer, p.solution, p.subject, p.level,
+                     self._texts.put(_dumps(messages)))
+                    for i, (p, messages) in enumerate(zip(problems, prompts, strict=True))
                 ],
             )
             self._db.executemany(
                 "INSERT INTO samples(run_id, problem_id, sample_index, status, prompt_json)"
-                " VALUES (?, ?, ?, 'pending', ?)",
-                [
-                    (run_id, p.id, k, _dumps(messages))
-                    for p, messages in zip(problems, prompts, strict=True)
-                    for k in range(samples)
-                ],
+                " VALUES (?, ?, ?, 'pending', '')",
+                [(run_id, p.id, k) for p in problems for k in range(samples)],
             )
 
     def gold_answers(self, run_id: str) -> dict[str, str]:
@@ -361,12 +390,19 @@ class Store:
     def unfinished_samples(self, run_id: str) -> list[tuple[str, int, list[dict[str, str]]]]:
         """(problem id, sample index, prompt messages) of every sample that is not done, in problem order."""
         rows = self._db.execute(
-            "SELECT s.problem_id, s.sample_index, s.prompt_json FROM samples s"
-            " JOIN problems p USING (run_id, problem_id)"
+            "SELECT s.problem_id, s.sample_index, " + _PROMPT_SQL + " FROM samples s"
+            " JOIN problems p USING (run_id, problem_id) LEFT JOIN texts pt ON pt.text_id = p.prompt_ref"
             " WHERE s.run_id = ? AND s.status != 'done' ORDER BY p.position, s.sample_index",
             (run_id,),
         ).fetchall()
-        return [(pid, k, json.loads(prompt)) for pid, k, prompt in rows]
+        # Samples of one problem share its prompt: parse it once, hand each sample its own copy.
+        parsed: dict[str, list[dict[str, str]]] = {}
+        out = []
+        for pid, k, prompt in rows:
+            if pid not in parsed:
+                parsed[pid] = json.loads(as_text(prompt) or "[]")
+            out.append((pid, k, [dict(m) for m in parsed[pid]]))
+        return out
 
     def sample_statuses(self, run_id: str) -> dict[str, int]:
         """How many samples of a run are in each status (``pending``, ``done``, ``failed``)."""
@@ -399,17 +435,18 @@ class Store:
 
     def _insert_attempt(self, run_id: str, attempt: Any, graded: Any = None) -> int:
         a = attempt
+        texts = self._texts
         cur = self._db.execute(
-            "INSERT INTO attempts(run_id, problem_id, sample_index, attempt_index, kind, request_json, response,"
-            " reasoning, finish_reason, prompt_tokens, completion_tokens, latency_s, total_s, retries, cached,"
-            " error, started_at, extra_json, graded_text, answer_format, graded_origin)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO attempts(run_id, problem_id, sample_index, attempt_index, kind, request_json,"
+            " request_ref, response_ref, reasoning_ref, finish_reason, prompt_tokens, completion_tokens, latency_s,"
+            " total_s, retries, cached, error, started_at, extra_json, graded_ref, answer_format, graded_origin)"
+            " VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                run_id, a.problem_id, a.sample_index, a.attempt_index, a.kind, _dumps(a.request), a.response,
-                a.reasoning, a.finish_reason, a.prompt_tokens, a.completion_tokens, a.latency_s, a.total_s,
-                a.retries, int(a.cached), a.error, a.started_at, _dumps(a.extra),
-                None if graded is None else graded.text, None if graded is None else graded.answer_format,
-                None if graded is None else "solver",
+                run_id, a.problem_id, a.sample_index, a.attempt_index, a.kind, texts.put_request(a.request),
+                texts.put(a.response), texts.put(a.reasoning), a.finish_reason, a.prompt_tokens,
+                a.completion_tokens, a.latency_s, a.total_s, a.retries, int(a.cached), a.error, a.started_at,
+                _dumps(a.extra), None if graded is None else texts.put(graded.text),
+                None if graded is None else graded.answer_format, None if graded is None else "solver",
             ),
         )
         attempt_id = cur.lastrowid
@@ -459,13 +496,40 @@ class Store:
         return out
 
     def attempts_for(self, run_id: str, problem_id: str, sample_index: int) -> list[dict[str, Any]]:
-        """The stored calls of one sample, oldest first."""
+        """The stored calls of one sample, oldest first (see `calls`)."""
+        return list(self._calls("a.run_id = ? AND a.problem_id = ? AND a.sample_index = ?",
+                                (run_id, problem_id, sample_index)))
+
+    def calls(self, run_id: str) -> Iterator[dict[str, Any]]:
+        """Every stored call of a run, in problem, sample and call order, streamed.
+
+        Returns:
+            One dict per call with the columns of ``attempts``, its texts resolved: ``request_json`` (the request
+            body as JSON text), ``response``, ``reasoning`` and ``graded_text`` (``None`` when absent), whether
+            they are kept in ``texts`` (schema 5 on) or inline (older rows).
+        """
+        return self._calls("a.run_id = ?", (run_id,), order="p.position, a.sample_index, a.attempt_index",
+                           join=" JOIN problems p ON p.run_id = a.run_id AND p.problem_id = a.problem_id")
+
+    def _calls(self, where: str, args: tuple, *, order: str = "a.attempt_index", join: str = "") -> Iterator[dict]:
         cur = self._db.execute(
-            "SELECT * FROM attempts WHERE run_id = ? AND problem_id = ? AND sample_index = ? ORDER BY attempt_index",
-            (run_id, problem_id, sample_index),
+            "SELECT a.*, " + text_sql("a.response_ref", "rt", "a.response") + ", "
+            + text_sql("a.reasoning_ref", "qt", "a.reasoning") + ", "
+            + text_sql("a.graded_ref", "gt", "a.graded_text") + " FROM attempts a" + join
+            + " LEFT JOIN texts rt ON rt.text_id = a.response_ref LEFT JOIN texts qt ON qt.text_id = a.reasoning_ref"
+            " LEFT JOIN texts gt ON gt.text_id = a.graded_ref WHERE " + where + " ORDER BY " + order,
+            args,
         )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        names = [d[0] for d in cur.description][:-3]
+        for row in cur:
+            call = dict(zip(names, row))
+            call["response"], call["reasoning"], call["graded_text"] = map(as_text, row[-3:])
+            ref = call.pop("request_ref")
+            if ref is not None:
+                call["request_json"] = _dumps(self._texts.get_request(ref))
+            for name in ("response_ref", "reasoning_ref", "graded_ref"):
+                del call[name]
+            yield call
 
     def unfinished_with_calls(self, run_id: str) -> set[tuple[str, int]]:
         """The samples not done yet that have stored calls (failed ones, or ones an older version left half-way)."""
@@ -594,9 +658,10 @@ class Store:
         for (pid, k, grader, status, correct, extracted, normalized, method, reason, score, detail, index, text, fmt,
              origin) in self._db.execute(
             "SELECT g.problem_id, g.sample_index, g.grader, g.status, g.correct, g.extracted, g.normalized, g.method,"
-            " g.reason, g.score, g.detail_json, a.attempt_index, a.graded_text, a.answer_format, a.graded_origin"
+            " g.reason, g.score, g.detail_json, a.attempt_index, " + text_sql("a.graded_ref", "gt", "a.graded_text")
+            + ", a.answer_format, a.graded_origin"
             " FROM grades g JOIN attempts a ON a.attempt_id = g.attempt_id JOIN problems p"
-            " ON p.run_id = g.run_id AND p.problem_id = g.problem_id"
+            " ON p.run_id = g.run_id AND p.problem_id = g.problem_id LEFT JOIN texts gt ON gt.text_id = a.graded_ref"
             " WHERE g.run_id = ? ORDER BY p.position, g.sample_index",
             (run_id,),
         ):
@@ -606,7 +671,7 @@ class Store:
                 "normalized": normalized, "method": method, "reason": reason, "score": score,
                 "detail": None if detail is None else json.loads(detail),
             }
-            sample["texts"][index] = {"text": text if origin in ("solver", "migrated") else None,
+            sample["texts"][index] = {"text": as_text(text) if origin in ("solver", "migrated") else None,
                                       "answer_format": fmt, "origin": origin or "unknown"}
         return list(found.values())
 
@@ -619,11 +684,13 @@ class Store:
                 that only count never hold every response in memory).
         """
         calls: dict[tuple[str, int], dict[str, Any]] = {}
+        response = text_sql("a.response_ref", "rt", "a.response") if responses else "NULL"
         for row in self._db.execute(
-            "SELECT problem_id, sample_index, " + ("response" if responses else "NULL") + ", response IS NOT NULL,"
-            " finish_reason, latency_s, prompt_tokens,"
-            " completion_tokens, retries, cached, json_extract(extra_json, '$.try') FROM attempts WHERE run_id = ?"
-            " ORDER BY attempt_index",
+            "SELECT a.problem_id, a.sample_index, " + response + ", a.response_ref IS NOT NULL OR a.response IS NOT NULL,"
+            " a.finish_reason, a.latency_s, a.prompt_tokens,"
+            " a.completion_tokens, a.retries, a.cached, json_extract(a.extra_json, '$.try') FROM attempts a"
+            + (" LEFT JOIN texts rt ON rt.text_id = a.response_ref" if responses else "")
+            + " WHERE a.run_id = ? ORDER BY a.attempt_index",
             (run_id,),
         ):
             pid, k, response, answered, finish, latency, ptok, ctok, retries, cached, try_index = row
@@ -654,7 +721,7 @@ class Store:
                 SampleResult(
                     problem_id=pid, sample_index=k, position=position, subject=subject, level=level, gold=gold,
                     status=status, error=error, grade_status=gstatus, extracted=extracted, grade_method=method,
-                    grade_reason=reason, response=agg.get("response"), finish_reason=agg.get("finish_reason"),
+                    grade_reason=reason, response=as_text(agg.get("response")), finish_reason=agg.get("finish_reason"),
                     attempts=agg.get("attempts", 0),
                     prompt_tokens=None if agg.get("calls_without_usage") else agg.get("prompt_tokens", 0),
                     completion_tokens=None if agg.get("calls_without_usage") else agg.get("completion_tokens", 0),
@@ -681,26 +748,32 @@ class Store:
             and timing); a sample without that grade has the facts of its last call.
         """
         cur = self._db.execute(
-            "SELECT p.problem_id, s.sample_index, p.subject, p.level, p.problem, p.answer AS gold_answer,"
-            " s.prompt_json, s.status AS sample_status, s.error, CASE WHEN ? OR g.status IS NULL"
-            " OR COALESCE(a.graded_origin, 'unknown') NOT IN ('solver', 'migrated') THEN a.response END AS response,"
+            "SELECT p.problem_id, s.sample_index, p.subject, p.level, p.problem, p.answer AS gold_answer, "
+            + _PROMPT_SQL + " AS prompt_json, s.status AS sample_status, s.error, CASE WHEN ? OR g.status IS NULL"
+            " OR COALESCE(a.graded_origin, 'unknown') NOT IN ('solver', 'migrated') THEN "
+            + text_sql("a.response_ref", "rt", "a.response") + " END AS response,"
             " a.finish_reason, a.prompt_tokens,"
             " a.completion_tokens, a.latency_s, a.cached, g.status AS grade, g.correct, g.extracted, g.method,"
             " g.reason, CASE WHEN g.status IS NOT NULL AND a.graded_origin IN ('solver', 'migrated')"
-            " THEN a.graded_text END AS graded_text, CASE WHEN g.status IS NOT NULL THEN a.answer_format END"
+            " THEN " + text_sql("a.graded_ref", "gt", "a.graded_text") + " END AS graded_text,"
+            " CASE WHEN g.status IS NOT NULL THEN a.answer_format END"
             " AS answer_format, CASE WHEN g.status IS NOT NULL THEN COALESCE(a.graded_origin, 'unknown') END"
             " AS graded_origin FROM samples s JOIN problems p USING (run_id, problem_id)"
+            " LEFT JOIN texts pt ON pt.text_id = p.prompt_ref"
             " LEFT JOIN grades g ON g.run_id = s.run_id AND g.problem_id = s.problem_id"
             " AND g.sample_index = s.sample_index AND g.grader = ?"
             " LEFT JOIN attempts a ON a.attempt_id = COALESCE(g.attempt_id, (SELECT MAX(attempt_id) FROM attempts x"
             " WHERE x.run_id = s.run_id AND x.problem_id = s.problem_id AND x.sample_index = s.sample_index))"
+            " LEFT JOIN texts rt ON rt.text_id = a.response_ref LEFT JOIN texts gt ON gt.text_id = a.graded_ref"
             " WHERE s.run_id = ? ORDER BY p.position, s.sample_index",
             (responses, grader, run_id),
         )
         names = [d[0] for d in cur.description]
         for row in cur:
             item = dict(zip(names, row))
-            item["prompt"] = json.loads(item.pop("prompt_json"))
+            item["prompt"] = json.loads(as_text(item.pop("prompt_json")) or "[]")
+            item["response"] = as_text(item["response"])
+            item["graded_text"] = as_text(item["graded_text"])
             item["correct"] = None if item["correct"] is None else bool(item["correct"])
             item["cached"] = None if item["cached"] is None else bool(item["cached"])
             yield item
@@ -711,14 +784,17 @@ class Store:
         building fine-tuning data)."""
         cur = self._db.execute(
             "SELECT g.problem_id, g.sample_index, p.subject, p.level, g.status, a.attempt_id, a.request_json,"
-            " a.response, a.kind, CASE WHEN a.graded_origin IN ('solver', 'migrated') THEN a.graded_text END,"
-            " a.answer_format FROM grades g JOIN problems p USING (run_id, problem_id)"
-            " JOIN attempts a ON a.attempt_id = g.attempt_id WHERE g.run_id = ? AND g.grader = ?"
-            " ORDER BY p.position, g.sample_index",
+            " a.request_ref, " + text_sql("a.response_ref", "rt", "a.response") + ", a.kind,"
+            " CASE WHEN a.graded_origin IN ('solver', 'migrated') THEN "
+            + text_sql("a.graded_ref", "gt", "a.graded_text") + " END, a.answer_format"
+            " FROM grades g JOIN problems p USING (run_id, problem_id)"
+            " JOIN attempts a ON a.attempt_id = g.attempt_id LEFT JOIN texts rt ON rt.text_id = a.response_ref"
+            " LEFT JOIN texts gt ON gt.text_id = a.graded_ref"
+            " WHERE g.run_id = ? AND g.grader = ? ORDER BY p.position, g.sample_index",
             (run_id, grader),
         )
-        names = ["problem_id", "sample_index", "subject", "level", "status", "attempt_id", "request", "response",
-                 "kind", "graded_text", "answer_format"]
+        names = ["problem_id", "sample_index", "subject", "level", "status", "attempt_id", "request", "request_ref",
+                 "response", "kind", "graded_text", "answer_format"]
         out = [dict(zip(names, row)) for row in cur.fetchall()]
         runs: dict[int, list[dict[str, Any]]] = {}
         for attempt_id, code, stdout, status in self._db.execute(
@@ -727,7 +803,10 @@ class Store:
         ):
             runs.setdefault(attempt_id, []).append({"code": code, "stdout": stdout, "status": status})
         for item in out:
-            item["request"] = json.loads(item["request"])
+            item["response"] = as_text(item["response"])
+            item["graded_text"] = as_text(item["graded_text"])
+            ref = item.pop("request_ref")
+            item["request"] = json.loads(item["request"]) if ref is None else self._texts.get_request(ref)
             item["executions"] = runs.get(item["attempt_id"], [])
         return out
 
@@ -746,26 +825,51 @@ class Store:
         return int(self._db.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()[0])
 
     # -- response cache (implements mathgauge.models.ResponseCache) ---------------------------------------------
+    # A cached response's text and reasoning are the same text rows as the call stored from it: kept once.
     def get_response(self, key: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT response_json FROM response_cache WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        row = self._db.execute(
+            "SELECT c.response_json, " + text_sql("c.text_ref", "t", "NULL") + ", c.text_ref, "
+            + text_sql("c.reasoning_ref", "r", "NULL") + " FROM response_cache c"
+            " LEFT JOIN texts t ON t.text_id = c.text_ref LEFT JOIN texts r ON r.text_id = c.reasoning_ref"
+            " WHERE c.key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        value = json.loads(row[0])
+        if row[2] is not None:  # older rows keep the texts in response_json
+            value["text"], value["reasoning"] = as_text(row[1]), as_text(row[3])
+        return value
 
     def put_response(self, key: str, value: dict[str, Any]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO response_cache(key, response_json, created_at) VALUES (?, ?, ?)",
-            (key, _dumps(value), time.time()),
-        )
+        # The texts go to `texts`; the call's own timing is the stored attempt's (a hit is a new call taking none).
+        fields = {k: v for k, v in value.items() if k not in _NOT_CACHED}
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO response_cache(key, response_json, created_at, text_ref, reasoning_ref)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (key, _dumps(fields), time.time(), self._texts.put(value.get("text") or ""),
+                 self._texts.put(value.get("reasoning"))),
+            )
 
 
 class _Transaction:
+    """A transaction, or a savepoint inside the one already open (a batch of the store writer): either way, what
+    happens inside is kept whole or not at all."""
+
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+        self._nested = False
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._nested = self._db.in_transaction
+        self._db.execute("SAVEPOINT mg" if self._nested else "BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if not self._nested:
+            self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            return
+        if exc_type is not None:
+            self._db.execute("ROLLBACK TO mg")
+        self._db.execute("RELEASE mg")
 
 
 def _busy(run: RunRecord, holder: LeaseHolder) -> RunBusy:

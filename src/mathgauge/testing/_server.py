@@ -43,8 +43,10 @@ class _Answers:
 
     def __init__(self, data_files: list[str], benchmark: str | None = None) -> None:
         self.by_prefix: dict[str, list[tuple[str, str]]] = {}
+        self.prose = ""  # the reference solutions joined: real mathematical prose for --prose-kb
         from ..datasets import load_problems
 
+        solutions = []
         for given in data_files:
             name, sep, path = given.partition("=")
             if not sep:
@@ -53,6 +55,9 @@ class _Answers:
             which = name or (benchmark if len(data_files) == 1 and benchmark else _guess_benchmark(data_file))
             for p in load_problems(which, data_file=data_file):
                 self.by_prefix.setdefault(p.problem[:40], []).append((p.problem, p.answer))
+                solutions.append(p.solution)
+        # Without their \\boxed{}: the only answer in a response stays the scripted one at its end.
+        self.prose = "\n\n".join(s for s in solutions if s).replace("\\boxed", "\\mathbf")
 
     def lookup(self, content: str) -> tuple[str, str]:
         # The longest problem the prompt starts with: a problem whose text begins another's must not shadow it.
@@ -150,6 +155,19 @@ class ScriptedServer:
         self.faults = 0
         self.last_request_at: float | None = None
         self.requests: list[dict[str, Any]] = []
+        self.content_bytes = 0  # UTF-8 bytes of the answers sent (what a store keeps per response)
+
+    def reasoning_prose(self, number: int) -> str:
+        """``--prose-kb`` KB of the data's reference solutions, a different slice for every request: the long
+        working a reasoning model writes before its answer."""
+        size = int(self.args.prose_kb * 1024)
+        prose = self.answers.prose
+        if size <= 0 or not prose:
+            return ""
+        while len(prose) < 2 * size:
+            prose += "\n\n" + prose
+        start = (number * 7919) % (len(prose) - size)
+        return prose[start:start + size] + "\n\n"
 
     async def chat(self, request: Any) -> Any:
         from aiohttp import web
@@ -205,6 +223,7 @@ class ScriptedServer:
             else:
                 problem, gold = self.answers.lookup(content)
                 text, finish = scripted_response(problem, gold, self.rates)
+                text = self.reasoning_prose(number) + text
             if continuing:
                 self.continued += 1
                 partial = messages[-1].get("content") or ""
@@ -217,6 +236,7 @@ class ScriptedServer:
             if body.get("stream"):
                 return await self._stream(request, body, text, finish, usage, cut=fault == "cut-stream")
             self.completed += 1
+            self.content_bytes += len(text.encode("utf-8"))
             return web.json_response({
                 "id": f"chatcmpl-{number}", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model"),
@@ -314,6 +334,7 @@ class ScriptedServer:
             await response.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         self.completed += 1
+        self.content_bytes += len(text.encode("utf-8"))
         return response
 
     async def models(self, request: Any) -> Any:
@@ -330,8 +351,9 @@ class ScriptedServer:
             "chat_requests": self.chat_requests, "rejected": self.rejected, "completed": self.completed,
             "first_request_at": self.first_request_at, "max_in_flight": self.max_in_flight,
             "stream_chunks": self.stream_chunks, "streams_cut": self.streams_cut,
-            "streams_interrupted": self.streams_interrupted, "continued": self.continued, "faults": self.faults,
-            "last_request_at": self.last_request_at, "in_flight": self.in_flight,
+            "streams_interrupted": self.streams_interrupted, "continued": self.continued,
+            "content_bytes": self.content_bytes, "faults": self.faults, "last_request_at": self.last_request_at,
+            "in_flight": self.in_flight,
         })
 
     async def recorded_requests(self, request: Any) -> Any:
@@ -357,6 +379,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--correct-rate", type=float, default=0.7)
     p.add_argument("--no-answer-rate", type=float, default=0.05)
     p.add_argument("--truncate-rate", type=float, default=0.0)
+    p.add_argument("--prose-kb", type=float, default=0.0,
+                   help="put this many KB of the data's reference solutions (real prose, a different slice per "
+                        "request) before each scripted answer, as a reasoning model's long working")
     p.add_argument("--reject-every", type=int, default=0, help="reject every Nth chat request")
     p.add_argument("--reject-all", action="store_true", help="reject every chat request")
     p.add_argument("--error-status", type=int, default=429, help="status of rejections (429, 503, 500, ...)")

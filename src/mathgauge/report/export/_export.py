@@ -140,23 +140,23 @@ def attempt_rows(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
         store: the results store.
         run_id: the run.
     """
-    for r in store.sample_results(run_id, responses=False):
-        for call in store.attempts_for(run_id, r.problem_id, r.sample_index):
-            yield {
-                "problem_id": r.problem_id, "sample_index": r.sample_index,
-                "attempt_index": call.get("attempt_index"), "kind": call.get("kind"), "subject": r.subject,
-                "level": r.level, "gold_answer": r.gold, "response": call.get("response"),
-                "reasoning": call.get("reasoning"), "finish_reason": call.get("finish_reason"),
-                "error": call.get("error"), "prompt_tokens": call.get("prompt_tokens"),
-                "completion_tokens": call.get("completion_tokens"), "latency_s": call.get("latency_s"),
-                "total_s": call.get("total_s"), "retries": call.get("retries"),
-                "cached": None if call.get("cached") is None else bool(call.get("cached")),
-                "started_at": call.get("started_at"), "request": call.get("request_json"),
-                "extra": call.get("extra_json"), "answer_format": call.get("answer_format"),
-                "graded_origin": call.get("graded_origin"),
-                "graded_text": call.get("graded_text") if call.get("graded_origin") in ("solver", "migrated")
-                else None,
-            }
+    samples = {(r.problem_id, r.sample_index): r for r in store.sample_results(run_id, responses=False)}
+    for call in store.calls(run_id):  # one streamed query, not one per sample
+        r = samples[(call["problem_id"], call["sample_index"])]
+        yield {
+            "problem_id": r.problem_id, "sample_index": r.sample_index,
+            "attempt_index": call.get("attempt_index"), "kind": call.get("kind"), "subject": r.subject,
+            "level": r.level, "gold_answer": r.gold, "response": call.get("response"),
+            "reasoning": call.get("reasoning"), "finish_reason": call.get("finish_reason"),
+            "error": call.get("error"), "prompt_tokens": call.get("prompt_tokens"),
+            "completion_tokens": call.get("completion_tokens"), "latency_s": call.get("latency_s"),
+            "total_s": call.get("total_s"), "retries": call.get("retries"),
+            "cached": None if call.get("cached") is None else bool(call.get("cached")),
+            "started_at": call.get("started_at"), "request": call.get("request_json"),
+            "extra": call.get("extra_json"), "answer_format": call.get("answer_format"),
+            "graded_origin": call.get("graded_origin"),
+            "graded_text": call.get("graded_text") if call.get("graded_origin") in ("solver", "migrated") else None,
+        }
 
 
 def _sha(text: str) -> str:
