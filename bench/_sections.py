@@ -409,7 +409,8 @@ def faults(sizes: Sizes) -> Section:
             how("ctrl-c -> exit"))
     busy = doc["ctrl_c_busy"]
     sec.row("the same, signal amid answers", "mathgauge", "Ctrl-C -> exit", busy["median_s"],
-            f"{busy['median_s']:.2f} s, {max(r['requests_after_signal'] for r in busy['runs'])} requests seen after "
+            f"{busy['median_s']:.2f} s (worst {busy['worst_s']:.2f} s), "
+            f"{max(r['requests_after_signal'] for r in busy['runs'])} requests seen after "
             f"it (up to {c} on their way), {max(r['failed'] for r in busy['runs'])} failed",
             how("ctrl-c -> exit, amid answers"))
     hung = doc["ctrl_c_hung"]
