@@ -9,6 +9,8 @@ Sections (all by default; `--sections a,b` picks):
   sandbox     bench/sandbox.py: mathgauge sandbox vs a cold `python -c` per snippet
   memory      peak RSS of a 5,000-problem MATH run
   scaling     wall and CPU for 500, 1,000, 2,500, 5,000 problems, and whether cost grows linearly
+  faults      bench/faults.py: Ctrl-C -> exit, giving up on a dead endpoint and under a 429 storm, duplicate requests
+              under a concurrent resume
   scale       bench/scale.py: reasoning scale (issue 19): store size per response byte and CPU per sample of a
               500 x 16 run with 8 KB of prose per answer, the text codec, start-up, pipeline wall ratios, the report
 
@@ -30,7 +32,7 @@ from pathlib import Path
 from . import _peers, _sections
 from ._measure import REPO, precompile
 
-SECTIONS = ["pipeline", "ratelimits", "grading", "sandbox", "memory", "scaling", "scale"]
+SECTIONS = ["pipeline", "ratelimits", "grading", "sandbox", "memory", "scaling", "scale", "faults"]
 ALIASES = {"rate_limits": "ratelimits", "rate-limits": "ratelimits", "rate": "ratelimits"}
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 

@@ -41,6 +41,7 @@ class Sizes:
     scaling_latency: float = 0.2
     scaling_concurrency: int = 64
     run_timeout_s: float = 600.0
+    faults_quick: bool = False
     scale_args: list[str] = field(default_factory=list)
 
 
@@ -53,7 +54,8 @@ QUICK = Sizes(pipeline_problems=40, pipeline_cases=[(0.2, 64), (1.0, 256)], pipe
               rl_problems=20, rl_latency=0.2, rl_concurrency=64, rl_timeout_s=90.0,
               grading_limit=150, sandbox_args=["--reps", "1", "--snippets", "16", "--trivial", "10"],
               memory_problems=500, memory_repeat=1,
-              scaling_sizes=[100, 200, 500], scaling_repeat=1, run_timeout_s=180.0, scale_args=["--quick"])
+              scaling_sizes=[100, 200, 500], scaling_repeat=1, run_timeout_s=180.0, scale_args=["--quick"],
+              faults_quick=True)
 
 
 @dataclass
@@ -370,6 +372,72 @@ def sandbox(sizes: Sizes) -> Section:
         sec.status = "unavailable"
         sec.row("-", "-", "status", None, "unavailable: no figures found in bench/sandbox.py output",
                 "its stdout is in the JSON")
+    return sec
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# faults: delegated to bench/faults.py
+
+
+def faults(sizes: Sizes) -> Section:
+    import json
+    import tempfile
+
+    sec = Section("faults")
+    out = Path(tempfile.mkdtemp(prefix="bench-faults-")) / "faults.json"
+    args = ["--json", str(out)] + (["--quick"] if sizes.faults_quick else [])
+    res, stdout, why = _delegate("faults.py", args, 1800)
+    sec.data["stdout"] = stdout
+    if res is None or not out.exists():
+        sec.status = "error"
+        sec.note = why or f"bench/faults.py {_status(res)}: {res.stderr_tail.strip()[-300:]}"  # type: ignore[union-attr]
+        sec.row("-", "-", "status", None, "error", sec.note)
+        return sec
+    doc = json.loads(out.read_text())
+    sec.data.update(doc)
+    n, c = doc["problems"], doc["concurrency"]
+    lines = {line.split(":")[0]: line for line in stdout.splitlines() if ":" in line}
+
+    def how(key: str) -> str:
+        line = lines.get(key, "")
+        return line[line.find("(") + 1:line.find(")")] if "(" in line else "bench/faults.py"
+
+    cc = doc["ctrl_c"]
+    worst_after = max(r["requests_after_signal"] for r in cc["runs"])
+    sec.row(f"{n} MATH-500, 500 ms, c={c}", "mathgauge", "Ctrl-C -> exit", cc["median_s"],
+            f"{cc['median_s']:.2f} s, {worst_after} requests after it, exit {cc['runs'][-1]['exit']}",
+            how("ctrl-c -> exit"))
+    busy = doc["ctrl_c_busy"]
+    sec.row("the same, signal amid answers", "mathgauge", "Ctrl-C -> exit", busy["median_s"],
+            f"{busy['median_s']:.2f} s (worst {busy['worst_s']:.2f} s), "
+            f"{max(r['requests_after_signal'] for r in busy['runs'])} requests seen after "
+            f"it (up to {c} on their way), {max(r['failed'] for r in busy['runs'])} failed",
+            how("ctrl-c -> exit, amid answers"))
+    hung = doc["ctrl_c_hung"]
+    shown = "killed at 60 s" if hung["seconds_to_exit"] is None else f"{hung['seconds_to_exit']:.2f} s"
+    sec.row("server stops answering", "mathgauge", "Ctrl-C -> exit", hung["seconds_to_exit"],
+            f"{shown}, {hung['requests_after_signal']} requests after it, "
+            f"exit {hung['exit']}", how("ctrl-c -> exit, server that stopped answering"))
+    dead = doc["dead_endpoint"]
+    value = dead["seconds_to_give_up"]
+    sec.row("server dies mid-run", "mathgauge", "give up", value,
+            ("-" if value is None else f"{value:.2f} s") + f" after its death, exit {dead['exit']}",
+            how("dead endpoint -> give up"))
+    static = doc["static_server"]
+    sec.row("static web server as --base-url", "mathgauge", "give up", static["wall_s"],
+            f"{static['wall_s']:.2f} s, exit {static['exit']}", "whole run, 1 run")
+    dup = doc["concurrent_resume"]
+    sec.row("run killed, 3 processes resume it at once", "mathgauge", "duplicate requests", dup["duplicates"],
+            f"{dup['duplicates']} of {dup['requests']} ({dup['refused']} of {dup['processes']} refused)",
+            how("concurrent resume"))
+    rl = doc["storm"]
+    sec.row("every request 429", "mathgauge", "give up", rl["seconds_to_give_up"],
+            f"{rl['seconds_to_give_up']:.1f} s, exit {rl['exit']}, {rl['failed']} failed / {rl['pending']} pending",
+            how("429 storm -> give up"))
+    sec.row("-", "mathgauge", "targets", None, "met" if doc["targets_met"] else "NOT met",
+            "no request after Ctrl-C and exit 130; 0 duplicate requests; dead endpoint and storm exit 3")
+    if not doc["targets_met"]:
+        sec.status = "error"
     return sec
 
 

@@ -134,3 +134,31 @@ def regrade_changes_nothing(run_cli):
         assert stored_grades(db) == before
 
     return check
+
+
+def sql_rows(db: Path, sql: str, *params: object) -> list[tuple]:
+    """Every row of one query on a store file (its own connection, closed after)."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def cli_command(*args: str) -> list[str]:
+    """The command line of a ``mathgauge`` process running this checkout."""
+    import sys
+
+    return [sys.executable, "-m", "mathgauge.cli", *args]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a ``mathgauge`` process: this checkout's sources first, a dummy key."""
+    import os
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": src + (os.pathsep + path if path else ""), "OPENAI_API_KEY": "sk-test",
+            **extra}

@@ -55,3 +55,18 @@ def test_bench_quick_scale_prints_every_figure_of_issue_19(tmp_path: Path) -> No
         assert figure in figures, figure
     assert sum(f.startswith("pipeline ") and "bare" not in f for f in figures) == 2
     assert all(r["display"] and r["how"] for r in sec["rows"])
+
+
+@pytest.mark.slow
+def test_bench_quick_faults(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--sections", "faults", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    sec = json.loads(out.read_text())["sections"]["faults"]
+    assert sec["status"] == "ok"
+    figures = {(r["case"], r["figure"]): r for r in sec["rows"]}
+    assert figures[("run killed, 3 processes resume it at once", "duplicate requests")]["value"] == 0
+    assert sec["data"]["ctrl_c"]["runs"][0]["requests_after_signal"] == 0
+    assert sec["data"]["storm"]["exit"] == 3 and sec["data"]["dead_endpoint"]["exit"] == 3
+    assert "Ctrl-C -> exit" in proc.stdout and "duplicate requests" in proc.stdout

@@ -218,3 +218,26 @@ def test_hub_loading_uses_huggingface_hub_cache(tmp_path: Path, math500_path: Pa
     math = load_problems("math", source="hub")
     assert {p.subject for p in math} == {"Algebra", "Number Theory"}
     assert len(math) == sum(1 for r in rows if r["type"] in ("Algebra", "Number Theory"))
+
+
+def test_a_missing_answer_column_names_the_columns_found_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"problem": "1+1?", "target": "2"}\n{"problem": "2+2?", "target": "4"}\n')
+    with pytest.raises(DatasetError) as err:
+        load_problems("math500", data_file=path)
+    message = str(err.value)
+    assert f"{path}:1:" in message and "columns found: 'problem', 'target'" in message
+    assert "--columns answer=NAME" in message
+    assert [p.answer for p in load_problems("math500", data_file=path, columns={"answer": "target"})] == ["2", "4"]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_a_file_that_is_not_utf8_names_the_line_and_the_byte(tmp_path: Path, suffix: str) -> None:
+    import gzip
+
+    raw = '{"problem": "1+1?", "answer": "2"}\n'.encode() + b'{"problem": "caf\xe9?", "answer": "3"}\n'
+    path = tmp_path / f"latin1{suffix}"
+    path.write_bytes(gzip.compress(raw) if suffix.endswith(".gz") else raw)
+    with pytest.raises(DatasetError) as err:
+        load_problems("math500", data_file=path)
+    assert str(err.value).startswith(f"{path}:2: not UTF-8 text (byte 0xe9 at column 17)")

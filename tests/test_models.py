@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mathgauge.models import (
+    EndpointDown,
     AdaptiveLimiter,
     CachedBackend,
     ChatRequest,
@@ -73,19 +74,58 @@ def test_rate_limits_are_retried_honouring_retry_after(math500_path: Path) -> No
 def test_all_rejected_fails_with_reason_after_bounded_retries(math500_path: Path) -> None:
     with scripted_server("--reject-all", "--retry-after", "0.01") as srv:
         backend = OpenAICompatibleBackend("m", base_url=srv.base_url, max_rate_limit_retries=3)
-        with pytest.raises(ModelCallError) as err:
-            asyncio.run(_complete(backend, _request()))
-        assert "rate limited" in err.value.reason and "4 tries" in err.value.reason
-        assert err.value.status == 429
-        assert srv.stats()["chat_requests"] == 4
+
+        async def three() -> list[BaseException]:
+            failures: list[BaseException] = []
+            try:
+                for _ in range(3):
+                    try:
+                        await backend.complete(_request())
+                    except ModelCallError as exc:
+                        failures.append(exc)
+            except EndpointDown as exc:
+                failures.append(exc)
+            finally:
+                await backend.aclose()
+            return failures
+
+        first, second, third = asyncio.run(three())
+        assert isinstance(first, ModelCallError) and "rate limited" in first.reason and "4 tries" in first.reason
+        assert first.status == 429 and first.retries == 3
+        # The third request out of tries with nothing answered since the storm began: the endpoint as a whole is
+        # given up instead of every request spending its own tries.
+        assert isinstance(third, EndpointDown) and third.kind == "rate_limited" and not third.answered
+        assert "3 requests ran out of tries" in third.reason
+        assert srv.stats()["chat_requests"] == 12
+
+
+def test_a_request_out_of_rate_limit_tries_fails_alone_while_others_are_answered(math500_path: Path) -> None:
+    with scripted_server("--data", str(math500_path), "--reject-every", "2", "--retry-after", "0.01") as srv:
+        backend = OpenAICompatibleBackend("m", base_url=srv.base_url, max_rate_limit_retries=0)
+
+        async def two() -> tuple[Any, BaseException | None]:
+            try:
+                first = await backend.complete(_request())  # request 1 answered
+                try:
+                    await backend.complete(_request())  # request 2 rejected, no tries left
+                except ModelCallError as exc:
+                    return first, exc
+                return first, None
+            finally:
+                await backend.aclose()
+
+        first, failure = asyncio.run(two())
+        assert first.text and isinstance(failure, ModelCallError) and not isinstance(failure, EndpointDown)
+        assert "gave up after 1 try)" in failure.reason and failure.retries == 0
 
 
 def test_server_errors_are_retried_with_backoff_then_fail() -> None:
     with scripted_server("--reject-all", "--error-status", "500") as srv:
         backend = OpenAICompatibleBackend("m", base_url=srv.base_url, max_retries=2, backoff_base_s=0.01)
-        with pytest.raises(ModelCallError, match="HTTP 500.*gave up after 3 tries"):
+        with pytest.raises(ModelCallError, match="HTTP 500.*gave up after 3 tries") as err:
             asyncio.run(_complete(backend, _request()))
         assert srv.stats()["chat_requests"] == 3
+        assert err.value.retries == 2  # 3 tries are the first and 2 retries
 
 
 def test_bad_key_and_unknown_model_are_fatal() -> None:

@@ -100,18 +100,22 @@ def test_429_storm_every_sample_completes(run_cli, small_data, tmp_path, math500
     assert stats["rejected"] >= 20 and doc["retries"] == stats["rejected"]
 
 
-def test_all_rejected_exits_3_names_failures_and_resume_recovers(run_cli, small_data, tmp_path, math500_path):
+def test_all_rejected_gives_up_as_a_whole_and_resume_recovers(run_cli, small_data, tmp_path, math500_path):
     db, summary = tmp_path / "fail.db", tmp_path / "s.json"
     with scripted_server("--data", str(math500_path), "--reject-all", "--retry-after", "0.001") as srv:
         result = run_cli(*run_args(srv, small_data, db, "--run-name", "doomed", "--summary-json", str(summary)))
+        requests = srv.stats()["chat_requests"]
+    # A storm of 429s: the run gives up once three requests ran out of tries with nothing answered, instead of
+    # every sample spending its own 31 tries.
     assert result.code == 3
-    doc = read_json(summary)
-    assert doc["failed"] == 40 and doc["n"] == 0
-    assert all("rate limited" in f["error"] for f in doc["failures"])
-    assert "40 sample(s) failed" in result.out
-    assert rows(db, "SELECT COUNT(*) FROM attempts WHERE error IS NOT NULL") == [(40,)]
+    assert result.err.count("error:") == 1 and "kept rate-limiting" in result.err
+    assert "`mathgauge resume doomed` continues" in result.err
+    assert requests < 40 * 31
+    assert rows(db, "SELECT status FROM runs") == [("interrupted",)]
+    failed = rows(db, "SELECT COUNT(*) FROM samples WHERE status = 'failed'")[0][0]
+    assert failed <= 2 and rows(db, "SELECT COUNT(*) FROM samples WHERE status = 'done'") == [(0,)]
 
-    # The endpoint recovers (same URL): resuming retries exactly the failed samples.
+    # The endpoint recovers (same URL): resuming solves every sample, the failed ones included.
     with scripted_server("--data", str(math500_path)) as healthy:
         with sqlite3.connect(db) as conn:
             # The run's spec (what resume runs) and its resolved settings both name the endpoint.
@@ -124,6 +128,23 @@ def test_all_rejected_exits_3_names_failures_and_resume_recovers(run_cli, small_
     assert doc["failed"] == 0 and doc["n"] == 40 and doc["correct"] == expected_counts(small_data)["correct"]
 
 
+def test_samples_that_fail_are_named_and_resume_recovers(run_cli, small_data, tmp_path, math500_path):
+    db, summary = tmp_path / "fail.db", tmp_path / "s.json"
+    # One problem always gets an empty reply; the others are answered, so the endpoint as a whole is fine.
+    first = json.loads(small_data.read_text().splitlines()[0])["problem"]
+    with scripted_server("--data", str(math500_path), "--fault", "empty", "--fault-match", first[:60]) as srv:
+        result = run_cli(*run_args(srv, small_data, db, "--run-name", "doomed", "--summary-json", str(summary),
+                                   "--max-retries", "1", "--concurrency", "2"))
+    assert result.code == 3
+    doc = read_json(summary)
+    assert doc["failed"] == 1 and doc["n"] == 39
+    assert "empty reply" in doc["failures"][0]["error"] and "gave up after 2 tries" in doc["failures"][0]["error"]
+    assert "1 sample(s) failed" in result.out
+    assert rows(db, "SELECT COUNT(*) FROM attempts WHERE error IS NOT NULL") == [(1,)]
+    assert rows(db, "SELECT retries FROM attempts WHERE error IS NOT NULL") == [(1,)]  # 2 tries = 1 retry
+    with Store(db, read_only=True) as store:  # nothing empty cached: a resume asks again
+        cached = [store.get_response(key)["text"] for (key,) in rows(db, "SELECT key FROM response_cache")]
+    assert len(cached) == 39 and all(text.strip() for text in cached)
 def test_truncated_responses_are_counted(run_cli, small_data, tmp_path, math500_path) -> None:
     rates = ScriptRates(correct=0.5, no_answer=0.1, truncated=0.3)
     with scripted_server("--data", str(math500_path), "--correct-rate", "0.5", "--no-answer-rate", "0.1",
@@ -225,13 +246,20 @@ def test_auth_and_model_errors(run_cli, small_data, tmp_path, math500_path, monk
         monkeypatch.setenv("MY_KEY", "sk-bad")
         bad_key = run_cli("run", "--model", "served", "--base-url", srv.base_url, "--api-key-env", "MY_KEY",
                           "--data-file", str(small_data), "--store", str(tmp_path / "a.db"), "--quiet")
-        assert bad_key.code == 2 and "401" in bad_key.err and "--api-key-env" in bad_key.err
+        assert bad_key.code == 2 and "401" in bad_key.err and "check the key in MY_KEY" in bad_key.err
+        assert "OPENAI_API_KEY" not in bad_key.err  # the variable named, not the default one
+        monkeypatch.delenv("MY_KEY")
+        unset = run_cli("run", "--model", "served", "--base-url", srv.base_url, "--api-key-env", "MY_KEY",
+                        "--data-file", str(small_data), "--store", str(tmp_path / "a.db"), "--quiet")
+        assert unset.code == 2 and "MY_KEY is not set" in unset.err and "OPENAI_API_KEY" not in unset.err
         monkeypatch.setenv("MY_KEY", "sk-good")
         wrong_model = run_cli("run", "--model", "other", "--base-url", srv.base_url, "--api-key-env", "MY_KEY",
                               "--data-file", str(small_data), "--store", str(tmp_path / "a.db"), "--quiet")
         assert wrong_model.code == 2 and "404 for model 'other'" in wrong_model.err
-        status = rows(tmp_path / "a.db", "SELECT status, error FROM runs")
-        assert status and status[0][0] == "failed" and "404" in status[0][1]
+        # The run never got going: it is not left behind as an empty failed run.
+        assert "nothing was stored (the run was not kept)" in wrong_model.err
+        assert rows(tmp_path / "a.db", "SELECT COUNT(*) FROM runs") == [(0,)]
+        assert rows(tmp_path / "a.db", "SELECT COUNT(*) FROM samples") == [(0,)]
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     no_key = run_cli("run", "--model", "gpt-4o-mini", "--data-file", str(small_data),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -231,6 +232,39 @@ def test_settings_older_versions_used_without_storing_them_compare_as_used() -> 
     other = RunSpec(model="m", mode="verify", exec_timeout_s=5.0)
     assert config_differences(old, {"mode": "verify", "solver": other.solver_settings()}) == [
         "solver.exec_timeout_s: stored 10.0, now 5.0 (--exec-timeout)"]
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"request_timeout_s": 0}, "--request-timeout must be more than 0 seconds, got 0"),
+    ({"max_retries": -1}, "--max-retries must be at least 0, got -1"),
+    ({"sampling": SamplingConfig(temperature=-1)}, "--temperature must be at least 0, got -1"),
+    ({"sampling": SamplingConfig(max_tokens=0)}, "--max-tokens must be at least 1 (or unset), got 0"),
+    ({"sampling": SamplingConfig(top_p=0)}, "--top-p must be more than 0 and at most 1, got 0"),
+    ({"sampling": SamplingConfig(temperature=float("nan"))}, "--temperature must be at least 0, got nan"),
+    ({"exec_timeout_s": 0}, "--exec-timeout must be more than 0 seconds, got 0"),
+    ({"concurrency": 0}, "--concurrency must be at least 1, got 0"),
+])
+def test_settings_that_cannot_work_are_refused_by_the_api_and_the_cli(run_cli, tmp_path, fields, message) -> None:
+    spec = RunSpec(model="m", base_url="http://127.0.0.1:9/v1", store=str(tmp_path / "x.db"), **fields)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        spec.check()
+    with pytest.raises(ConfigError):
+        mathgauge.evaluate(spec)  # the Python API checks before anything is loaded or stored
+    flag = {"request_timeout_s": "--request-timeout", "max_retries": "--max-retries", "exec_timeout_s":
+            "--exec-timeout", "concurrency": "--concurrency"}
+    args = []
+    for name, value in fields.items():
+        if name == "sampling":
+            changed = {k: v for k, v in dataclasses.asdict(value).items()
+                       if v != getattr(SamplingConfig(), k)}
+            for k, v in changed.items():
+                args += [f"--{k.replace('_', '-')}", str(v)]
+        else:
+            args += [flag[name], str(value)]
+    result = run_cli("run", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--store",
+                     str(tmp_path / "x.db"), *args)
+    assert result.code == 2 and result.err.startswith("error: " + message.split(", got")[0])
+    assert not (tmp_path / "x.db").exists()
 
 
 def test_an_in_process_judge_gets_its_own_backend_options(run_cli, tmp_path: Path) -> None:

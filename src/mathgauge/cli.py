@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
-from .errors import EXIT_USAGE, MathgaugeError
+from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SAMPLES_FAILED, EXIT_USAGE, MathgaugeError, RunInterrupted
 
 
 class StrictArgumentParser(argparse.ArgumentParser):
@@ -73,6 +73,7 @@ _PLUGINS = (
     ("sandbox", "add_sandbox_commands", ("sandbox",)),
     ("report", "add_report_commands", ("scores", "compare", "report")),
     ("integrations", "add_integration_commands", ("rescore", "lm-eval-path")),
+    ("store", "add_store_commands", ("store",)),
 )
 _CORE_COMMANDS = ("run", "resume", "runs", "show", "export", "regrade", "ablate", "benchmarks")
 
@@ -224,10 +225,26 @@ def _say(message: str) -> None:
 def _finish(result: Any, args: argparse.Namespace) -> int:
     from .report import render_summary
 
-    render_summary(result.summary)
+    # Files first: a reader that closes stdout early (`| head -1`) must not cost the summary file.
     if getattr(args, "summary_json", None):
         _write_json(args.summary_json, result.summary.to_json())
+    try:
+        render_summary(result.summary)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed()
     return result.exit_code
+
+
+def _stdout_closed() -> None:
+    """The reader of stdout went away (``| head``): send the rest of the output nowhere, quietly."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _write_json(path: str, doc: dict) -> None:
@@ -258,6 +275,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _finish(result, args)
 
 
+def _read_store(path: str) -> Any:
+    """The store opened for reading only (works on a read-only file or folder); says what it could not show."""
+    from .store import Store
+
+    store = Store(path, read_only=True)
+    for note in store.notes:
+        _say(f"note: {note}")
+    return store
+
+
 def _run_suite(start: Any, args: argparse.Namespace) -> int:
     """Run several benchmarks (``start(progress)`` returns a `SuiteResult`): the table at the end, the suite's
     summary JSON, the worst exit code of its runs."""
@@ -268,10 +295,15 @@ def _run_suite(start: Any, args: argparse.Namespace) -> int:
         suite = start(progress)
     finally:
         progress.close()
-    render_table(suite.table, make_console(), title=f"{suite.name}: benchmark x model (pass@1 or avg@k in %, 95% CI "
-                                                    f"over problems; the closest comparable published figure below)")
-    if getattr(args, "summary_json", None):
+    if getattr(args, "summary_json", None):  # files first (see `_finish`)
         _write_json(args.summary_json, suite.to_json())
+    try:
+        render_table(suite.table, make_console(), title=f"{suite.name}: benchmark x model (pass@1 or avg@k in %, "
+                                                        f"95% CI over problems; the closest comparable published "
+                                                        f"figure below)")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed()
     return suite.exit_code
 
 
@@ -324,14 +356,15 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
+    import sqlite3
     import time
 
     from rich.table import Table
 
     from .report import make_console, summarize_run
-    from .store import Store
 
-    with Store(args.store, must_exist=True) as store:
+    damaged: list[str] = []
+    with _read_store(args.store) as store:
         runs = store.list_runs()
         if not runs:
             print(f"no runs in {args.store}")
@@ -340,26 +373,35 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         for col in ("run id", "name", "model", "benchmark", "status", "n", "accuracy", "failed", "created"):
             table.add_column(col)
         for run in runs:
-            s = summarize_run(store, run)
+            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at))
+            try:
+                s = summarize_run(store, run)
+            except sqlite3.DatabaseError as exc:  # a damaged part of the file: list the run, name the damage
+                damaged.append(f"{run.name} ({exc})")
+                table.add_row(run.run_id, run.name, run.model, run.benchmark, "damaged", "?", "?", "?", created)
+                continue
             table.add_row(run.run_id, run.name, run.model, run.benchmark, run.status, str(s.n),
-                          "-" if s.accuracy is None else f"{100 * s.accuracy:.1f}%", str(s.failed),
-                          time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)))
+                          "-" if s.accuracy is None else f"{100 * s.accuracy:.1f}%", str(s.failed), created)
     make_console().print(table)
+    if damaged:
+        _say(f"warning: {args.store} is damaged: {len(damaged)} of {len(runs)} run(s) cannot be read: "
+             f"{'; '.join(damaged[:5])}; `mathgauge store check --store {args.store} --salvage NEW.db` copies "
+             f"every readable run into a new file")
+        return EXIT_SAMPLES_FAILED
     return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from .report import render_summary, summarize_run
-    from .store import Store
 
-    with Store(args.store, must_exist=True) as store:
+    with _read_store(args.store) as store:
         if store.find_run(args.run) is None:
             return _show_suite(store, args)
         run = store.get_run(args.run)
         summary = summarize_run(store, run)
-    render_summary(summary)
     if args.summary_json:
         _write_json(args.summary_json, summary.to_json())
+    render_summary(summary)
     return 0
 
 
@@ -384,9 +426,8 @@ def _show_suite(store: Any, args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .report.export import export_run
-    from .store import Store
 
-    with Store(args.store, must_exist=True) as store:
+    with _read_store(args.store) as store:
         result = export_run(store, args.run, args.format, args.output, attempts=args.attempts,
                             max_per_problem=args.max_per_problem)
     for line in result.lines():
@@ -465,12 +506,14 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 user error, 3 some samples failed, 130 interrupted)."""
+    """Entry point; returns the exit code (0 ok, 2 user error, 3 some samples failed or the run stopped part-way,
+    130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     passthrough: list[str] = []
     if "--" in argv and argv and argv[0] == "ablate":  # everything after -- belongs to the ablated `run`
         cut = argv.index("--")
         argv, passthrough = argv[:cut], argv[cut + 1:]
+    args: argparse.Namespace | None = None
     try:
         args = build_parser(argv).parse_args(argv)
         if passthrough:
@@ -478,11 +521,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except MathgaugeError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
+    except RunInterrupted as exc:
+        print(exc.message(), file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("interrupted: everything finished so far is stored; `mathgauge resume RUN` continues",
+        print("interrupted" + (": nothing of this run was stored yet" if _command(argv) == "run" else ""),
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _stdout_closed()
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 -- only a store damaged where a command read it is handled here
+        sqlite3 = sys.modules.get("sqlite3")  # not imported for it: commands that never open a store start faster
+        if sqlite3 is None or not isinstance(exc, sqlite3.DatabaseError):
+            raise
+        store = getattr(args, "store", None) or "the results store"
+        print(f"error: {store}: cannot read the results store ({exc}); `mathgauge store check --store {store}` "
+              f"checks it (and --salvage NEW.db copies every readable run)", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -216,7 +216,9 @@ def _answer(row: dict[str, Any], spec: Benchmark, columns: Mapping[str, str], so
     if boxed:
         return boxed, ""
     expected = ", ".join(repr(s.column) for s in sources) or "'answer'"
-    return None, reason or f"no reference answer: no {expected} column and no \\boxed{{}} in 'solution'"
+    found = ", ".join(repr(c) for c in sorted(row)) or "none"
+    return None, reason or (f"no reference answer: no {expected} column (columns found: {found}) and no "
+                            f"\\boxed{{}} in 'solution'; name the answer column with --columns answer=NAME")
 
 
 def _blank(value: Any) -> bool:

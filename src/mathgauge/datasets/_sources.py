@@ -72,10 +72,7 @@ def read_bundled(spec: Benchmark) -> RawRows:
         raise DatasetError(f"{path}: the bundled copy of {spec.name} fails its checksum (SHA-256 {digest[:16]}..., "
                            f"expected {str(spec.bundled_sha256)[:16]}...): the file is damaged; reinstall mathgauge, "
                            f"or use --source hub or --data-file PATH")
-    try:
-        lines = raw.decode("utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise DatasetError(f"{path}: not UTF-8 text; expected gzip-compressed JSONL") from None
+    lines = _utf8_lines(raw, str(path), "gzip-compressed JSONL")
     label = f"{spec.bundled} (bundled)"
     rows = [(where, path, row) for where, row in _jsonl_lines(lines, label)]
     return RawRows(rows, {"bundled": spec.bundled, "sha256": digest})
@@ -126,10 +123,10 @@ def read_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         yield from _read_parquet(path)
     elif suffixes[-1:] == [".gz"] and suffixes[:1] in ([".jsonl"], [".json"], [".ndjson"]):
         try:
-            text = gzip.decompress(path.read_bytes()).decode("utf-8")
-        except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError) as exc:
+            raw = gzip.decompress(path.read_bytes())
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise DatasetError(f"{path}: not gzip-compressed UTF-8 JSONL ({exc})") from None
-        yield from _jsonl_lines(text.splitlines(), str(path))
+        yield from _jsonl_lines(_utf8_lines(raw, str(path), "gzip-compressed UTF-8 JSONL"), str(path))
     elif suffixes[-1:] in ([".jsonl"], [".json"], [".ndjson"]):
         yield from read_jsonl_records(path)
     else:
@@ -140,14 +137,37 @@ def read_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 def read_jsonl_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``("file:line", object)`` for every non-blank line of a JSONL file; `DatasetError` names the line."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read data file: {exc.strerror}") from None
     with handle:
+        yield from _jsonl_lines(_decoded(handle, str(path)), str(path))
+
+
+def _decoded(lines: Iterable[bytes], label: str) -> Iterator[str]:
+    """Each line as text; a line that is not UTF-8 raises `DatasetError` naming the line and the byte."""
+    for lineno, raw in enumerate(lines, start=1):
         try:
-            yield from _jsonl_lines(handle, str(path))
-        except UnicodeDecodeError:
-            raise DatasetError(f"{path}: not UTF-8 text; expected JSONL") from None
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DatasetError(_not_utf8(label, lineno, raw, exc, "JSONL")) from None
+
+
+def _utf8_lines(raw: bytes, label: str, expected: str) -> list[str]:
+    """The lines of a whole file's bytes as text; not UTF-8 raises `DatasetError` naming the line and the byte."""
+    try:
+        return raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        lineno = raw.count(b"\n", 0, exc.start) + 1
+        start = raw.rfind(b"\n", 0, exc.start) + 1
+        line_exc = UnicodeDecodeError(exc.encoding, exc.object, exc.start - start, exc.end - start, exc.reason)
+        raise DatasetError(_not_utf8(label, lineno, raw[start:], line_exc, expected)) from None
+
+
+def _not_utf8(label: str, lineno: int, line: bytes, exc: UnicodeDecodeError, expected: str) -> str:
+    byte = line[exc.start:exc.start + 1].hex()
+    return (f"{label}:{lineno}: not UTF-8 text (byte 0x{byte} at column {exc.start + 1}); expected {expected}: "
+            f"save the file as UTF-8")
 
 
 def _jsonl_lines(lines: Iterable[str], label: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -35,7 +35,9 @@ def cache_key(backend: ModelBackend, request: ChatRequest) -> str:
 class CachedBackend:
     """Wraps a backend: answers repeated requests from ``cache``, stores successful new ones.
 
-    Responses stopped by a stream callback are not cached: they are not what the request would produce.
+    Responses stopped by a stream callback are not cached: they are not what the request would produce. Nor are
+    empty replies (no text, not cut by ``max_tokens``): a fault of the endpoint, never an answer to replay; ones
+    cached by an earlier mathgauge are asked again.
 
     Args:
         backend: the backend to call on a miss.
@@ -76,16 +78,21 @@ class CachedBackend:
     async def complete(self, request: ChatRequest, on_delta: DeltaCallback | None = None) -> ChatResponse:
         key = cache_key(self.inner, request)
         hit = self.lookup(key) if self.lookup is not None else await self._call(self.cache.get_response, key)
-        if hit is not None:
+        if hit is not None and _replayable(hit.get("text"), hit.get("finish_reason")):
             self.hits += 1
             response = ChatResponse(**{**hit, "cached": True, "latency_s": 0.0, "total_s": 0.0, "retries": 0})
             if on_delta is not None:
                 on_delta(response.text)
             return response
         response = await self.inner.complete(request, on_delta)
-        if response.finish_reason != "stopped_by_client":
+        if response.finish_reason != "stopped_by_client" and _replayable(response.text, response.finish_reason):
             await self._call(self.cache.put_response, key, response.to_dict())
         return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def _replayable(text: str | None, finish_reason: str | None) -> bool:
+    """Whether a response may be answered from the cache: not an empty reply (see the class)."""
+    return bool(text and not text.isspace()) or finish_reason == "length"

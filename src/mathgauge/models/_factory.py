@@ -86,9 +86,11 @@ def open_backend(kind: str, model: str, *, base_urls: Sequence[str], api_key_env
         )
     if len(urls) == 1:
         return OpenAICompatibleBackend(model, base_url=urls[0], api_key=api_key, concurrency=concurrency,
-                                       max_retries=max_retries, request_timeout_s=request_timeout_s)
+                                       max_retries=max_retries, request_timeout_s=request_timeout_s,
+                                       api_key_env=api_key_env)
     return ReplicatedBackend([
         (url, OpenAICompatibleBackend(model, base_url=url, api_key=api_key, concurrency=concurrency,
-                                      max_retries=1, request_timeout_s=request_timeout_s, backoff_base_s=0.2))
+                                      max_retries=1, request_timeout_s=request_timeout_s, backoff_base_s=0.2,
+                                      api_key_env=api_key_env))
         for url in urls
     ])

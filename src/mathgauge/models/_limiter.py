@@ -47,7 +47,13 @@ class AdaptiveLimiter:
             if waiter.done() and not waiter.cancelled():
                 self._release()  # we were handed a slot but won't use it
             else:
-                self._waiters.remove(waiter)
+                # Still queued, unless a release already popped it (it skips waiters that are done): only a
+                # queued waiter is removed, so a cancellation can never fail here.
+                try:
+                    self._waiters.remove(waiter)
+                except ValueError:
+                    pass
+                self._wake()  # the slot a cancelled head waiter stood for may be free
             raise
         return self
 

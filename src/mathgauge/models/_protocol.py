@@ -148,6 +148,25 @@ class FatalEndpointError(EndpointError):
     """The endpoint cannot serve this run at all (bad key, unknown model, unreachable): stop everything."""
 
 
+class EndpointDown(FatalEndpointError):
+    """The endpoint stopped answering as a whole (the circuit breaker tripped, or a rate-limit storm did not end):
+    retrying each request on its own would only spend time. Several replicas route around one that is down.
+
+    Args:
+        reason: what was seen (``8 tries in a row got no API reply; the last: connection refused``).
+        endpoint: its base URL.
+        kind: ``not_answering`` (connection failures, replies that are not the API) or ``rate_limited``.
+        answered: whether the endpoint answered any request before.
+    """
+
+    def __init__(self, reason: str, *, endpoint: str, kind: str, answered: bool) -> None:
+        super().__init__(f"{endpoint}: {reason}")
+        self.reason = reason
+        self.endpoint = endpoint
+        self.kind = kind
+        self.answered = answered
+
+
 @runtime_checkable
 class ModelBackend(Protocol):
     """An async chat model."""

@@ -12,6 +12,7 @@ from ._protocol import (
     ChatRequest,
     ChatResponse,
     DeltaCallback,
+    EndpointDown,
     FatalEndpointError,
     ModelBackend,
     ModelCallError,
@@ -40,6 +41,8 @@ class ReplicatedBackend:
     good (connection refused, timeouts, 5xx after its own retries) is taken out for ``cooldown_s`` and the request
     is sent to another one; only when every replica has failed it does the request fail. Rate limits are handled
     by each replica's own client (Retry-After), and an unusable endpoint (bad key, unknown model) stops the run.
+    A replica whose circuit breaker trips (`EndpointDown`) is routed around like a failing one; when every replica
+    is down, the request raises `EndpointDown` and the run stops.
 
     Args:
         replicas: backends serving the same model, with their names (the base URLs) for messages.
@@ -91,16 +94,29 @@ class ReplicatedBackend:
     async def complete(self, request: ChatRequest, on_delta: DeltaCallback | None = None) -> ChatResponse:
         tried: set[int] = set()
         errors: list[str] = []
+        down: list[EndpointDown] = []
         stream = _DeliveryTracker(on_delta) if on_delta is not None else None
         while True:
             index = self._pick(tried)
             if index is None:
+                if len(down) == len(self.replicas):
+                    raise EndpointDown("every endpoint stopped answering: " + "; ".join(errors),
+                                       endpoint=", ".join(r.name for r in self.replicas), kind=down[-1].kind,
+                                       answered=any(d.answered for d in down))
                 raise ModelCallError("every endpoint failed: " + "; ".join(errors))
             tried.add(index)
             replica = self.replicas[index]
             replica.in_flight += 1
             try:
                 response = await replica.backend.complete(request, stream)
+            except EndpointDown as exc:
+                if stream is not None and not stream.start_over():
+                    raise
+                down.append(exc)
+                replica.failures += 1
+                replica.down_until = time.monotonic() + self.cooldown_s
+                errors.append(f"{replica.name}: {exc.reason}")
+                continue
             except ModelCallError as exc:
                 if exc.status is not None and exc.status < 500 and exc.status != 429:
                     raise  # the request itself is at fault (e.g. 400): another replica would refuse it too

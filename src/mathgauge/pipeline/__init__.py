@@ -2,7 +2,9 @@
 
 * `RunSpec` (also `mathgauge.EvalConfig`): everything a run is asked to do, typed and versioned; the
   ``mathgauge run`` options are derived from it, it is stored with the run and rebuilt on resume.
-* `evaluate` / `aevaluate` / `resume`: run a spec, or continue a stored run (`EvalResult`).
+* `evaluate` / `aevaluate` / `resume`: run a spec, or continue a stored run (`EvalResult`). One process works on a
+  run at a time (its lease in the store); Ctrl-C, SIGTERM, an endpoint that stops answering or a store that cannot
+  be written stop it at once (`mathgauge.errors.RunInterrupted`, `RunStopped`), the samples in flight left pending.
 * `evaluate_suite` / `resume_suite`: a spec naming several benchmarks (or a suite): one stored run per benchmark,
   one after another, continued as a whole; a result per benchmark and the benchmark x model table (`SuiteResult`).
 * `GradingStage`: the one way samples are graded (rules -> judge or cascade -> final), by runs, by `regrade_run`

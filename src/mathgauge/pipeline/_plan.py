@@ -109,14 +109,16 @@ def regeneration_policy(spec: RunSpec) -> dict[str, Any] | None:
     return RegenerationPolicy(stop_after_code_block=spec.mode == "tir").describe()
 
 
-def open_run(plan: RunPlan, store: Any) -> tuple[Any, bool]:
-    """The run to execute: the stored run of that name when resuming (its settings must match), else ``None``.
+def open_run(plan: RunPlan, store: Any, lease: Any = None) -> tuple[Any, bool]:
+    """The run to execute: the stored run of that name when resuming (its settings must match; this process takes
+    its ``lease``, or, without one, it is only checked that no other process holds it), else ``None``.
 
     Returns:
         (the existing `RunRecord` or ``None``, whether the plan resumes it).
 
     Raises:
         StoreError: the name is taken and ``resume`` is off, or the stored run's settings differ (each one named).
+        RunBusy: another process is working on the run.
     """
     spec = plan.spec
     existing = store.find_run(spec.run_name) if spec.run_name else None
@@ -128,25 +130,49 @@ def open_run(plan: RunPlan, store: Any) -> tuple[Any, bool]:
     diffs = config_differences(existing.config, plan.config)
     if diffs:
         raise StoreError(f"cannot resume run {existing.name!r}: its config differs: " + "; ".join(diffs))
+    if lease is not None:
+        store.acquire_lease(existing, lease)
+    else:
+        store.check_not_busy(existing)
     return existing, True
 
 
-def create_run(plan: RunPlan, store: Any, model_name: str | None = None) -> Any:
-    """Store a new run with its problems and pending samples (the exact prompt of each).
+def create_run(plan: RunPlan, store: Any, lease: Any = None, model_name: str | None = None) -> tuple[Any, bool]:
+    """Store a new run, held by this process's ``lease`` from the start (when given), with its problems and
+    pending samples (the exact prompt of each).
 
     Args:
         plan: the planned run.
         store: the open `Store`.
+        lease: this process's `mathgauge.store.Lease` (``None``: the run is created at rest, e.g. by a suite that
+            continues it later).
         model_name: the name the run is stored and reported under (``--model-name``, else the backend's name for
             the model: never a file path); default ``plan.spec.model``. The config keeps ``--model`` for resuming.
+
+    Returns:
+        (the run, whether it is an existing one resumed instead: with ``resume`` on, another process may have
+        created the run of that name since `open_run` looked).
     """
     spec = plan.spec
     model = model_name or spec.model
-    run = store.create_run(name=spec.run_name or _default_run_name(model, spec.benchmark_name),
-                           benchmark=spec.benchmark_name, model=model, config=plan.config, versions=_versions())
-    store.add_problems(run.run_id, plan.problems, [plan.template.render(p.problem) for p in plan.problems],
-                       spec.sampling.samples)
-    return run
+    try:
+        run = store.create_run(name=spec.run_name or _default_run_name(model, spec.benchmark_name),
+                               benchmark=spec.benchmark_name, model=model, config=plan.config, versions=_versions(),
+                               lease=lease)
+    except StoreError:
+        if spec.resume and spec.run_name and store.find_run(spec.run_name) is not None:
+            return open_run(plan, store, lease)
+        raise
+    try:
+        store.add_problems(run.run_id, plan.problems, [plan.template.render(p.problem) for p in plan.problems],
+                           spec.sampling.samples)
+    except BaseException:
+        try:
+            store.delete_run(run.run_id)  # a run without its samples is no run
+        except Exception:  # noqa: BLE001 -- the store may be what failed; the first error is the one to tell
+            pass
+        raise
+    return run, False
 
 
 def _versions() -> dict[str, str]:

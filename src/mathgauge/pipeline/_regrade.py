@@ -56,8 +56,13 @@ def regrade_run(store: Store, run_ref: str, *, dry_run: bool = False) -> Regrade
         store: the results store.
         run_ref: run id, name or unique id prefix.
         dry_run: report the changes without storing them.
+
+    Raises:
+        RunBusy: (not ``dry_run``) a process is working on the run.
     """
     run = store.get_run(run_ref)
+    if not dry_run:
+        store.check_not_busy(run)  # a run in progress is graded by its own process
     spec = RunSpec.of_run(run)
     mode = spec.grader
     gold = store.gold_answers(run.run_id)

@@ -3,7 +3,9 @@
 Each sample flows through the stages on its own: solved (its calls made; each response also lands in the response
 cache), graded, then stored whole in one transaction (calls, code executions, the texts graded, grades, status).
 A killed run loses at most the samples in flight, which a resumed run solves again, their calls answered by the
-cache; everything stored is final.
+cache; everything stored is final. One process works on a run at a time (it holds the run's lease in the store),
+and anything that stops a run part-way (a signal, the endpoint, the store) stops it at once, the samples in
+flight left pending.
 """
 
 from __future__ import annotations
@@ -11,18 +13,29 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import signal
+import functools
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EXIT_OK, EXIT_SAMPLES_FAILED, ConfigError, EndpointError
-from ..models import CachedBackend, ModelBackend, RegeneratingBackend, RegenerationPolicy
+from ..errors import (
+    EXIT_OK,
+    EXIT_SAMPLES_FAILED,
+    ConfigError,
+    EndpointError,
+    MathgaugeError,
+    RunStopped,
+    StoreError,
+)
+from ..models import CachedBackend, EndpointDown, ModelBackend, RegeneratingBackend, RegenerationPolicy
 from ..solve import Attempt, Solver
-from ..store import RunRecord, Store, StoreWriter
+from ..store import Lease, RunRecord, Store, StoreWriter, write_failure
 from ._grade import GradeTask, GradingStage, scored_grader
 from ._plan import create_run, open_run, plan_run
+from ._session import OWNS_PROCESS, SignalStop, keep_lease, stop_error, stop_on_signals
 from ._solve import CODE_MODES, make_backend, make_judge, make_solver, open_sandbox
 from ._spec import RunSpec
 
@@ -51,13 +64,19 @@ def evaluate(spec: RunSpec, *, progress: ProgressCallback | None = None, notify:
     """Run (or resume) an evaluation and return its result. See `RunSpec` for the settings.
 
     Raises:
-        MathgaugeError: a user mistake (bad data file, endpoint unusable, settings differ on resume, ...), with
-            nothing already stored lost.
+        MathgaugeError: a user mistake (bad data file, endpoint unusable, settings differ on resume, another process
+            working on the run, ...), with nothing already stored lost.
+        RunStopped: the run stopped part-way (the endpoint stopped answering, a rate-limit storm did not end, the
+            store could not be written); everything stored is kept and `resume` continues.
+        RunInterrupted: Ctrl-C or SIGTERM stopped the run (a `KeyboardInterrupt`).
     """
+    owning = OWNS_PROCESS.set(True)  # its own event loop: a second Ctrl-C may end the process
     try:
         return asyncio.run(aevaluate(spec, progress=progress, notify=notify))
-    except asyncio.CancelledError:  # SIGTERM: the run is stored as interrupted, like Ctrl-C
+    except asyncio.CancelledError:
         raise KeyboardInterrupt from None
+    finally:
+        OWNS_PROCESS.reset(owning)
 
 
 def resume(run_ref: str, *, store: str = RunSpec.store, concurrency: int | None = None, use_cache: bool = True,
@@ -66,22 +85,36 @@ def resume(run_ref: str, *, store: str = RunSpec.store, concurrency: int | None 
 
     Args:
         run_ref: run id, name or unique id prefix.
-        store: the SQLite results file.
+        store: the SQLite results file (it must exist: a missing one is an error, never created).
         concurrency: requests in flight (default: the run's).
         use_cache: answer repeated requests from the response cache.
+
+    Raises:
+        As `evaluate`; `mathgauge.errors.RunBusy` when another process is working on the run.
     """
-    with Store(store) as db:
+    lease = Lease.for_this_process()
+    with Store(store, must_exist=True) as db:
         run = db.get_run(run_ref)
-    spec = RunSpec.from_stored(run.config, model=run.model, benchmark=run.benchmark)
-    if spec.mode == "rescore":
-        raise ConfigError(f"run {run.name!r} was imported by `mathgauge rescore`: it made no model calls to resume")
-    spec = dataclasses.replace(spec, store=store, run_name=run.name, resume=True, use_cache=use_cache,
-                               concurrency=concurrency or spec.concurrency)
+        spec = RunSpec.from_stored(run.config, model=run.model, benchmark=run.benchmark)
+        if spec.mode == "rescore":
+            raise ConfigError(f"run {run.name!r} was imported by `mathgauge rescore`: it made no model calls to resume")
+        spec = dataclasses.replace(spec, store=store, run_name=run.name, resume=True, use_cache=use_cache,
+                                   concurrency=concurrency or spec.concurrency)
+        spec.check()
+        db.acquire_lease(run, lease)
     try:
-        return asyncio.run(_execute(spec, run, make_backend(spec), progress=progress,
+        backend = make_backend(spec)
+    except BaseException:
+        _release_lease(spec.store, run, lease)
+        raise
+    owning = OWNS_PROCESS.set(True)
+    try:
+        return asyncio.run(_execute(spec, run, backend, lease=lease, created=False, progress=progress,
                                     notify=notify or (lambda _: None), notes=[]))
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
+    finally:
+        OWNS_PROCESS.reset(owning)
 
 
 async def aevaluate(spec: RunSpec, *, progress: ProgressCallback | None = None,
@@ -91,27 +124,35 @@ async def aevaluate(spec: RunSpec, *, progress: ProgressCallback | None = None,
     plan = plan_run(spec)
     spec = plan.spec
     backend = make_backend(spec)
+    lease = Lease.for_this_process()
     sandbox = None
-    store = Store(spec.store)
+    store: Store | None = None
     try:
+        store = Store(spec.store)
         if spec.mode in CODE_MODES:  # a missing isolation layer stops the run before anything is stored
             sandbox = await open_sandbox(spec)
-        run, resuming = open_run(plan, store)
+        run, resuming = open_run(plan, store, lease)
         if resuming:
             say(f"resuming run {run.name} ({run.run_id})")
         else:
             plan.notes.extend(await backend.check())  # fail on a bad endpoint before anything is stored
-            run = create_run(plan, store, spec.model_name or backend.model)
-    except BaseException:
+            run, resuming = create_run(plan, store, lease, spec.model_name or backend.model)
+            if resuming:  # another process created it meanwhile, with the same settings, and is done with it
+                say(f"resuming run {run.name} ({run.run_id})")
+    except BaseException as exc:
         await backend.aclose()
         if sandbox is not None:
             sandbox.close()
-        store.close()
+        if store is not None:
+            store.close()
+        if isinstance(exc, sqlite3.Error):  # e.g. the disk filled while the run's samples were stored
+            raise StoreError(f"{spec.store}: cannot write the results store "
+                             f"({write_failure(Path(spec.store), exc)})") from None
         raise
     for note in plan.notes:
         say(note)
-    return await _execute(spec, run, backend, sandbox, progress=progress, notify=say, notes=plan.notes,
-                          store=store)
+    return await _execute(spec, run, backend, sandbox, lease=lease, created=not resuming, progress=progress,
+                          notify=say, notes=plan.notes, store=store)
 
 
 def _warm_up(grading: GradingStage) -> None:
@@ -130,70 +171,157 @@ def _warm_up(grading: GradingStage) -> None:
     Console(file=io.StringIO(), width=80).print(Table("x"), escape("[x]"))
 
 
-async def _execute(spec: RunSpec, run: RunRecord, backend: ModelBackend, sandbox: Any = None, *,
-                   progress: ProgressCallback | None, notify: Notify, notes: list[str],
-                   store: Store | None = None) -> EvalResult:
-    """Solve, grade and store every unfinished sample of ``run``, then summarise it (``store``: already open)."""
-    if sandbox is None and spec.mode in CODE_MODES:
+async def _execute(spec: RunSpec, run: RunRecord, backend: ModelBackend, sandbox: Any = None, *, lease: Lease,
+                   created: bool, progress: ProgressCallback | None, notify: Notify,
+                   notes: list[str], store: Store | None = None) -> EvalResult:
+    """Solve, grade and store every unfinished sample of ``run`` while holding its ``lease``, then summarise it
+    (``store``: already open; it is closed here).
+
+    Ctrl-C or SIGTERM, an endpoint that stops answering, a fatal endpoint error or a store that cannot be written
+    stop it at once: no new request, the samples in flight are cancelled and left pending, the run is marked
+    (interrupted or failed) and the lease given back. A run this session ``created`` that stops before anything of
+    it was stored (e.g. the first requests show the endpoint is not the API) is deleted rather than kept empty.
+    """
+    flow: _SampleFlow | None = None
+    early: list[BaseException] = []
+
+    def stop(reason: BaseException) -> None:
+        if flow is not None:
+            flow.stop(reason)
+        elif not early:
+            early.append(reason)
+
+    writer: StoreWriter | None = None
+    reader: Store | None = None
+    grading: GradingStage | None = None
+    heartbeat: asyncio.Future[None] | None = None
+    started = time.monotonic()
+    outcome: BaseException | None = None
+    with stop_on_signals(run.name, stop):
         try:
-            sandbox = await open_sandbox(spec)
-        except BaseException:
+            if sandbox is None and spec.mode in CODE_MODES:
+                sandbox = await open_sandbox(spec)
+            store = store or Store(spec.store)
+            # The store stage: every store write during the run goes through this one thread, so SQLite commits
+            # never stall the event loop; what queues up while it commits is committed together.
+            writer = StoreWriter(store)
+            # Cache reads on the loop, from a connection of their own: a request never waits behind queued writes.
+            reader = Store(spec.store) if spec.use_cache else None
+            if spec.regenerate:
+                # Inside the cache: a cached response is the regenerated one, keyed with the policy the run stored.
+                backend = RegeneratingBackend(backend, RegenerationPolicy(**run.config["regeneration"]))
+            if reader is not None:
+                backend = CachedBackend(backend, store, executor=writer, lookup=reader.get_response)
+            judged = spec.grader != "rules"
+            grading = GradingStage(spec.grader, judge=(lambda: make_judge(spec, store, writer)) if judged else None,
+                                   problems=store.problem_texts(run.run_id) if judged else None)
+            # Twice the request concurrency in samples: while some are graded or stored, others keep the endpoint
+            # busy.
+            flow = _SampleFlow(store, writer, run, make_solver(spec, backend, sandbox), grading, progress,
+                               workers=2 * spec.concurrency * len(spec.base_urls()))
+            if early:  # a signal before the flow existed
+                flow.stop(early[0])
+            store.mark_run_started(run.run_id)
+            heartbeat = asyncio.ensure_future(keep_lease(store, writer, run, lease, stop))
+            await flow.run_all()
+        except BaseException as exc:  # noqa: BLE001 -- every way out is recorded below, then raised
+            outcome = exc
+        # Closing stays inside the signal handlers and off the event loop's thread (store calls run in the store
+        # stage's thread): a store that blocks here (locked by another program) cannot hold off a second Ctrl-C.
+        if heartbeat is not None:
+            heartbeat.cancel()
+        try:
+            if grading is not None:
+                await grading.aclose()
+            if sandbox is not None:
+                sandbox.close()
             await backend.aclose()
+            done, total = (flow.done, flow.total) if flow is not None else (0, 0)
+            error = None if outcome is None else stop_error(outcome, run, spec.store, done, total)
+            if store is None or writer is None:  # the store could not even be opened
+                await asyncio.to_thread(_release_lease, spec.store, run, lease)
+                raise error if error is not None else StoreError(f"{spec.store}: cannot open the results store")
+            close = functools.partial(_close_run, store, run, lease, outcome, error, created=created,
+                                      started=started)
+            try:
+                # A job of the writer must not raise (its savepoint would be rolled back): it returns the error.
+                error = await writer.run(close)
+            except sqlite3.Error as exc:  # the closing commit failed (a full disk): what is stored stays
+                error = error or stop_error(exc, run, spec.store, done, total)
+            if error is not None:
+                raise error
+            result: EvalResult = await writer.run(_result, store, run, notes)
+            return result
+        finally:
+            if writer is not None:
+                await asyncio.to_thread(writer.shutdown, True)
+            if reader is not None:
+                reader.close()
             if store is not None:
                 store.close()
-            raise
-    store = store or Store(spec.store)
-    # The store stage: every store write during the run goes through this one thread, so SQLite commits never
-    # stall the event loop; what queues up while it commits is committed together.
-    writer = StoreWriter(store)
-    # Cache reads on the loop, from a connection of their own: a request never waits behind queued writes.
-    reader = Store(spec.store) if spec.use_cache else None
-    if spec.regenerate:
-        # Inside the cache: a cached response is the regenerated one, keyed with the policy the run stored.
-        backend = RegeneratingBackend(backend, RegenerationPolicy(**run.config["regeneration"]))
-    if reader is not None:
-        backend = CachedBackend(backend, store, executor=writer, lookup=reader.get_response)
-    judged = spec.grader != "rules"
-    grading = GradingStage(spec.grader, judge=(lambda: make_judge(spec, store, writer)) if judged else None,
-                           problems=store.problem_texts(run.run_id) if judged else None)
-    # Twice the request concurrency in samples: while some are graded or stored, others keep the endpoint busy.
-    flow = _SampleFlow(store, writer, run, make_solver(spec, backend, sandbox), grading, progress,
-                       workers=2 * spec.concurrency * len(spec.base_urls()))
-    started = time.monotonic()
-    store.mark_run_started(run.run_id)
-    status, error = "interrupted", None
-    loop = asyncio.get_running_loop()
-    current = asyncio.current_task()
-    # SIGTERM ends the run like Ctrl-C: in-flight samples are dropped, everything finished is already committed.
-    try:
-        loop.add_signal_handler(signal.SIGTERM, current.cancel) if current else None
-    except (NotImplementedError, RuntimeError):
-        pass
-    try:
-        await flow.run_all()
-        status = "finished"
-    except EndpointError as exc:
-        status, error = "failed", str(exc)
-        raise
-    finally:
-        try:
-            loop.remove_signal_handler(signal.SIGTERM)
-        except (NotImplementedError, RuntimeError):
-            pass
-        await grading.aclose()
-        writer.shutdown(wait=True)
-        if reader is not None:
-            reader.close()
-        if sandbox is not None:
-            sandbox.close()
-        await backend.aclose()
-        store.mark_run_ended(run.run_id, status, wall_s=time.monotonic() - started, error=error)
-        from ..report import summarize_run  # imported late: it is not needed before the first request
 
-        final = store.get_run(run.run_id)
-        summary = summarize_run(store, final)
-        store.close()
-    return EvalResult(run=final, summary=summary, notes=notes)
+
+def _close_run(store: Store, run: RunRecord, lease: Lease, outcome: BaseException | None,
+               error: BaseException | None, *, created: bool, started: float) -> BaseException | None:
+    """Mark how the session ended and give the lease back (a job of the store writer).
+
+    Returns:
+        The error the session ends with (``None`` when the run went through).
+    """
+    try:
+        if isinstance(outcome, EndpointError) and created and _nothing_stored(store, run):
+            # It never got going (the endpoint refused, or is not the API): no empty run is left behind.
+            store.delete_run(run.run_id)
+            return _not_kept(outcome)
+        if outcome is None:
+            statuses = store.sample_statuses(run.run_id)
+            all_failed = statuses.get("failed", 0) > 0 and statuses.get("failed") == sum(statuses.values())
+            status, message = ("failed", "every sample failed") if all_failed else ("finished", None)
+        elif isinstance(outcome, EndpointError) and not isinstance(outcome, EndpointDown):
+            status, message = "failed", str(outcome)  # the endpoint's own words, without the advice
+        else:
+            status, message = "interrupted", None if isinstance(outcome, SignalStop) else str(error)
+        store.mark_run_ended(run.run_id, status, wall_s=time.monotonic() - started, error=message)
+        store.release_lease(run.run_id, lease)
+    except sqlite3.Error:
+        # The store cannot be written (a full disk): what is stored stays; readers see the run as interrupted once
+        # this process is gone, as its lease is no longer renewed.
+        if error is None:
+            raise
+    return error
+
+
+def _result(store: Store, run: RunRecord, notes: list[str]) -> EvalResult:
+    """The stored run and its summary, once it is closed."""
+    from ..report import summarize_run  # imported late: it is not needed before the first request
+
+    final = store.get_run(run.run_id)
+    return EvalResult(run=final, summary=summarize_run(store, final), notes=notes)
+
+
+def _not_kept(outcome: EndpointError) -> MathgaugeError:
+    """The error of a new run deleted because its endpoint failed before anything was stored."""
+    kept = "nothing was stored (the run was not kept)"
+    if not isinstance(outcome, EndpointDown):
+        return EndpointError(f"{outcome}; {kept}")
+    if outcome.kind == "rate_limited":
+        return RunStopped(f"the endpoint {outcome.endpoint} rate-limited every request ({outcome.reason}); {kept}")
+    return RunStopped(f"the endpoint {outcome.endpoint} gave no usable reply ({outcome.reason}); check --base-url "
+                      f"and --model; {kept}")
+
+
+def _nothing_stored(store: Store, run: RunRecord) -> bool:
+    statuses = store.sample_statuses(run.run_id)
+    return set(statuses) <= {"pending"} and store.count_rows("attempts", run.run_id) == 0
+
+
+def _release_lease(store_path: str, run: RunRecord, lease: Lease) -> None:
+    """Give the lease back after a failure before the run started (quietly: the error that got us here counts)."""
+    try:
+        with Store(store_path) as db:
+            db.release_lease(run.run_id, lease)
+    except (StoreError, sqlite3.Error):
+        pass
 
 
 class _SampleFlow:
@@ -221,8 +349,27 @@ class _SampleFlow:
         self.gold = store.gold_answers(run.run_id)
         self.with_calls: set[tuple[str, int]] = set()
         self.done = self.correct = self.graded = self.total = 0
+        self.tasks: list[asyncio.Task[None]] = []
+        self.stop_reason: BaseException | None = None
+
+    def stop(self, reason: BaseException) -> None:
+        """Stop at once: no sample starts after this, and the samples in flight are cancelled (their requests with
+        them) and left pending. The first reason given is the one `run_all` raises."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
 
     async def run_all(self) -> None:
+        """Take every unfinished sample through the stages.
+
+        Raises:
+            BaseException: the reason the flow was stopped (see `stop`).
+        """
+        if self.stop_reason is not None:
+            raise self.stop_reason
         todo = self.store.unfinished_samples(self.run_id)
         self.with_calls = self.store.unfinished_with_calls(self.run_id)
         self.total, self.done, self.correct = self.store.sample_counts(self.run_id, scored_grader(self.grading.mode))
@@ -235,29 +382,35 @@ class _SampleFlow:
         queue: collections.deque[tuple[str, int, list[dict[str, str]]]] = collections.deque(todo)
 
         async def worker() -> None:
-            while queue:
-                await self._sample(*queue.popleft())
+            try:
+                while queue and self.stop_reason is None:
+                    await self._sample(*queue.popleft())
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                self.stop(exc)  # a failure that ends this worker ends the run: the others stop too
+                raise
 
-        tasks = [asyncio.ensure_future(worker()) for _ in range(min(len(todo), self.workers))]
+        self.tasks = [asyncio.ensure_future(worker()) for _ in range(min(len(todo), self.workers))]
         # Once the workers' first steps have run (the first requests are on their way), load the rest off the loop.
         loop = asyncio.get_running_loop()
         loop.call_soon(loop.run_in_executor, None, _warm_up, self.grading)
         try:
-            finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in finished:
-                if task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+            await asyncio.wait(self.tasks)
         finally:
-            for task in tasks:
+            for task in self.tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.stop_reason is not None:
+            raise self.stop_reason
 
     async def _store(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         await self.writer.run(fn, *args, **kwargs)
 
     async def _sample(self, problem_id: str, sample_index: int, messages: list[dict[str, str]]) -> None:
         """One sample through the stages. An unexpected error fails that sample (stored with its calls so far,
-        reported, retried on resume), not the run; an unusable endpoint still stops everything."""
+        reported, retried on resume), not the run; an unusable endpoint or store stops everything at once, and a
+        cancelled sample (the run is stopping) is left pending, never stored as failed."""
         calls: list[Attempt] = []
         try:
             if (problem_id, sample_index) in self.with_calls:
@@ -276,11 +429,20 @@ class _SampleFlow:
             await self._store(self.store.save_sample, self.run_id, problem_id, sample_index, outcome.calls,
                               graded=graded, grades=grades.records)
             self._finished(grades.correct)
-        except (EndpointError, asyncio.CancelledError):
+        except asyncio.CancelledError:
+            raise
+        except (EndpointError, StoreError, sqlite3.Error) as exc:  # the run cannot go on: stop dispatching now
+            self.stop(exc)
             raise
         except Exception as exc:  # a bug must cost one sample, never the samples already finished
-            await self._store(self.store.save_sample, self.run_id, problem_id, sample_index, calls,
-                              error=f"internal error: {type(exc).__name__}: {exc}")
+            if self.stop_reason is not None:
+                raise  # the run is stopping: whatever went wrong now is no fault of this sample
+            try:
+                await self._store(self.store.save_sample, self.run_id, problem_id, sample_index, calls,
+                                  error=f"internal error: {type(exc).__name__}: {exc}")
+            except sqlite3.Error as store_failure:
+                self.stop(store_failure)
+                raise store_failure from None
             self._finished(None)
 
     def _finished(self, correct: bool | None) -> None:

@@ -243,6 +243,8 @@ class RunSpec:
                               f"(--temperature, --top-p, --max-tokens, --sampling-seed, --samples)")
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {self.concurrency}")
+        for problem in self._range_problems():
+            raise ConfigError(problem)
         if self.grader not in GRADING_MODES:
             raise ConfigError(f"unknown grader {self.grader!r}; expected one of {', '.join(GRADING_MODES)}")
         if self.grader != "rules" and not self.judge_model:
@@ -319,6 +321,24 @@ class RunSpec:
             raise ConfigError(f"this run names {len(specs)} benchmarks ({', '.join(s.benchmark_name for s in specs)}): "
                               f"run them with mathgauge.evaluate_suite, one stored run per benchmark")
         return specs[0]
+
+    def _range_problems(self) -> list[str]:
+        """Numeric settings outside the range that can work, each as ``--option must be ..., got X``."""
+        s = self.sampling
+        checks: list[tuple[str, Any, bool, str]] = [
+            ("--request-timeout", self.request_timeout_s, self.request_timeout_s > 0, "more than 0 seconds"),
+            ("--max-retries", self.max_retries, self.max_retries >= 0, "at least 0"),
+            ("--exec-timeout", self.exec_timeout_s, self.exec_timeout_s > 0, "more than 0 seconds"),
+            ("--exec-memory-mb", self.exec_memory_mb, self.exec_memory_mb > 0, "more than 0"),
+            ("--temperature", s.temperature, s.temperature is None or s.temperature >= 0, "at least 0"),
+            ("--top-p", s.top_p, s.top_p is None or 0 < s.top_p <= 1, "more than 0 and at most 1"),
+            ("--max-tokens", s.max_tokens, s.max_tokens is None or s.max_tokens >= 1, "at least 1 (or unset)"),
+        ]
+        problems = []
+        for option, value, ok, expected in checks:
+            if not ok:  # NaN fails every comparison, so it is refused too
+                problems.append(f"{option} must be {expected}, got {value}")
+        return problems
 
     # -- derived settings ----------------------------------------------------------------------------------------
     @property

@@ -167,7 +167,7 @@ def _run_all(name: str, entries: list[_Entry], *, store: str, concurrency: int, 
                         notes_, model_name = _check_endpoint(entry.plan.spec)
                         for note in notes_:
                             notify(note)
-                    run = create_run(entry.plan, db, model_name)
+                    run, _ = create_run(entry.plan, db, model_name=model_name)
                 total, done, _ = db.sample_counts(run.run_id)
                 finished = run.status == "finished" and done == total
                 if finished:

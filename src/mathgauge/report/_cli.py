@@ -129,13 +129,12 @@ def _decoding(e: Any) -> str:
 
 # -- compare -----------------------------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ..store import Store
     from .analysis import compare_benchmarks, compare_loaded, load_runs
     from .terminal import make_console, render_benchmark_comparison, render_comparison
 
     if args.bootstrap < 100:
         raise ConfigError(f"--bootstrap must be at least 100, got {args.bootstrap}")
-    with Store(args.store, must_exist=True) as store:
+    with _read_store(args.store) as store:
         loaded = load_runs(store, args.runs)  # a suite's name stands for all its runs
         if len(loaded) < 2:
             raise ConfigError("compare needs at least two runs")
@@ -158,7 +157,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 # -- report ------------------------------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..store import Store
+    from .analysis import expand_run_refs
     from .html import build_report
     from .terminal import make_console, render_gap
 
@@ -166,10 +165,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-samples must be >= 0, got {args.max_samples}")
     if not args.budget_mb > 0:
         raise ConfigError(f"--budget-mb must be > 0, got {args.budget_mb}")
-    with Store(args.store, must_exist=True) as store:
+    with _read_store(args.store) as store:
+        unfinished = [run for run in expand_run_refs(store, args.runs) if run.status != "finished"]
         html, gaps = build_report(store, args.runs, max_samples=args.max_samples, regrade=not args.no_regrade,
                                   budget_mb=args.budget_mb)
     _write_text(args.output, html)
+    for run in unfinished:
+        print(f"note: run {run.name} is unfinished (status {run.status}): the report covers the samples finished so "
+              f"far; `mathgauge resume {run.name}` continues it", file=sys.stderr)
     console = make_console()
     for gap in gaps:
         render_gap(gap, console)
@@ -177,6 +180,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.gap_json:
         _write_text(args.gap_json, json.dumps([g.to_json() for g in gaps], indent=2, ensure_ascii=False) + "\n")
     return 0
+
+
+def _read_store(path: str) -> Any:
+    """The store opened for reading only (a read-only file or folder works); says what it could not show."""
+    from ..store import Store
+
+    store = Store(path, read_only=True)
+    for note in store.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return store
 
 
 def _write_text(path: str, text: str) -> None:

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Callable
 
 from ._graded_text import add_graded_text
+from ._lease import add_run_leases
 from ._texts import add_text_store
 
 #: A migration: an SQL script, or a function given the connection inside the migration's transaction.
@@ -125,6 +126,11 @@ MIGRATIONS: list[Migration] = [
     # 5: long texts (requests, prompts, responses, reasoning, graded texts) stored once, compressed, in `texts`;
     # calls, problems and cached responses point at them. Older rows stay as they are.
     add_text_store,
+    # 6: one process per run: the lease of each run being worked on (owner, pid, host, heartbeat).
+    add_run_leases,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+#: The oldest schema the read commands read as it is: a store opened read-only is never migrated, and the reads
+#: need nothing added after version 5 (the texts table; the lease table is looked for, not required).
+READABLE_FROM = 5

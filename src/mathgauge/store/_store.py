@@ -3,20 +3,41 @@ it is graded."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from ..errors import StoreError
+from ..errors import RunBusy, StoreError, StoreUnreadable
+from . import _lease
+from ._lease import Lease, LeaseHolder
 from ._records import RunRecord, SampleResult
-from ._schema import MIGRATIONS, SCHEMA_VERSION
+from ._schema import MIGRATIONS, READABLE_FROM, SCHEMA_VERSION
 from ._texts import Texts, as_text, register, text_sql
 
 DEFAULT_STORE = "mathgauge.db"
+
+
+def write_failure(path: Path, exc: BaseException) -> str:
+    """Why a write to the store at ``path`` failed, in words: the file or its folder read-only, the disk full,
+    damage, or SQLite's own message."""
+    text = str(exc)
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        if path.exists() and not os.access(path, os.W_OK):
+            return "the file is read-only"
+        if not os.access(path.parent, os.W_OK):
+            return f"its folder {path.parent} is not writable (SQLite keeps its journal beside the file)"
+    if "disk is full" in text or "disk I/O error" in text:
+        return f"{text}: the disk is full or failing"
+    if "malformed" in text or "not a database" in text:
+        return f"{text}: the file is damaged; `mathgauge store check --store {path}` says more"
+    return text
 
 
 def _dumps(value: Any) -> str:
@@ -41,13 +62,26 @@ class Store:
     Args:
         path: the database file (created with its folder when missing).
         must_exist: refuse a missing file instead of creating one (for commands that only read).
+        read_only: open for reading only (``mode=ro``; ``immutable`` where the folder is not writable): nothing is
+            written, not even a migration, so it works on a read-only file or folder. ``notes`` says what a
+            read-only open could not show.
+
+    Raises:
+        StoreError: the file cannot be opened, is not a results store, is written by a newer mathgauge, or (not
+            ``read_only``) cannot be written: one line naming the file and the cause.
     """
 
-    def __init__(self, path: str | Path = DEFAULT_STORE, *, must_exist: bool = False) -> None:
+    def __init__(self, path: str | Path = DEFAULT_STORE, *, must_exist: bool = False, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        self.notes: list[str] = []
+        self._leases: bool | None = None
         exists = self.path.is_file()
-        if must_exist and not exists:
+        if (must_exist or read_only) and not exists:
             raise StoreError(f"{self.path}: no results store here (pass --store PATH; `mathgauge run` creates one)")
+        if read_only:
+            self._open_read_only()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
@@ -65,10 +99,88 @@ class Store:
             self._migrate()
             # NORMAL is durable against a killed process (only an OS crash can lose the last commits in WAL mode).
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._check_writable()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open the results store ({exc})") from None
+            self._close_quietly()
+            cause = write_failure(self.path, exc)
+            raise StoreError(f"{self.path}: cannot open the results store for writing ({cause})") from None
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot create the results store ({exc.strerror})") from None
+
+    def _check_writable(self) -> None:
+        # SQLite opens a file it may not write read-only without a word, and BEGIN succeeds: only a write tells
+        # (rolled back: nothing is written).
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("UPDATE meta SET value = value WHERE key = 'schema_version'")
+        finally:
+            self._db.execute("ROLLBACK")
+
+    def _open_read_only(self) -> None:
+        uri = "file:" + quote(str(self.path.absolute()))
+        try:
+            self._db = self._connect_read_only(uri + "?mode=ro")
+        except sqlite3.OperationalError:
+            # Without write access to the folder SQLite cannot create the WAL index beside the file, so it cannot
+            # open it even for reading; immutable reads the main file as it is (nothing in the WAL is seen).
+            wal = Path(str(self.path) + "-wal")
+            if wal.is_file() and wal.stat().st_size > 0:
+                self.notes.append(
+                    f"{wal}: results written since the store's last checkpoint cannot be read here (its folder "
+                    f"is read-only); they are not shown. Open the store once where its folder is writable")
+            try:
+                self._db = self._connect_read_only(uri + "?mode=ro&immutable=1")
+            except sqlite3.DatabaseError as exc:
+                raise self._unreadable(exc) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._unreadable(exc) from None
+        try:
+            version = self._stored_version()
+        except sqlite3.DatabaseError as exc:
+            self._close_quietly()
+            raise self._unreadable(exc) from None
+        if version > SCHEMA_VERSION:
+            self._close_quietly()
+            raise StoreError(
+                f"{self.path}: written by a newer mathgauge (schema {version}, this one knows {SCHEMA_VERSION})")
+        if version < READABLE_FROM:
+            self._close_quietly()
+            if not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)):
+                raise StoreError(f"{self.path}: written by an older mathgauge (schema {version}); it must be "
+                                 f"upgraded once, which needs write access to the file and its folder")
+            Store(self.path).close()  # upgrade it, then read as asked
+            self._open_read_only()
+            return
+        register(self._db)  # the texts are read through SQL functions of the connection
+        self._texts = Texts(self._db)
+
+    def _unreadable(self, exc: BaseException) -> StoreUnreadable:
+        return StoreUnreadable(f"{self.path}: cannot open the results store for reading ({exc}); "
+                               f"`mathgauge store check --store {self.path}` says more", str(exc))
+
+    def _connect_read_only(self, uri: str) -> sqlite3.Connection:
+        db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _stored_version(self) -> int:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables or "runs" not in tables:
+            raise StoreError(f"{self.path}: not a mathgauge results store (no runs table)")
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            try:
+                db.close()
+            except sqlite3.Error:
+                pass
 
     # -- schema ------------------------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -111,6 +223,11 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def integrity_problems(self, limit: int = 20) -> list[str]:
+        """SQLite's own integrity check of the whole file: the problems found (none when intact)."""
+        rows = [r[0] for r in self._db.execute(f"PRAGMA integrity_check({int(limit)})").fetchall()]
+        return [] if rows == ["ok"] else rows
+
     def __enter__(self) -> Store:
         return self
 
@@ -119,17 +236,22 @@ class Store:
 
     # -- runs --------------------------------------------------------------------------------------------------
     def create_run(
-        self, *, name: str, benchmark: str, model: str, config: dict[str, Any], versions: dict[str, Any]
+        self, *, name: str, benchmark: str, model: str, config: dict[str, Any], versions: dict[str, Any],
+        lease: Lease | None = None,
     ) -> RunRecord:
-        """Create a run; a name already taken raises `StoreError`."""
+        """Create a run (holding its ``lease`` from the start, when given); a name already taken raises
+        `StoreError`."""
         run_id = uuid.uuid4().hex[:12]
         now = time.time()
         try:
-            self._db.execute(
-                "INSERT INTO runs(run_id, name, benchmark, model, status, config_json, versions_json, created_at)"
-                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
-                (run_id, name, benchmark, model, _dumps(config), _dumps(versions), now),
-            )
+            with self._transaction():
+                self._db.execute(
+                    "INSERT INTO runs(run_id, name, benchmark, model, status, config_json, versions_json, created_at)"
+                    " VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
+                    (run_id, name, benchmark, model, _dumps(config), _dumps(versions), now),
+                )
+                if lease is not None:
+                    _lease.acquire(self._db, run_id, lease)
         except sqlite3.IntegrityError:
             raise StoreError(
                 f"a run named {name!r} already exists in {self.path}; pass --resume to continue it "
@@ -137,13 +259,64 @@ class Store:
             ) from None
         return self.get_run(run_id)
 
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run and everything stored for it, in one transaction (a run that never got going)."""
+        with self._transaction():
+            for table in ("executions", "grades", "attempts", "samples", "problems"):
+                self._db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            if self._has_leases():
+                self._db.execute("DELETE FROM run_leases WHERE run_id = ?", (run_id,))
+            self._db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+    # -- leases: one process per run (see `mathgauge.store._lease`) -------------------------------------------
+    def acquire_lease(self, run: RunRecord, lease: Lease) -> None:
+        """Take the lease of ``run`` for this process.
+
+        Raises:
+            RunBusy: another live process holds it: "run NAME is in progress (pid N on HOST, ...)".
+        """
+        with self._transaction():
+            holder = _lease.acquire(self._db, run.run_id, lease)
+        if holder is not None:
+            raise _busy(run, holder)
+
+    def check_not_busy(self, run: RunRecord) -> None:
+        """Refuse a run another live process is working on, without taking its lease.
+
+        Raises:
+            RunBusy: as `acquire_lease`.
+        """
+        holder = self.lease_holder(run.run_id)
+        if holder is not None:
+            raise _busy(run, holder)
+
+    def renew_lease(self, run_id: str, lease: Lease) -> bool:
+        """Renew our lease; ``False`` when another process has taken it over."""
+        return _lease.renew(self._db, run_id, lease)
+
+    def release_lease(self, run_id: str, lease: Lease) -> None:
+        """Give our lease back."""
+        _lease.release(self._db, run_id, lease)
+
+    def lease_holder(self, run_id: str) -> LeaseHolder | None:
+        """The live lease of a run (the process working on it); ``None`` when none is."""
+        if not self._has_leases():
+            return None
+        holder = _lease.lease_holder(self._db, run_id)
+        return holder if holder is not None and _lease.is_alive(holder) else None
+
+    def _has_leases(self) -> bool:
+        if self._leases is None:
+            self._leases = _lease.has_lease_table(self._db)
+        return self._leases
+
     def find_run(self, ref: str) -> RunRecord | None:
         """A run by id, by name, or by a unique id prefix; ``None`` when there is none."""
         row = self._db.execute("SELECT * FROM runs WHERE run_id = ? OR name = ?", (ref, ref)).fetchone()
         if row is None and len(ref) >= 4:
             rows = self._db.execute("SELECT * FROM runs WHERE run_id LIKE ?", (ref + "%",)).fetchall()
             row = rows[0] if len(rows) == 1 else None
-        return _run_record(row) if row else None
+        return self._record(row) if row else None
 
     def get_run(self, ref: str) -> RunRecord:
         """Like `find_run`, but a missing run raises `StoreError` naming the store."""
@@ -153,7 +326,15 @@ class Store:
         return run
 
     def list_runs(self) -> list[RunRecord]:
-        return [_run_record(r) for r in self._db.execute("SELECT * FROM runs ORDER BY created_at").fetchall()]
+        return [self._record(r) for r in self._db.execute("SELECT * FROM runs ORDER BY created_at").fetchall()]
+
+    def _record(self, row: tuple) -> RunRecord:
+        run = _run_record(row)
+        if run.status == "running" and self._has_leases() and self.lease_holder(run.run_id) is None:
+            # Stored as running, but no process works on it: it was killed (or lost power) mid-run.
+            run = dataclasses.replace(run, status="interrupted",
+                                      error=run.error or "the process running it ended without closing the run")
+        return run
 
     def mark_run_started(self, run_id: str) -> None:
         self._db.execute(
@@ -222,6 +403,11 @@ class Store:
                 parsed[pid] = json.loads(as_text(prompt) or "[]")
             out.append((pid, k, [dict(m) for m in parsed[pid]]))
         return out
+
+    def sample_statuses(self, run_id: str) -> dict[str, int]:
+        """How many samples of a run are in each status (``pending``, ``done``, ``failed``)."""
+        rows = self._db.execute("SELECT status, COUNT(*) FROM samples WHERE run_id = ? GROUP BY status", (run_id,))
+        return dict(rows.fetchall())
 
     def sample_counts(self, run_id: str, grader: str = "rules") -> tuple[int, int, int]:
         """(samples, samples done, done samples ``grader`` marks correct) of a run."""
@@ -684,6 +870,11 @@ class _Transaction:
         if exc_type is not None:
             self._db.execute("ROLLBACK TO mg")
         self._db.execute("RELEASE mg")
+
+
+def _busy(run: RunRecord, holder: LeaseHolder) -> RunBusy:
+    return RunBusy(f"run {run.name} is in progress ({holder.describe()}); wait for it to end, or stop that process "
+                   f"first")
 
 
 def _run_record(row: tuple) -> RunRecord:

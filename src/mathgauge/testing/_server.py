@@ -11,6 +11,12 @@ instead, as endpoints that do not know the field do. A stream sends its token us
 ``stream_options: {"include_usage": true}``; ``--reject-stream-options`` answers such requests with 400 (as servers
 that do not know the field do) and ``--no-usage`` never sends usage. ``--record-requests`` keeps every chat request
 body for ``GET /requests``.
+
+``--fault MODE`` makes it misbehave as real endpoints do (after ``--fault-after`` good answers, on every
+``--fault-every``-th request, only for prompts containing ``--fault-match``): ``empty`` / ``null`` content (a
+stream without content), an ``html`` page with status 200, a ``truncated`` JSON body, a connection ``reset``, a
+``cut-stream`` (half the stream, then the connection drops), ``die`` (the process exits, as a crashed server),
+``unauthorized`` (401, as a revoked key) and ``hang`` (never answers).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -122,6 +129,10 @@ def _apply_stop(text: str, stop: Any) -> tuple[str, bool]:
     return (text[: min(cuts)], True) if cuts else (text, False)
 
 
+#: The ``--fault`` modes.
+FAULTS = ("empty", "null", "html", "truncated", "reset", "cut-stream", "die", "unauthorized", "hang")
+
+
 class ScriptedServer:
     """The server's behaviour; see ``--help`` for the knobs."""
 
@@ -141,6 +152,8 @@ class ScriptedServer:
         self.streams_started = 0
         self.streams_interrupted = 0
         self.continued = 0
+        self.faults = 0
+        self.last_request_at: float | None = None
         self.requests: list[dict[str, Any]] = []
         self.content_bytes = 0  # UTF-8 bytes of the answers sent (what a store keeps per response)
 
@@ -161,8 +174,9 @@ class ScriptedServer:
 
         self.chat_requests += 1
         number = self.chat_requests
+        self.last_request_at = time.time()
         if self.first_request_at is None:
-            self.first_request_at = time.time()
+            self.first_request_at = self.last_request_at
         a = self.args
         if a.api_key and request.headers.get("Authorization") != f"Bearer {a.api_key}":
             return web.json_response({"error": {"message": "Incorrect API key provided", "type": "auth"}}, status=401)
@@ -192,12 +206,17 @@ class ScriptedServer:
             headers = {"Retry-After": str(a.retry_after)} if a.error_status in (429, 503) else {}
             return web.json_response({"error": {"message": "Rate limit reached (scripted)"}}, status=a.error_status,
                                      headers=headers)
+        content = next((m["content"] for m in messages if m.get("role") == "user"), "")
+        fault = self._fault(number, content)
+        if fault in ("die", "reset", "unauthorized"):
+            return await self._misbehave(request, fault)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if a.latency:
                 await asyncio.sleep(a.latency)
-            content = next((m["content"] for m in messages if m.get("role") == "user"), "")
+            if fault is not None and (fault != "cut-stream" or not body.get("stream")):
+                return await self._misbehave(request, fault, body)
             scripted = self.script.respond(messages, continuing)
             if scripted is not None:
                 text, finish = scripted, "stop"
@@ -215,7 +234,7 @@ class ScriptedServer:
             counts["total_tokens"] = counts["prompt_tokens"] + counts["completion_tokens"]
             usage = None if a.no_usage else counts
             if body.get("stream"):
-                return await self._stream(request, body, text, finish, usage)
+                return await self._stream(request, body, text, finish, usage, cut=fault == "cut-stream")
             self.completed += 1
             self.content_bytes += len(text.encode("utf-8"))
             return web.json_response({
@@ -227,8 +246,52 @@ class ScriptedServer:
         finally:
             self.in_flight -= 1
 
+    def _fault(self, number: int, content: str) -> str | None:
+        """The fault this request gets, if any (see the module's doc)."""
+        a = self.args
+        if not a.fault or number <= a.fault_after or (number - a.fault_after) % max(1, a.fault_every):
+            return None
+        if a.fault_match and a.fault_match not in content:
+            return None
+        self.faults += 1
+        return str(a.fault)
+
+    async def _misbehave(self, request: Any, fault: str, body: dict[str, Any] | None = None) -> Any:
+        from aiohttp import web
+
+        if fault == "die":
+            os._exit(0)  # a crashed server: every connection drops, the port stops answering
+        if fault == "unauthorized":
+            return web.json_response({"error": {"message": "Incorrect API key provided (revoked)"}}, status=401)
+        if fault in ("reset", "cut-stream"):
+            request.transport.abort()
+            return web.Response()  # never sent: the connection is gone
+        if fault == "hang":
+            await asyncio.sleep(3600)
+        if fault == "html":
+            page = ("<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
+                    "Gateway</h1></center><hr><center>nginx</center></body></html>")
+            return web.Response(status=200, text=page, content_type="text/html")
+        content: str | None = "" if fault == "empty" else None
+        if body is not None and body.get("stream"):
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            if fault == "truncated":
+                await response.write(b'data: {"choices": [{"index": 0, "delta": {"cont\n\n')
+                return response
+            final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}  # a stream without content
+            await response.write(f"data: {json.dumps(final)}\n\n".encode() + b"data: [DONE]\n\n")
+            return response
+        doc = {"id": "chatcmpl-fault", "object": "chat.completion", "created": int(time.time()),
+               "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                            "finish_reason": "stop"}]}
+        if fault == "truncated":
+            raw = json.dumps(doc).encode()
+            return web.Response(status=200, body=raw[:len(raw) // 2], content_type="application/json")
+        return web.json_response(doc)
+
     async def _stream(self, request: Any, body: dict[str, Any], text: str, finish: str,
-                      usage: dict[str, Any] | None) -> Any:
+                      usage: dict[str, Any] | None, cut: bool = False) -> Any:
         from aiohttp import web
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -239,6 +302,12 @@ class ScriptedServer:
         else:
             deltas = [word if i == 0 else " " + word for i, word in enumerate(text.split(" "))]
         self.streams_started += 1
+        if cut:  # half the stream, then the connection drops (a server that crashed mid-answer)
+            for delta in deltas[:max(1, len(deltas) // 2)]:
+                chunk = {"choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}]}
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            request.transport.abort()
+            return response
         every = self.args.interrupt_stream_every
         if every and self.streams_started % every == 0 and len(deltas) > 1:
             # What llama-cpp-python's server does when another request arrives: [DONE] with no finish_reason.
@@ -283,7 +352,8 @@ class ScriptedServer:
             "first_request_at": self.first_request_at, "max_in_flight": self.max_in_flight,
             "stream_chunks": self.stream_chunks, "streams_cut": self.streams_cut,
             "streams_interrupted": self.streams_interrupted, "continued": self.continued,
-            "content_bytes": self.content_bytes,
+            "content_bytes": self.content_bytes, "faults": self.faults, "last_request_at": self.last_request_at,
+            "in_flight": self.in_flight,
         })
 
     async def recorded_requests(self, request: Any) -> Any:
@@ -326,6 +396,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="answer requests with stream_options by 400, as servers without the field do")
     p.add_argument("--no-usage", action="store_true", help="never send token usage, even when asked")
     p.add_argument("--record-requests", action="store_true", help="keep chat request bodies for GET /requests")
+    p.add_argument("--fault", choices=FAULTS, help="misbehave as real endpoints do (see the module's doc)")
+    p.add_argument("--fault-after", type=int, default=0, help="answer the first N chat requests normally")
+    p.add_argument("--fault-every", type=int, default=1, help="after those, fault every Nth request (default: all)")
+    p.add_argument("--fault-match", default="", help="fault only requests whose prompt contains this text")
     return p.parse_args(argv)
 
 

@@ -24,5 +24,11 @@ def make_console(stderr: bool = False) -> Any:
         def render_str(self, text: str, **kwargs: Any) -> Any:
             return super().render_str(neutralise(text), **kwargs)
 
+        def on_broken_pipe(self) -> None:
+            # The reader went away (`| head -1`): rich would exit with status 1 here; the command decides instead
+            # (its files are written, its exit status stands).
+            self.quiet = True
+            raise BrokenPipeError
+
     stream = sys.stderr if stderr else sys.stdout
     return SafeConsole(stderr=stderr, width=None if stream.isatty() else 160)

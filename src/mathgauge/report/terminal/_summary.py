@@ -35,6 +35,10 @@ def render_summary(summary: RunSummary, console: Any = None) -> None:
         f"[bold]{escape(s.run_name)}[/bold]  ({s.run_id})  model [cyan]{escape(s.model)}[/cyan]  "
         f"benchmark {escape(s.benchmark)}  status {s.status}"
     )
+    if s.status != "finished":
+        console.print(f"[bold yellow]Unfinished[/bold yellow] (status {s.status}: {s.pending} sample(s) pending, "
+                      f"{s.failed} failed): the figures cover only the samples finished so far; "
+                      f"`mathgauge resume {escape(s.run_name)}` continues it")
     if s.accuracy is None:
         console.print("No graded samples yet.")
     else:
