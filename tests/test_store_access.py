@@ -259,3 +259,23 @@ def test_a_file_that_is_no_database_is_one_line_everywhere(run_cli, tmp_path) ->
         assert result.code == 2 and result.err.count("\n") == 1 and "file is not a database" in result.err, args
     assert "nothing can be salvaged" in run_cli("store", "check", "--store", str(bogus)).err
     assert bogus.read_text().startswith("these are my notes")  # never touched
+
+
+def test_processes_opening_one_new_store_at_once_all_get_it(tmp_path: Path) -> None:
+    # Two runs started together on a fresh --store: each process lays out the schema only if nobody has yet.
+    import sys
+
+    db, go = tmp_path / "new.db", tmp_path / "go"
+    code = ("import os, sys, time\n"
+            "from mathgauge.store import Store\n"
+            "while not os.path.exists(sys.argv[2]):\n    time.sleep(0.001)\n"
+            "with Store(sys.argv[1]) as store:\n    print(store.schema_version)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(db), str(go)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=cli_env()) for _ in range(6)]
+    time.sleep(1.0)  # every process imported and waiting
+    go.touch()
+    results = [p.communicate(timeout=60) for p in procs]
+    from mathgauge.store import SCHEMA_VERSION
+
+    assert [(p.returncode, out.strip()) for p, (out, _) in zip(procs, results)] == [(0, str(SCHEMA_VERSION))] * 6, \
+        [err[-500:] for _, err in results]

@@ -92,7 +92,7 @@ class Store:
             # A new file is laid out without waiting for the disk (an OS crash meanwhile loses an empty store):
             # the half dozen syncs of creating it are most of a new run's time before its first request.
             self._db.execute("PRAGMA synchronous=" + ("NORMAL" if exists else "OFF"))
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._enter_wal_mode()
             self._db.execute("PRAGMA foreign_keys=ON")
             register(self._db)
             self._texts = Texts(self._db)
@@ -106,6 +106,19 @@ class Store:
             raise StoreError(f"{self.path}: cannot open the results store for writing ({cause})") from None
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot create the results store ({exc.strerror})") from None
+
+    def _enter_wal_mode(self) -> None:
+        # Switching a new file to WAL while another process lays it out too fails at once with "database is locked"
+        # (SQLite does not wait on its busy timeout there); the mode sticks to the file, so a retry soon finds it set.
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _check_writable(self) -> None:
         # SQLite opens a file it may not write read-only without a word, and BEGIN succeeds: only a write tells
@@ -185,24 +198,31 @@ class Store:
     # -- schema ------------------------------------------------------------------------------------------------
     def _migrate(self) -> None:
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        current = int(row[0]) if row else 0
-        if current > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: written by a newer mathgauge (schema {current}, this one knows {SCHEMA_VERSION})"
-            )
+        if self._version_in_meta() == SCHEMA_VERSION:
+            return
         bump = ("INSERT INTO meta(key, value) VALUES ('schema_version', '{}')"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-        for version in range(current, SCHEMA_VERSION):
-            # Each migration, its schema change and version bump, in a single transaction: an upgrade that fails
-            # half-way leaves the file as it was.
-            migration = MIGRATIONS[version]
-            if isinstance(migration, str):
-                self._db.executescript("BEGIN IMMEDIATE;" + migration + ";" + bump.format(version + 1) + "; COMMIT;")
-                continue
-            with self._transaction():
-                migration(self._db)
+        # The version is read again under the write lock: two processes opening one new (or old) file at once
+        # migrate it once, the second finding it done. Every step and its version bump in one transaction, so an
+        # upgrade that fails half-way leaves the file as it was.
+        with self._transaction():
+            current = self._version_in_meta()
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: written by a newer mathgauge (schema {current}, this one knows {SCHEMA_VERSION})"
+                )
+            for version in range(current, SCHEMA_VERSION):
+                migration = MIGRATIONS[version]
+                if isinstance(migration, str):
+                    for statement in _statements(migration):
+                        self._db.execute(statement)
+                else:
+                    migration(self._db)
                 self._db.execute(bump.format(version + 1))
+
+    def _version_in_meta(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
 
     def _transaction(self) -> Any:
         return _Transaction(self._db)
@@ -870,6 +890,19 @@ class _Transaction:
         if exc_type is not None:
             self._db.execute("ROLLBACK TO mg")
         self._db.execute("RELEASE mg")
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of ``script``, one by one (``executescript`` would commit the caller's transaction)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements
 
 
 def _busy(run: RunRecord, holder: LeaseHolder) -> RunBusy:
