@@ -229,6 +229,8 @@ def compare_nodes(c: Node, g: Node, deadline: float) -> Outcome:
 # ---------------------------------------------------------------- text level
 
 _NEGATION_RE = re.compile(r"\b(?:not|neither|nor|no|never|isn't|aren't|cannot)\b", re.I)
+_NAMING_WORDS = {"a", "an", "the", "is", "are", "was", "be", "becomes", "represents", "forms", "describes", "it's",
+                 "called", "named", "answer:"}
 _WORDS_ONLY_RE = re.compile(r"^[A-Za-z][A-Za-z ]*$")
 _CHOICE_RE = re.compile(r"^\(?([A-Ea-e])\)?(?:$|[.):]\s+(?=\S)|(?<=\))\s*(?=\S)|\s+(?=\S))")
 # what may follow a choice letter: nothing, punctuation, or its option text; never an operator or a verdict
@@ -269,8 +271,11 @@ def _text_outcome(cand: str, gold: str) -> Outcome | None:
         ok = choice_letter(cand) == gold_choice
         return Outcome(ok, "string", None if ok else "mismatch")
     if gk and gk.isalpha() and len(gk) >= 3 and _WORDS_ONLY_RE.match(gold) and " " in cand:
-        # a word answer stated in a sentence: "This equation represents an ellipse"
-        ok = text_key(cand.split()[-1]) == gk and not _NEGATION_RE.search(cand)
+        # a word answer stated in a sentence: "This equation represents an ellipse" (named by an article or a
+        # verb of being, not compared with: "Luka earns more than Navin")
+        words = cand.split()
+        ok = (text_key(words[-1]) == gk and words[-2].lower() in _NAMING_WORDS
+              and not _NEGATION_RE.search(cand))
         return Outcome(ok, "string", None if ok else "mismatch")
     return None
 

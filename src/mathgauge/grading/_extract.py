@@ -195,6 +195,28 @@ def _json_string(text: str, i: int) -> str | None:
     return raw.replace('\\"', '"').replace("\\\\", "\\").replace("\\'", "'")
 
 
+_DECODER = json.JSONDecoder()
+_BRACKETED_RE = re.compile(r"\[[^\[\]\n]{0,2000}\]")
+
+
+def _json_bare_value(text: str, i: int) -> str | None:
+    """The text of an unquoted JSON value at ``text[i]``: a number, a word, or a list of values (``[1, 2]`` ->
+    ``1, 2``: a list of answers)."""
+    if text[i] == "[":
+        try:
+            value, _ = _DECODER.raw_decode(text[i:i + 4000])
+        except ValueError:
+            value = None
+        if isinstance(value, list) and all(isinstance(v, (int, float)) or isinstance(v, str) and v.isprintable()
+                                           for v in value):
+            return ", ".join(str(v) for v in value)
+        # a Python-style list (['1', '2']), or LaTeX that JSON escapes would garble ("\frac" is a form feed)
+        m = _BRACKETED_RE.match(text, i)
+        return m.group(0)[1:-1].replace("'", "").replace('"', "").replace("\\\\", "\\") if m else None
+    m = re.match(r"[^,}\n]+", text[i:i + 2000])
+    return m.group(0) if m else None
+
+
 def extract_json_answer(text: str) -> str | None:
     """The ``answer`` field of the last JSON object that has one (placeholders such as ``"___"`` skipped)."""
     if "nswer" not in text and "NSWER" not in text:
@@ -208,10 +230,9 @@ def extract_json_answer(text: str) -> str | None:
             if val is None:
                 continue
         else:
-            m2 = re.match(r"[^,}\n]+", text[i:i + 2000])
-            if not m2:
+            val = _json_bare_value(text, i)
+            if val is None:
                 continue
-            val = m2.group(0)
         val = val.strip()
         if val and val.lower() not in ("null", "none") and not _PLACEHOLDER_RE.match(val):
             return unwrap_math(val)
@@ -242,16 +263,20 @@ def _tag_content(content: str) -> str | None:
 def extract_answer_tags(text: str) -> str | None:
     """The last non-empty ``<answer>...</answer>`` (after the thinking), reduced to its answer.
 
-    A missing closing tag runs to the end; a closer without an opener (``... 42</answer>``) is read back to the
-    previous tag or paragraph; a mangled ``answer> 42`` at the end opens a tag; a JSON object inside is read by
-    its ``answer`` field.
+    A missing closing tag runs to the end (or to the next opener: a closer written as ``<answer>``); a closer
+    without an opener (``... 42</answer>``) is read back to the previous tag or paragraph; a mangled
+    ``answer> 42`` at the end opens a tag; a JSON object inside is read by its ``answer`` field.
     """
     if "nswer>" not in text and "NSWER>" not in text and "nswer >" not in text:
         return None
     opens = list(_OPEN_TAG_RE.finditer(text))[-32:]
-    for o in reversed(opens):
+    for k in range(len(opens) - 1, -1, -1):
+        o = opens[k]
         close = _CLOSE_TAG_RE.search(text, o.end())
-        content = text[o.end():close.start()] if close else trim_tail(text[o.end():])
+        end = close.start() if close else None
+        if k + 1 < len(opens) and (end is None or opens[k + 1].start() < end):
+            end = opens[k + 1].start()  # "<answer>42<answer>": a closer written as an opener
+        content = text[o.end():end] if end is not None else trim_tail(text[o.end():])
         got = _tag_content(content)
         if got:
             return got

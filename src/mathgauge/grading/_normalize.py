@@ -1,6 +1,6 @@
 """String normalisation of answers (no parsing, no evaluation).
 
-Removes presentation-only LaTeX (``$``, ``\\left``/``\\right``, ``\\displaystyle``, spacing commands,
+Removes presentation-only LaTeX and markdown (``$``, ``**bold**``, ``\\left``/``\\right``, ``\\displaystyle``, spacing commands,
 ``\\dfrac``/``\\tfrac``), invisible characters, ``<script type="math/tex">`` wrappers, thousands separators
 (``10,\\!080``, ``12,\\! 345``, ``1\\,234``, ``14{,}916``, ``54,000`` and ``1 000`` when that is the whole
 answer), degree signs, percent signs, currency, ``\\text{}``-style wrappers, trailing periods and backslashes,
@@ -104,6 +104,7 @@ _SPACED_THOUSANDS_RE = re.compile(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?")
 _SPACING_RE = re.compile(r"(?<!\\)\\[,!;:>]|(?<!\\)\\ |~")
 _RELATION_ASCII_RE = re.compile(r">=|<=(?!>)|!=|=/=")
 _RELATION_ASCII = {">=": "\\ge ", "<=": "\\le ", "!=": "\\ne ", "=/=": "\\ne "}
+_BOLD_RE = re.compile(r"(?<![\w)}\]])\*\*(?=\S)(.+?)(?<=\S)\*\*(?![\w({\[])")
 _LEADING_WORD_RE = re.compile(r"^(?:\\therefore|therefore|thus|so|hence)[\s,]+", re.I)
 
 
@@ -129,6 +130,8 @@ def basic_normalize(s: str) -> str:
         s = s.replace('\\"', '"')
     if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'`":
         s = s[1:-1].strip()
+    if "**" in s:
+        s = _BOLD_RE.sub(r"\1", s)  # markdown bold, never Python's power (2**3)
     s = s.replace("\\$", " ").replace("$", " ").replace("\\#", " ")
     s = re.sub(r"\\[()\[\]]", " ", s)
     s = re.sub(r"\\(?:dfrac|tfrac|cfrac)", r"\\frac", s)

@@ -242,14 +242,25 @@ def _rule_value_list(sent: str) -> str | None:
     return None
 
 
+_NEGATED_VERB_RE = re.compile(r"\b(?:not|never|cannot|can't|won't|isn't|aren't|wasn't|couldn't|wouldn't|shouldn't)"
+                              r"\s+(?:\w+\s+)?$", re.I)
+
+
 def _rule_is_clause(sent: str) -> str | None:
     m = _IS_CLAUSE_RE.match(_plain(sent)[-600:])
-    return _acceptable(strip_trailing_words(m.group(1))) if m else None
+    if not m or _NEGATED_VERB_RE.search(m.string, 0, m.start(1)):
+        return None  # "It cannot be 7": a value ruled out
+    return _acceptable(strip_trailing_words(m.group(1)))
+
+
+# a value ruled out: "So the total would not be 7" (not "So, no matter how, I get 4")
+_NEGATED_VALUE_RE = re.compile(r"\b(?:not|never|cannot|can't|won't|isn't|aren't|wasn't|doesn't|don't)\s+"
+                               r"(?:[A-Za-z]+\s+){0,3}-?\d", re.I)
 
 
 def _rule_single_number(sent: str) -> str | None:
     """A concluding sentence with one number and no math: "Therefore, Frank answered 56 questions correctly."""
-    if not _CONCLUDE_START_RE.match(sent) or "$" in sent or "\\" in sent:
+    if not _CONCLUDE_START_RE.match(sent) or "$" in sent or "\\" in sent or _NEGATED_VALUE_RE.search(sent):
         return None
     nums = _NUMBER_RE.findall(sent)
     return nums[0] if len(nums) == 1 else None

@@ -164,7 +164,20 @@ def _list(s: str, depth: int) -> Node | None:
     if len(parts) < 2:
         return None
     items = tuple(parse_answer(p, depth + 1) for p in parts)
-    return _assignments(items) or Collection(items)
+    return _assignments(items) or _inequality_union(s, parts, items) or Collection(items)
+
+
+_ONE_LETTER_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")
+
+
+def _inequality_union(s: str, parts: list[str], items: tuple[Node, ...]) -> Node | None:
+    """``x < -1 or x > 2`` (inequalities in one variable, not joined by "and") is the union of their intervals."""
+    if not all(isinstance(it, Seq) and _REL_RE.search(p) for p, it in zip(parts, items)):
+        return None
+    if " and " in s or "\\text{and}" in s:
+        return None  # "x > -1 and x < 2" is an intersection
+    names = {frozenset(_ONE_LETTER_RE.findall(p)) for p in parts}
+    return Union_(items) if len(names) == 1 and len(next(iter(names))) == 1 else None
 
 
 def _assignments(items: tuple[Node, ...]) -> Node | None:
@@ -197,14 +210,20 @@ def _in_prefix(s: str, depth: int) -> Node | None:
     return parse_answer(s[m.end():], depth + 1) if m else None
 
 
+_PM_RE = re.compile(r"\\(?:pm|mp)(?![A-Za-z])")
+
+
 def _plus_minus(s: str, depth: int) -> Node | None:
-    pm = split_top(s, ("\\pm", "\\mp"))
-    if len(pm) != 2 or not pm[1]:
+    """One ``\\pm``/``\\mp`` anywhere is the two values it stands for: ``3 \\pm 2\\sqrt2``, and nested ones such
+    as the quadratic formula ``\\frac{-1 \\pm \\sqrt{5}}{2}``."""
+    m = _PM_RE.search(s)
+    if m is None or _PM_RE.search(s, m.end()):
         return None
-    a, b = pm
-    if a:
-        return Collection((Expr(f"{a}+({b})"), Expr(f"{a}-({b})")))
-    return Collection((Expr(b), Expr(f"-({b})")))
+    first, second = ("+", "-") if m.group(0) == "\\pm" else ("-", "+")
+    head, tail = s[:m.start()], s[m.end():].strip()
+    if not tail:
+        return None
+    return Collection((Expr(f"{head}{first}{tail}".strip()), Expr(f"{head}{second}{tail}".strip())))
 
 
 def _approx(s: str, depth: int) -> Node | None:
@@ -297,7 +316,8 @@ def _based(s: str, depth: int) -> Node | None:
     return None
 
 
-_SHAPES = (_matrix, _union, _braced_set, _list, _bracketed, _in_prefix, _plus_minus, _approx, _equation,
+# ``_equation`` before ``_plus_minus``: ``x = \\pm 1`` is the equation whose value is the two numbers.
+_SHAPES = (_matrix, _union, _braced_set, _list, _bracketed, _in_prefix, _approx, _equation, _plus_minus,
            _relation, _based)
 
 
