@@ -115,10 +115,49 @@ TRAILING = [
     ("**Final Answer**\n\\[\n\\boxed{6}\n\\]\n\n```python\nfrom itertools import permutations\n"
      "print(len(set(permutations('AAB'))))\n```\n```output\n3\n```", "6", True),
     ("So the answer is $4-i$.<|endoftext|><|im_start|>user\nThanks<|im_end|>", "4-i", True),
+    ("The answer is 8.<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|USER_TOKEN|>And 9?<|END_OF_TURN_TOKEN|>"
+     "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>The answer is 9.", "8", True),
+    ("<|channel|>analysis<|message|>Add 2 and 3: maybe 6? No, 5.<|end|><|start|>assistant<|channel|>final"
+     "<|message|>The answer is $\\boxed{5}$.<|return|>", "5", True),
+    ("<|channel|>analysis<|message|>Add 2 and 3: the answer is 5.", "5", False),  # only the analysis channel
     ("The answer is 12.<|end|>\n<|user|>\nNext one: 5 + 8?<|end|>\n<|assistant|>\n13", "12", True),
     ("The product is 6 * 7 = 42.\nLet me also compute 6 * 8 =", "42", False),
     ("The final answer is $\\frac{3}{", "\\frac34", False),
+    # cut off: at a list's first item, inside an expression or a math span, in the middle of a number
+    ("The function is zero on the boundary.\n\nNext, we compute the partial derivatives:\n\n1.", "1", False),
+    ("Now we solve each case:\n\n- ", "2", False),
+    ("Adding the fractions, so $s_6 = \\frac{35553 + 1560}{20160} = \\frac{37113", "\\frac{37113}{20160}", False),
+    ("So, the sum of the two possible values of $c$ is $", "440", False),
+    ("The area is equal to $a^2 - (b - c)^2,$ where $a,$ $b,$ and $c$ are the sides of triangle $ABC,$", "a^2-(b-c)^2",
+     False),
+    ("We try $k = 7$ next, so there is a corresponding factor of 200", "200", False),
+    ("The angle is 180 - 2 * 90 = 0 degrees, but this is not correct because the arc is larger.", "0", False),
+    # not cut off: a statement without its period
+    ("The corrected code shows that the probability is $\\frac{1}{3}$, which confirms our earlier result", "\\frac13",
+     True),
+    ("So the answer is 12", "12", True),
+    ("The maximum value is $\\sqrt{2},$ which is achieved at $(1, 1)$ and $(-1, -1).$", "\\sqrt2", True),
+    ("So the minimum is 3, attained when x = 1.", "3", True),
+    ("So, the total amount is $32,253.99, which rounds to $32,254.\n\nI think that's correct.", "32253.99", True),
 ]
+
+THOUGHT_FORMAT = [
+    # visible-thought format: a solution cut off before it commits leaves the thought's answer standing
+    ("<|begin_of_thought|>\nSo the minimum value of the expression is 64.\n\n<|end_of_thought|>\n\n"
+     "<|begin_of_solution|>\n\nLet \\( a, b, c, d", "64", True),
+    ("<|begin_of_thought|>\nGiven that, I think the maximum value is 1, achieved at \\( x = y = \\frac{\\sqrt{2}}{2} "
+     "\\).\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\nNext, we compute the partial derivatives:\n\n1.", "1",
+     True),
+    ("<|begin_of_thought|>\nSo the answer is 64.\n<|end_of_thought|>\n<|begin_of_solution|>\nThe minimum is "
+     "$\\boxed{65}$.\n<|end_of_solution|>", "64", False),
+    ("<|begin_of_thought|>\nMaybe it is 12, let me see\n<|end_of_thought|>\n<|begin_of_solution|>\nWe compute",
+     "12", False),
+]
+
+
+@pytest.mark.parametrize("response,gold,expected", THOUGHT_FORMAT, ids=_ids(THOUGHT_FORMAT))
+def test_class2_visible_thought_format(grader, response, gold, expected):
+    _check_response(grader, response, gold, expected, ("boxed", "auto"))
 
 
 @pytest.mark.parametrize("response,gold,expected", TRAILING, ids=_ids(TRAILING))

@@ -394,6 +394,17 @@ def extract_final_answer(response: str, answer_format: str = "auto") -> str | No
     if not ans:
         ans = _auto(text, skip=primary)
     if ans is None:
-        return None
+        return _thought_answer(response, answer_format)
     ans = ans.strip()
     return ans[:MAX_EXTRACT_CHARS] or None
+
+
+_END_OF_THOUGHT = "<|end_of_thought|>"
+
+
+def _thought_answer(response: str, answer_format: str) -> str | None:
+    """A response in the visible-thought format (``<|begin_of_thought|> ... <|end_of_thought|>
+    <|begin_of_solution|> ...``) whose solution commits to nothing (cut off while restating): the thought's
+    committed answer stands, as its boxes already do."""
+    cut = response.find(_END_OF_THOUGHT)
+    return extract_final_answer(response[:cut], answer_format) if cut >= 0 else None

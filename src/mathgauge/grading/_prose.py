@@ -85,9 +85,13 @@ def looks_like_bare_answer(s: str) -> bool:
     return len(words) <= 1 and not any(w in _PROSE_WORDS for w in words)
 
 
+# what separates listed values: a comma (not a thousands separator: "32,253.99"), "and", "or"
+_VALUE_SEP_RE = re.compile(r"\s*(?:,(?!\d{3}(?!\d))|\band\b|\bor\b)\s*")
+
+
 def _is_value_list(s: str) -> bool:
     """Several short values joined by commas, "and" or "or": ``x = 3 or x = -2``, ``1, 2 and 3``."""
-    parts = [p for p in re.split(r"\s*(?:,|\band\b|\bor\b)\s*", s) if p.strip()]
+    parts = [p for p in _VALUE_SEP_RE.split(s) if p.strip()]
     return len(parts) > 1 and all(len(p) <= 40 and looks_like_bare_answer(p) and not _has_words(p) for p in parts)
 
 
@@ -238,7 +242,7 @@ def _rule_value_list(sent: str) -> str | None:
     for m in _LIST_MARKER_RE.finditer(plain):
         tail = plain[m.end():].strip()
         if len(tail) <= 200 and _is_value_list(tail):
-            return ", ".join(p.strip() for p in re.split(r"\s*(?:,|\band\b|\bor\b)\s*", tail) if p.strip())
+            return ", ".join(p.strip() for p in _VALUE_SEP_RE.split(tail) if p.strip())
     return None
 
 
@@ -269,7 +273,10 @@ def _rule_single_number(sent: str) -> str | None:
 _RULES = (_rule_answer_is, _rule_subject_is, _rule_several_values, _rule_trailing_math, _rule_bold,
           _rule_value_list, _rule_equals_end, _rule_single_number, _rule_is_clause)
 _RELATIVE_CLAUSE_RE = re.compile(r",\s*(?:which|since|because|as|so that|where|when|but|although|though|"
-                                 r"assuming|given that)\b[^$]*$", re.I)
+                                 r"assuming|given that|(?:and\s+)?(?:it\s+is\s+)?(?:achieved|attained|obtained|"
+                                 r"reached|occurring|occurs|with equality))\b"
+                                 # to the end of the sentence, not over a parenthetical's end (", is 3")
+                                 r"(?:[^,.!?]|[.!?](?!\s)|,(?!\s*(?:is|are|was|equals)\b|\s*=))*$", re.I)
 
 
 _SENTENCE_END_RE = re.compile(r"[.!]\s+(?=[A-Z\[(])")
@@ -348,7 +355,14 @@ _FIRST_PERSON_RE = re.compile(r"^(?:i|i'm|we|let|let's|let me|yes|no|ok|okay|hmm
 _STRONG_RULES = (_rule_answer_is, _rule_subject_is)
 
 
+_REJECTION_RE = re.compile(r"\b(?:not (?:correct|right|valid|possible|equal|an? (?:integer|solution|answer))|"
+                           r"incorrect|wrong|invalid|impossible|contradiction|doesn't work|does not work)\b", re.I)
+_PUNCT_IN_MATH_RE = re.compile(r"([,;])\s*\$(?=\s|$)")
+
+
 def _line_answer(line: str, loose: bool = True) -> str | None:
+    if ",$" in line or ";$" in line:
+        line = _PUNCT_IN_MATH_RE.sub(r"$\1", line)  # "is $\\sqrt{2},$ which ...": the comma ends the clause
     plain = _plain(line)
     plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*:?\s*\}?\s*|^=\s*", "",
                    plain, flags=re.I)
@@ -360,7 +374,14 @@ def _line_answer(line: str, loose: bool = True) -> str | None:
         if cand:
             return cand
     for sent in reversed(_sentences(line)):
-        sent = _RELATIVE_CLAUSE_RE.sub("", _expand(sent.strip()))
+        sent = _expand(sent.strip())
+        clause = _RELATIVE_CLAUSE_RE.search(sent)
+        if clause:
+            if _REJECTION_RE.search(clause.group(0)):
+                if re.search(r"\d", sent):
+                    break  # "x = 0, but this is not correct": a value ruled out, nothing committed
+                continue
+            sent = sent[:clause.start()]
         bare = _plain(sent)
         if looks_like_bare_answer(bare) and (loose or _has_value(bare) or len(bare) <= 3):
             return bare  # "The value is computed. 12"
@@ -452,9 +473,14 @@ _CONNECTOR_END_RE = re.compile(
     r"then|so|because|since|let|if|when|get|gives|equals|plus|minus|times))\s*$", re.I)
 
 
+_HEDGE_RE = re.compile(r"\b(?:maybe|perhaps|possibly|probably|might|could|guess|let me|let's)\b", re.I)
+
+
 def _ends_complete(body: str) -> bool:
     """The response ends at the end of a sentence or of a math block (not cut off mid-sentence)."""
     tail = body.rstrip()
+    if tail.endswith("$") and (tail[-2:-1] in ",;:" or tail[tail.rfind("\n") + 1:].count("$") % 2):
+        return False  # "... the sides of triangle $ABC,$" or "... the coefficient of $": mid-sentence
     return tail[-1:] in ".!)]}*$" or tail.endswith("\\]") or tail.endswith("\\)")
 
 
@@ -509,6 +535,19 @@ def _ends_with_code_to_run(text: str) -> bool:
     return opening >= 0 and not text.startswith("```output", opening)
 
 
+_FIRST_ITEM_RE = re.compile(r"(?:^|\n)[^\n]*:[ \t*]*\n(?:[ \t]*\n)*[ \t]*(?:1[.)]|[-*•]|\**step 1\b[^\n]{0,3})[ \t*]*$", re.I)
+
+
+def _starts_list(body: str) -> bool:
+    """The text ends with the bare marker of a list's first item, after a line that introduces it."""
+    return bool(_FIRST_ITEM_RE.search(body[-300:]))
+
+
+def _unbalanced(line: str) -> bool:
+    """More brackets opened than closed: the line stops inside an expression (``\\frac{37113``)."""
+    return line.count("{") > line.count("}") or line.count("(") > line.count(")") or line.count("[") > line.count("]")
+
+
 def find_conclusion(text: str) -> str | None:
     """The answer of the concluding statement at the end of an unmarked response.
 
@@ -528,13 +567,20 @@ def find_conclusion(text: str) -> str | None:
     body = collapse_display_math(trim_tail(tail)[-3000:])
     if not body.strip():
         return None
+    if _starts_list(body):
+        return None  # "we compute the partial derivatives:\n\n1." was cut off at its first item
     if not _ends_complete(body):
-        last = _expand(body.strip().splitlines()[-1].strip())
-        if _CONNECTOR_END_RE.search(last[-40:]) or last.count("$") % 2:
+        # cut off mid-sentence: only the unfinished sentence itself can commit ("So the answer is 12")
+        last = _expand((_sentences(body.strip().splitlines()[-1].strip()) or [""])[-1])
+        if _CONNECTOR_END_RE.search(last.rstrip("$ ")[-40:]) or last.count("$") % 2 or _unbalanced(last):
             return None
         ans = answer_from_statement(last, loose=False)
         commits = looks_like_bare_answer(_plain(last)) or _commits(last) or _CONCLUDE_START_RE.match(last)
-        return ans if ans and (commits or re.search(r"\b(?:is|are)\b", last)) else None
+        # a statement of a value ("the probability is $\\frac13$, which confirms it") counts unless it ends in a
+        # digit: then its last number may itself be cut ("a factor of 200")
+        stated = (re.search(r"\b(?:is|are)\b", last) and not last.rstrip()[-1:].isdigit()
+                  and not _HEDGE_RE.search(last))
+        return ans if ans and (commits or stated) else None
     for para in reversed(_paragraphs(body)[-5:]):
         if _AFTERTHOUGHT_RE.match(para) and not _commits(para):
             ans = _closing_statement(para)
