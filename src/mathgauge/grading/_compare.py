@@ -137,8 +137,20 @@ def _dedupe(items, deadline: float) -> list:
     return uniq
 
 
+def _flat(items) -> list:
+    """Items of a list of solutions, with the values of ``x = a \\pm b`` (or a nested list) listed as items."""
+    out: list = []
+    for it in items:
+        inner = it.value if isinstance(it, Equation) and it.labelled and not it.chain else it
+        if isinstance(inner, Collection) and not inner.braced:
+            out.extend(inner.items)
+        else:
+            out.append(it)
+    return out
+
+
 def _as_sets(cs, gs, deadline: float) -> Outcome:
-    cs, gs = _text_unique(cs), _text_unique(gs)
+    cs, gs = _text_unique(_flat(cs)), _text_unique(_flat(gs))
     if len(cs) > 2 * len(gs) + 2:
         return _MISMATCH  # far too many values
     cs, gs = _dedupe(cs, deadline), _dedupe(gs, deadline)

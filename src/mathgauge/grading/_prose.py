@@ -24,7 +24,8 @@ _CONTRACTIONS = (("it's", "it is"), ("that's", "that is"), ("It's", "It is"), ("
 _LEADING_WORDS_RE = re.compile(
     r"^(?:(?:indeed|exactly|just|approximately|about|equal to|definitely|simply|clearly|for sure|surely|"
     r"also|still|then|now|therefore|thus|so|me|us|that|the|a|an|value|of|given by|as follows)\b[\s,:]*)+", re.I)
-_NUM_THEN_WORDS_RE = re.compile(r"^(-?\d+(?:,\d{3})*(?:\.\d+)?)\s+(?:[A-Za-z][A-Za-z-]{2,})(?:\s|$).*$")
+# a number then words ("65 cubic units"), not then another value ("4 objects and 4/9 remain": two values)
+_NUM_THEN_WORDS_RE = re.compile(r"^(-?\d+(?:,\d{3})*(?:\.\d+)?)\s+(?:[A-Za-z][A-Za-z-]{2,})(?:\s(?!.*\b(?:and|or)\s+-?\d)|$).*$")
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
     "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
@@ -129,7 +130,8 @@ def clean_answer(ans: str) -> str | None:
 
 _FINAL_ANSWER_RE = re.compile(r"(?:final\s+answer|the\s+answer)\s*(?:is|:)\s*:?\s*(.+)", re.I)
 _ANSWER_IS_RE = re.compile(
-    r"(?:answer|result|option|choice)\s+(?:is|would be|will be|should be)\s*:?\s*(.+)", re.I)
+    r"(?:answer|result|option|choice)\s+(?:is|would be|will be|should be)\s*:?\s*(.+)"
+    r"|\b(?:choose|pick|select|go with)\s+(?:option|choice|answer)?\s*:?\s*(\(?[A-Ea-e]\)?)(?![\w'])", re.I)
 _NUMBER_TOKEN = r"(?<![\w.,/])-?\d[\d.,/]{0,40}%?"
 _MATH_SPAN = r"\$+[^$]{1,500}?\$+|\\\(.{1,500}?\\\)|\*\*[^*]{1,200}\*\*"
 _SUBJECT_IS_RE = re.compile(
@@ -162,8 +164,13 @@ def _expand(s: str) -> str:
 
 def _is_filler(s: str) -> bool:
     """Only filler words ("the final answer", "correct"): not an answer."""
+    if _LONE_LETTER_RE.match(s):
+        return False  # "A": a choice letter, not the article
     words = re.findall(r"[A-Za-z']+", s.lower())
     return not re.search(r"[\d\\]", s) and all(w in _FILLER_WORDS for w in words)
+
+
+_LONE_LETTER_RE = re.compile(r"^\s*\**\(?[A-E]\)?\**\s*[.!]?\s*$")
 
 
 def _acceptable(cand: str | None) -> str | None:
@@ -179,7 +186,7 @@ def _acceptable(cand: str | None) -> str | None:
 
 def _rule_answer_is(sent: str) -> str | None:
     m = _FINAL_ANSWER_RE.search(sent) or _ANSWER_IS_RE.search(sent)
-    return _acceptable(clean_answer(m.group(1))) if m else None
+    return _acceptable(clean_answer(m.group(m.lastindex or 1))) if m else None
 
 
 def _rule_subject_is(sent: str) -> str | None:
