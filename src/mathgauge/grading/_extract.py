@@ -104,7 +104,7 @@ def extract_final_answer_line(text: str) -> str | None:
     return clean_answer(first_sentence(ans))
 
 
-_ANSWER_LINE_RE = re.compile(r"^[ \t*#>]*(?:answer[ \t*]*:|####)[ \t*]*(.*\S.*)$", re.I | re.M)
+_ANSWER_LINE_RE = re.compile(r"^[ \t*#>]*(?:answer[ \t*]*[:=]|####)[ \t*]*(.*\S.*)$", re.I | re.M)
 _ANSWER_MIDLINE_RE = re.compile(r"\bANSWER[ \t]*:[ \t]*(\S.*)$", re.M)
 
 

@@ -35,8 +35,10 @@ _NUMBER_WORD_RE = re.compile(r"^(" + "|".join(_NUMBER_WORDS) + r")\b(?=\s+(?!hun
                              r"[A-Za-z])", re.I)
 _WORDS_BEFORE_NUMBER_RE = re.compile(r"^(?:[A-Za-z]{2,}\s+){1,5}(?=-?\d[\d,.]*(?:\s+[A-Za-z]{2,}|$))")
 _MOD_SUFFIX_RE = re.compile(r"\s*(?:\\pmod\{[^}]*\}|\(\s*mod[^)]*\)|\\pmod\s*\d+)\s*$")
-_TRAILING_CLAUSE_RE = re.compile(r"[,;:]\s*(?:which|and so|so|as|since|because|where|it|but|not|i|we|this)\b.*$",
-                                 re.I)
+_TRAILING_CLAUSE_RE = re.compile(r"[,;:]\s*(?:which|and so|so|as|since|because|where|it|but|not|i|we|this)\b.*$"
+                                 # a restatement: ", approximately 5.66", " (i.e., 1/2)", ", that is 0.5"
+                                 r"|\s*[,;(]\s*(?:i\.\s?e\.|e\.\s?g\.|that is|approximately|approx\.|about|roughly|"
+                                 r"around|or about|equivalently|in decimal)(?![A-Za-z]).*$", re.I)
 _PROSE_TAIL_RE = re.compile(r",\s+(?![^,]*\d)(?:[a-z']+\s+){2,}[a-z']+.*$")
 _FILLER_WORDS = {"the", "a", "an", "final", "correct", "right", "answer", "solution", "result", "it", "this", "that",
                  "yes", "no", "true", "false", "done", "wrong", "incorrect", "unclear", "here", "below", "above",
@@ -108,8 +110,8 @@ def clean_answer(ans: str) -> str | None:
     box = last_boxed(ans, join_line=True)
     if box is not None:
         return box
-    ans = ans.strip().strip("*").strip()
-    ans = re.sub(r"[.;,]\s*$", "", ans).strip()
+    for _ in range(3):  # "**$\\frac34$**." : punctuation and bold in either order
+        ans = re.sub(r"[.;,]\s*$", "", ans.strip().strip("*").strip()).strip()
     if ans.startswith("$") and ans.endswith("$") and len(ans) > 1 and "$" not in ans.strip("$"):
         ans = ans.strip("$").strip()
     plain = _MATH_DELIMS.sub(" ", ans).strip()
@@ -149,8 +151,8 @@ _BOLD_RE = re.compile(r"\*\*([^*]{1,200})\*\*")
 _EQUALS_END_RE = re.compile(r".*(?:=|\\equiv|≡|\\approx|≈)\s*([^=]+)$")
 _IS_CLAUSE_RE = re.compile(r".*\b(?:is|are|equals?|was|be|gives|get|got|as|becomes|has|have)\s*:?\s+(.+)", re.I)
 _CONCLUDE_START_RE = re.compile(
-    r"^(?:\**\s*)?(?:therefore|thus|hence|so|finally|consequently|in conclusion|in total|in summary|overall|"
-    r"this means|the answer|the final answer|answer)\b", re.I)
+    r"^(?:\**\s*)?(?:(?:therefore|thus|hence|so|finally|consequently|in conclusion|in total|in summary|overall|"
+    r"this means|the answer|the final answer|answer)\b|∴|\$?\\therefore\b|=>|⇒|⟹|\$?\\(?:Rightarrow|implies)\b)", re.I)
 _NUMBER_RE = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\w.]*\d)")
 _INLINE_ANSWER_RE = re.compile(r"answer\s*:\s*\}?(.{1,300})$", re.I)
 
@@ -197,6 +199,23 @@ def _rule_subject_is(sent: str) -> str | None:
     if subj.startswith("$") or subj.startswith("\\("):
         subj = _MATH_DELIMS.sub(" ", subj).strip()
     return _acceptable(subj.rstrip(",").strip())
+
+
+_VALUES_ARE_RE = re.compile(
+    r"^(?:(?:so|thus|hence|therefore|in conclusion|finally),?\s+)?(?P<vals>.{1,200}?)\s+(?:are|is)\s+(?:the|all the|our)\s+"
+    r"(?:only\s+|possible\s+|real\s+|two\s+|three\s+|required\s+)*(?:solutions|roots|answers|values|zeros|zeroes)\b",
+    re.I)
+
+
+def _rule_values_are(sent: str) -> str | None:
+    """"In conclusion, $x = -1$ and $x = 4$ are the solutions." -> the values, joined."""
+    m = _VALUES_ARE_RE.match(sent) if " are " in sent or " is " in sent else None
+    if not m:
+        return None
+    vals = _plain(m.group("vals"))
+    if _is_value_list(vals):
+        return ", ".join(p.strip() for p in _VALUE_SEP_RE.split(vals) if p.strip())
+    return None
 
 
 def _rule_trailing_math(sent: str) -> str | None:
@@ -277,7 +296,7 @@ def _rule_single_number(sent: str) -> str | None:
     return nums[0] if len(nums) == 1 else None
 
 
-_RULES = (_rule_answer_is, _rule_subject_is, _rule_several_values, _rule_trailing_math, _rule_bold,
+_RULES = (_rule_answer_is, _rule_subject_is, _rule_values_are, _rule_several_values, _rule_trailing_math, _rule_bold,
           _rule_value_list, _rule_equals_end, _rule_single_number, _rule_is_clause)
 _RELATIVE_CLAUSE_RE = re.compile(r",\s*(?:which|since|because|as|so that|where|when|but|although|though|"
                                  r"assuming|given that|(?:and\s+)?(?:it\s+is\s+)?(?:achieved|attained|obtained|"
@@ -364,14 +383,24 @@ _STRONG_RULES = (_rule_answer_is, _rule_subject_is)
 
 _REJECTION_RE = re.compile(r"\b(?:not (?:correct|right|valid|possible|equal|an? (?:integer|solution|answer))|"
                            r"incorrect|wrong|invalid|impossible|contradiction|doesn't work|does not work)\b", re.I)
+# a condition after a stated value: "The remainder is 3 when $2^{100}$ is divided by 7."
+_CONDITION_RE = re.compile(r"(?<=[\d$}])\s+(?:when|whenever|if|once|after|provided)\s+[^=]*$", re.I)
 _PUNCT_IN_MATH_RE = re.compile(r"([,;])\s*\$(?=\s|$)")
+
+
+_ARROW_RE = re.compile(r"=>|⇒|⟹|∴|\\(?:Rightarrow|implies|therefore)(?![A-Za-z])")
 
 
 def _line_answer(line: str, loose: bool = True) -> str | None:
     if ",$" in line or ";$" in line:
         line = _PUNCT_IN_MATH_RE.sub(r"$\1", line)  # "is $\\sqrt{2},$ which ...": the comma ends the clause
+    arrow = None
+    for arrow in _ARROW_RE.finditer(line):
+        pass
+    if arrow is not None and line[arrow.end():].strip(" $.*"):
+        line = line[arrow.end():]  # "2x = 14 => x = 7", "∴ x = 7": what the last implication concludes
     plain = _plain(line)
-    plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*:?\s*\}?\s*|^=\s*", "",
+    plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*[:=]?\s*\}?\s*|^=\s*", "",
                    plain, flags=re.I)
     if looks_like_bare_answer(plain) and (loose or _has_value(plain) or len(plain) <= 3):
         return plain
@@ -389,6 +418,7 @@ def _line_answer(line: str, loose: bool = True) -> str | None:
                     break  # "x = 0, but this is not correct": a value ruled out, nothing committed
                 continue
             sent = sent[:clause.start()]
+        sent = _CONDITION_RE.sub("", sent)
         bare = _plain(sent)
         if looks_like_bare_answer(bare) and (loose or _has_value(bare) or len(bare) <= 3):
             return bare  # "The value is computed. 12"
@@ -582,7 +612,8 @@ def find_conclusion(text: str) -> str | None:
         if _CONNECTOR_END_RE.search(last.rstrip("$ ")[-40:]) or last.count("$") % 2 or _unbalanced(last):
             return None
         ans = answer_from_statement(last, loose=False)
-        commits = looks_like_bare_answer(_plain(last)) or _commits(last) or _CONCLUDE_START_RE.match(last)
+        commits = (looks_like_bare_answer(_plain(last)) or _commits(last) or _CONCLUDE_START_RE.match(last)
+                   or _ARROW_RE.search(last))
         # a statement of a value ("the probability is $\\frac13$, which confirms it") counts unless it ends in a
         # digit: then its last number may itself be cut ("a factor of 200")
         stated = (re.search(r"\b(?:is|are)\b", last) and not last.rstrip()[-1:].isdigit()

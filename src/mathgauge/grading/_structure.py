@@ -143,6 +143,15 @@ def _union(s: str, depth: int) -> Node | None:
     return None
 
 
+_SET_BUILDER_RE = re.compile(r"^\\\{\s*(?:[A-Za-z]|\\[a-z]+)\s*(?:\\in\s*\\mathbb\s*\{?[RZNQ]\}?\s*)?(?:\\mid|\||:)(.+)\\\}$")
+
+
+def _set_builder(s: str, depth: int) -> Node | None:
+    """``\\{x \\mid x > 2\\}`` is its condition (an interval when it is one)."""
+    m = _SET_BUILDER_RE.match(s)
+    return parse_answer(m.group(1), depth + 1) if m and _REL_RE.search(m.group(1)) else None
+
+
 def _braced_set(s: str, depth: int) -> Node | None:
     if s.startswith("\\{") and s.endswith("\\}"):
         inner = s[2:-2]
@@ -317,7 +326,7 @@ def _based(s: str, depth: int) -> Node | None:
 
 
 # ``_equation`` before ``_plus_minus``: ``x = \\pm 1`` is the equation whose value is the two numbers.
-_SHAPES = (_matrix, _union, _braced_set, _list, _bracketed, _in_prefix, _approx, _equation, _plus_minus,
+_SHAPES = (_matrix, _union, _set_builder, _braced_set, _list, _bracketed, _in_prefix, _approx, _equation, _plus_minus,
            _relation, _based)
 
 
