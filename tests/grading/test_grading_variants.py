@@ -208,6 +208,9 @@ NUMBERS = [
     ("2^{10}", "1024", True), ("1.5\\times10^{3}", "1500", True), ("3.0 \\times 10^{-2}", "0.03", True),
     ("4.50 dollars", "4.5", True), ("+5", "5", True), ("9" * 2500, "9" * 2500, True),
     ("12,345", "12346", False), ("1,2", "12", False), ("1011_2", "1011_3", False), ("0.333", "\\frac13", False),
+    ("4 4/9", "\\frac{40}{9}", True), ("-4 4/9", "-\\frac{40}{9}", True), ("3\\tfrac12", "3.5", True),
+    ("11 7/6", "\\frac{77}{6}", False), ("11 7/6", "\\frac{73}{6}", False), ("4 5", "20", False),
+    ("1.5e3", "1500", True), ("2E-2", "0.02", True), ("1.5e3", "150", False),
     ("\\frac{3}{0}", "\\frac{6}{0}", False), ("9" * 2500, "9" * 2499 + "8", False), ("-1011_2", "1011_2", False),
 ]
 
@@ -251,6 +254,17 @@ TAGS = [
     ("</think>\n<answer>I cannot determine the value.</answer>", "5", False),
     ("</think>\n<answer>12 or 13</answer>", "12", False),
     ("<think>Adding gives 7, so <answer>7</answer> would be", "7", False),  # thinking never closed
+    ("</think>\n<answer>\n```\n7\n```\n</answer>", "7", True),
+    ("</think>\n<answer>\n```latex\n\\frac{7}{2}\n```\n</answer>", "3.5", True),
+    ("</think>\n<answer>\n#### 7\n</answer>", "7", True),
+    ("</think>\n&lt;answer&gt;7&lt;/answer&gt;", "7", True),
+    ("</think>\n<answer>\n1. First, 3+4 = 7.\n2. So the total is 7.\n</answer>", "7", True),
+    ("</think>\n<answer>7</answer>\n<answer>8</answer>", "8", True),
+    ("</think>\n<answer>\nx = 2 or x = 3\n</answer>", "2, 3", True),
+    ("</think>\n<answer>\n2, 3\n</answer>", "3", False),
+    ("</think>\nThe answer is <answer>7</answer>.", "7", True),
+    ("</think>\n<answer>\n\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}\n</answer>",
+     "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", True),
 ]
 
 
@@ -270,6 +284,9 @@ JSON_FIELD = [
     ('{"answer": "___"}\n\nFilling it in:\n{"answer": "8"}', "8", True),
     ('{"answer": "8"}', "9", False),
     ('{"answer": null}', "0", False),
+    ('{"answer": 1.5e3}', "1500", True), ('{"answer": "N/A"}', "0", False), ('{"answer": "<your answer here>"}', "0", False),
+    ('{"reasoning": "...", "answer": "12"}\n\nWait, I made an error.\n{"reasoning": "...", "answer": "13"}', "13", True),
+    ("{'reasoning': 'x', 'answer': '7'}", "7", True), ('{"answer": "12 or 13"}', "12", False),
 ]
 
 
@@ -302,6 +319,13 @@ RELATIONS = [
     ("x > 2", "x \\geq 2", False), ("x<4", "(-\\infty,4]", False), ("x \\ge 5", "x \\le 5", False),
     ("\\sqrt{2} \\approx 1.414", "1.414", False), ("-3 < x < 4", "[-3,4]", False), ("x \\ne 3", "x = 3", False),
     ("x=>5", "x = 5", False),
+    ("x \\le -1 \\quad \\text{or} \\quad x \\ge 2", "(-\\infty,-1]\\cup[2,\\infty)", True),
+    ("x > 3 \\text{ and } x \\le 5", "(3,5]", True), ("x > 3 \\text{ and } x > 5", "(5,\\infty)", False),
+    ("\\{x \\mid x > 2\\}", "(2,\\infty)", True), ("\\{x : -1 \\le x < 3\\}", "[-1,3)", True),
+    ("\\{x \\mid x > 2\\}", "[2,\\infty)", False), ("\\mathbb{R}", "(-\\infty,\\infty)", True),
+    ("x \\in \\mathbb{R}", "\\text{all real numbers}", True), ("\\mathbb{R}", "(0,\\infty)", False),
+    ("\\emptyset", "\\varnothing", True), ("\\{\\}", "\\emptyset", True), ("\\emptyset", "0", False),
+    ("\\{\\}", "5", False), ("5 \\geq x > 3", "(3, 5]", True), ("-1 \\le x", "[-1,\\infty)", True),
 ]
 
 
@@ -325,6 +349,13 @@ LABELLED = [
     ("(p,q) = (2,3)", "(3,2)", False), ("c", "(D)", False), ("(1;2)", "(2,1)", False), ("x=3, y=4", "(4,3)", False),
     ("\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}", "\\begin{pmatrix}1&3\\\\2&4\\end{pmatrix}", False),
     ("|AB| = 7", "5", False),
+    ("a:b = 2:3", "\\frac{2}{3}", True), ("\\begin{pmatrix} 1 & 2 \\end{pmatrix}", "(1,2)", True),
+    ("\\langle 1, 2 \\rangle", "(1,2)", True), ("\\langle 1, 2 \\rangle", "(2,1)", False),
+    ("r = 3, \\theta = \\frac{\\pi}{4}", "(3, \\frac{\\pi}{4})", True), ("P(X = 2) = \\frac{3}{8}", "\\frac38", True),
+    ("\\log_2 8 = 3", "3", True), ("\\textbf{(A) } 5", "A", True), ("(B)", "B) 14", True),
+    ("x = \\frac{1}{2}, x = \\frac{-1 \\pm \\sqrt{13}}{4}",
+     "x = \\frac{1}{2}, x = \\frac{-1 - \\sqrt{13}}{4}, x = \\frac{-1 + \\sqrt{13}}{4}", True),
+    ("\\pm 1, 2", "1,-1,2,-2", False),
 ]
 
 

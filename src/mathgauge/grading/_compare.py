@@ -76,6 +76,8 @@ def _seqs(c: Node, g: Seq, deadline: float) -> Outcome:
         return _in_order(c.items, g.items, deadline)
     if isinstance(c, Matrix) and len(c.rows) == len(g.items) and all(len(r) == 1 for r in c.rows):
         return _in_order([r[0] for r in c.rows], g.items, deadline)
+    if isinstance(c, Matrix) and g.open == "(" and len(c.rows) == 1 and len(c.rows[0]) == len(g.items):
+        return _in_order(c.rows[0], g.items, deadline)  # a row vector for a tuple
     return _MISMATCH
 
 
@@ -83,6 +85,8 @@ def _matrices(c: Node, g: Matrix, deadline: float) -> Outcome:
     if isinstance(c, Seq):
         if c.open == "(" and all(len(r) == 1 for r in g.rows) and len(c.items) == len(g.rows):
             return _in_order(c.items, [r[0] for r in g.rows], deadline)  # a tuple for a column vector
+        if c.open == "(" and len(g.rows) == 1 and len(c.items) == len(g.rows[0]):
+            return _in_order(c.items, g.rows[0], deadline)  # a tuple for a row vector
         return _MISMATCH
     if not isinstance(c, Matrix):
         return _MISMATCH
@@ -176,6 +180,8 @@ def _vs_cand_collection(c: Collection, g: Node, deadline: float) -> Outcome:
     if isinstance(g, Seq) and g.open == "(" and len(c.items) == len(g.items):
         return _in_order(c.items, g.items, deadline)  # "1, 2" or {1, 2} for the ordered pair (1, 2)
     items = _text_unique(c.items)
+    if not items:
+        return _MISMATCH  # the empty set for a value
     # several different answers for a single reference value; equal repeats are fine
     if len(items) > 1 and not all(compare_nodes(x, items[0], deadline).correct for x in items[1:]):
         return _MISMATCH
@@ -282,7 +288,7 @@ def _text_outcome(cand: str, gold: str) -> Outcome | None:
     if gold_choice:
         ok = choice_letter(cand) == gold_choice
         return Outcome(ok, "string", None if ok else "mismatch")
-    if gk and gk.isalpha() and len(gk) >= 3 and _WORDS_ONLY_RE.match(gold) and " " in cand:
+    if gk and gk.isalpha() and len(gk) >= 3 and _WORDS_ONLY_RE.match(gold) and " " in cand and "\\" not in cand:
         # a word answer stated in a sentence: "This equation represents an ellipse" (named by an article or a
         # verb of being, not compared with: "Luka earns more than Navin")
         words = cand.split()

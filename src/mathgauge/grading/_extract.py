@@ -20,6 +20,7 @@ Every pattern is linear in the text, so extraction stays fast on adversarial inp
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from functools import lru_cache
@@ -54,8 +55,13 @@ def check_format(answer_format: str) -> str:
 _SCRIPT_RE = re.compile(r"<script[^>]{0,80}>|</script>", re.I)
 
 
+_ESCAPED_TAG_RE = re.compile(r"&lt;/?(?:answer|think)&gt;", re.I)
+
+
 def prepare_response(response: str) -> str:
     """The part of a response that can hold its final answer (see the module docstring)."""
+    if "&lt;" in response and _ESCAPED_TAG_RE.search(response):
+        response = html.unescape(response)  # a response stored HTML-escaped (&lt;answer&gt;)
     text = strip_thinking(cut_chat_leak(remove_invisible(response)))
     if len(text) > MAX_SCAN_CHARS:
         text = text[-MAX_SCAN_CHARS:]
@@ -245,6 +251,9 @@ _OPEN_TAG_RE = re.compile(r"<\s*answer\s*>", re.I)
 _CLOSE_TAG_RE = re.compile(r"<\s*/\s*answer\s*>?|<\s*\\\s*answer\s*>|<answer\s*/>|(?<![<\w/])answer>", re.I)
 
 
+_FENCE_RE = re.compile(r"^```[\w+-]*[ \t]*\n?(.*?)\n?```$", re.S)
+
+
 def _tag_content(content: str) -> str | None:
     content = content.strip()
     if not content or _PLACEHOLDER_RE.match(content):
@@ -253,6 +262,10 @@ def _tag_content(content: str) -> str | None:
         inner = extract_json_answer(content)
         if inner:
             content = inner
+        else:
+            fence = _FENCE_RE.match(content)
+            if fence:
+                content = fence.group(1).strip()  # "```\n7\n```": the block's text
     if "\n\n" in content.strip():
         found = find_conclusion(content)  # several paragraphs: the concluding one, afterthoughts skipped
         if found:

@@ -51,6 +51,8 @@ def _alternative_readings(candidate: str, gold: str, cand_norm: str, gold_norm: 
 
 
 def _as_quotient(norm: str) -> str | None:
+    if "=" in norm:
+        norm = norm.rsplit("=", 1)[1].strip()  # "a:b = 2:3"
     m = _RATIO_RE.fullmatch(norm)
     if m is None or _CLOCK_RE.fullmatch(norm) or m.group(2).lstrip("-") == "0":
         return None
@@ -221,7 +223,9 @@ class Grader:
             return self._symbolic(need.a, need.b, max(0.05, deadline - time.monotonic()))
         except (TooLarge, RecursionError):
             return Outcome(False, "none", "too_large")
-        except (ParseError, ValueError, ZeroDivisionError, OverflowError, ArithmeticError):
+        except (ParseError, ValueError, ZeroDivisionError, OverflowError, ArithmeticError, IndexError, KeyError,
+                TypeError):
+            # model text must never crash a grade: a shape no comparison expects is unreadable, not an error
             return Outcome(False, "none", "parse_error")
 
     # ------------------------------------------------------------ public

@@ -140,6 +140,8 @@ def basic_normalize(s: str) -> str:
     s = re.sub(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)\s*(?=[()\[\]|.]|\\[{}|])", "", s)
     s = re.sub(r"\\(?:left|right)\.", "", s)
     s = s.replace("\\lbrace", "\\{").replace("\\rbrace", "\\}").replace("\\lvert", "|").replace("\\rvert", "|")
+    if "\\langle" in s:
+        s = s.replace("\\langle", "(").replace("\\rangle", ")")  # a vector <1, 2> is the tuple (1, 2)
     s = _SEPARATOR_RE.sub(r"\1", s)
     s = _SPACING_RE.sub(" ", s)
     s = re.sub(r"\\(?:quad|qquad)", " ", s)
@@ -159,12 +161,19 @@ def basic_normalize(s: str) -> str:
 
 
 def plain_number(s: str) -> str:
-    """A whole answer written with thousands separators, ``54,000`` or ``1 000``, as digits only."""
+    """A whole answer written with thousands separators, ``54,000`` or ``1 000``, as digits only; one in
+    scientific notation (``1.5e3``) as a power of ten."""
     if _THOUSANDS_RE.fullmatch(s):
         return s.replace(",", "")
     if _SPACED_THOUSANDS_RE.fullmatch(s):
         return s.replace(" ", "")
+    sci = _SCIENTIFIC_RE.fullmatch(s)
+    if sci:
+        return f"{sci.group(1)}\\times 10^{{{sci.group(2).lstrip('+')}}}"  # 1.5e3, a program's float
     return s
+
+
+_SCIENTIFIC_RE = re.compile(r"(-?\d+(?:\.\d+)?)[eE]([-+]?\d{1,3})")
 
 
 _TRAIL_POW_RE = re.compile(r"\s*\^\s*\{?[23]\}?$")

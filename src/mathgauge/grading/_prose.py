@@ -400,8 +400,8 @@ def _line_answer(line: str, loose: bool = True) -> str | None:
     if arrow is not None and line[arrow.end():].strip(" $.*"):
         line = line[arrow.end():]  # "2x = 14 => x = 7", "∴ x = 7": what the last implication concludes
     plain = _plain(line)
-    plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*[:=]?\s*\}?\s*|^=\s*", "",
-                   plain, flags=re.I)
+    plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*[:=]?\s*\}?\s*|^=\s*|^#{1,4}\s+",
+                   "", plain, flags=re.I)
     if looks_like_bare_answer(plain) and (loose or _has_value(plain) or len(plain) <= 3):
         return plain
     m = _INLINE_ANSWER_RE.search(line)

@@ -146,6 +146,20 @@ def _union(s: str, depth: int) -> Node | None:
 _SET_BUILDER_RE = re.compile(r"^\\\{\s*(?:[A-Za-z]|\\[a-z]+)\s*(?:\\in\s*\\mathbb\s*\{?[RZNQ]\}?\s*)?(?:\\mid|\||:)(.+)\\\}$")
 
 
+_ALL_REALS_RE = re.compile(r"^(?:all real(?: numbers)?|all reals|the real numbers|\\mathbb\s*\{?R\}?|ℝ)$", re.I)
+_EMPTY_SET_RE = re.compile(r"^(?:\\emptyset|\\varnothing|∅|\\\{\s*\\\}|\{\s*\}|\\O|no (?:real )?solutions?|none)$", re.I)
+
+
+def _named_set(s: str, depth: int) -> Node | None:
+    """All real numbers (``\\mathbb{R}``, "all real numbers") is the interval ``(-\\infty, \\infty)``; the empty set
+    (``\\emptyset``, ``\\varnothing``, ``\\{\\}``, "no solution") is a set without items."""
+    if _ALL_REALS_RE.match(s):
+        return Seq("(", ")", (Expr("-\\infty"), Expr("\\infty")))
+    if _EMPTY_SET_RE.match(s):
+        return Collection((), True)
+    return None
+
+
 def _set_builder(s: str, depth: int) -> Node | None:
     """``\\{x \\mid x > 2\\}`` is its condition (an interval when it is one)."""
     m = _SET_BUILDER_RE.match(s)
@@ -183,10 +197,23 @@ def _inequality_union(s: str, parts: list[str], items: tuple[Node, ...]) -> Node
     """``x < -1 or x > 2`` (inequalities in one variable, not joined by "and") is the union of their intervals."""
     if not all(isinstance(it, Seq) and _REL_RE.search(p) for p, it in zip(parts, items)):
         return None
-    if " and " in s or "\\text{and}" in s:
-        return None  # "x > -1 and x < 2" is an intersection
     names = {frozenset(_ONE_LETTER_RE.findall(p)) for p in parts}
-    return Union_(items) if len(names) == 1 and len(next(iter(names))) == 1 else None
+    if len(names) != 1 or len(next(iter(names))) != 1:
+        return None
+    if " and " in s or "\\text{and}" in s:
+        return _intersection(items)  # "x > 3 and x \\le 5" is (3, 5]
+    return Union_(items)
+
+
+def _intersection(items: tuple[Node, ...]) -> Node | None:
+    """A lower bound and an upper bound of one variable: the interval between them."""
+    if len(items) != 2:
+        return None
+    lower = [it for it in items if isinstance(it, Seq) and it.items[1] == Expr("\\infty")]
+    upper = [it for it in items if isinstance(it, Seq) and it.items[0] == Expr("-\\infty")]
+    if len(lower) != 1 or len(upper) != 1:
+        return None
+    return Seq(lower[0].open, upper[0].close, (lower[0].items[0], upper[0].items[1]))
 
 
 def _assignments(items: tuple[Node, ...]) -> Node | None:
@@ -326,7 +353,7 @@ def _based(s: str, depth: int) -> Node | None:
 
 
 # ``_equation`` before ``_plus_minus``: ``x = \\pm 1`` is the equation whose value is the two numbers.
-_SHAPES = (_matrix, _union, _set_builder, _braced_set, _list, _bracketed, _in_prefix, _approx, _equation, _plus_minus,
+_SHAPES = (_named_set, _matrix, _union, _set_builder, _braced_set, _list, _bracketed, _in_prefix, _approx, _equation, _plus_minus,
            _relation, _based)
 
 
