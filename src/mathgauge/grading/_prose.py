@@ -133,7 +133,7 @@ def clean_answer(ans: str) -> str | None:
 _FINAL_ANSWER_RE = re.compile(r"(?:final\s+answer|the\s+answer)\s*(?:is|:)\s*:?\s*(.+)", re.I)
 _ANSWER_IS_RE = re.compile(
     r"(?:answer|result|option|choice)\s+(?:is|would be|will be|should be)\s*:?\s*(.+)"
-    r"|\b(?:choose|pick|select|go with)\s+(?:option|choice|answer)?\s*:?\s*(\(?[A-Ea-e]\)?)(?![\w'])", re.I)
+    r"|\b(?:choose|pick|select|go with)\s+(?:option|choice|answer)?\s*:?\s*(\(?[A-Ea-e]\)?)(?![\w']|\s*[-=<>+*/^])", re.I)
 _NUMBER_TOKEN = r"(?<![\w.,/])-?\d[\d.,/]{0,40}%?"
 _MATH_SPAN = r"\$+[^$]{1,500}?\$+|\\\(.{1,500}?\\\)|\*\*[^*]{1,200}\*\*"
 _SUBJECT_IS_RE = re.compile(
