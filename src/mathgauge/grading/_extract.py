@@ -60,8 +60,6 @@ _ESCAPED_TAG_RE = re.compile(r"&lt;/?(?:answer|think)&gt;", re.I)
 
 def prepare_response(response: str) -> str:
     """The part of a response that can hold its final answer (see the module docstring)."""
-    if "&lt;" in response and _ESCAPED_TAG_RE.search(response):
-        response = html.unescape(response)  # a response stored HTML-escaped (&lt;answer&gt;)
     text = strip_thinking(cut_chat_leak(remove_invisible(response)))
     if len(text) > MAX_SCAN_CHARS:
         text = text[-MAX_SCAN_CHARS:]
@@ -407,6 +405,8 @@ def extract_final_answer(response: str, answer_format: str = "auto") -> str | No
     if not ans:
         ans = _auto(text, skip=primary)
     if ans is None:
+        if "&lt;" in response and _ESCAPED_TAG_RE.search(response):
+            return extract_final_answer(html.unescape(response), answer_format)  # stored HTML-escaped
         return _thought_answer(response, answer_format)
     ans = ans.strip()
     return ans[:MAX_EXTRACT_CHARS] or None

@@ -31,13 +31,11 @@ def remove_invisible(text: str) -> str:
 # (<|im_start|>), Llama 3 (<|eot_id|>, <|start_header_id|>), Phi (<|end|>, <|user|>), Gemma (<end_of_turn>),
 # Cohere (<|END_OF_TURN_TOKEN|>), DeepSeek's full-width bars (<｜end▁of▁sentence｜>, <｜User｜>), Llama 2 and
 # Mistral ([INST], and </s> when a new turn follows it).
-_TURN_MARKER_RE = re.compile(
-    r"<[|｜](?:im_start|im_end|eot_id|eom_id|endoftext|end_of_text|start_header_id|end|user|assistant|system|"
-    r"end_of_turn_token|start_of_turn_token|user_token|end▁of▁sentence|begin▁of▁sentence|"
-    r"User|Assistant)[|｜]>"
-    r"|<(?:end_of_turn|start_of_turn)>|\[INST\]|</s>(?=\s*(?:<s>|\[INST\]|\S))",
-    re.I,
-)
+_TAG_MARKERS = (r"<[|｜](?:im_start|im_end|eot_id|eom_id|endoftext|end_of_text|start_header_id|end|user|assistant|"
+                r"system|END_OF_TURN_TOKEN|START_OF_TURN_TOKEN|USER_TOKEN|end▁of▁sentence|begin▁of▁sentence|User|"
+                r"Assistant)[|｜]>|<(?:end_of_turn|start_of_turn)>|</s>(?=\s*(?:<s>|\[INST\]|\S))")
+_TURN_MARKER_RE = re.compile(_TAG_MARKERS)  # every alternative starts with "<": a fast scan
+_TURN_MARKER_INST_RE = re.compile(_TAG_MARKERS + r"|\[INST\]")
 _SPECIAL_TOKEN_RE = re.compile(r"<[|｜][A-Za-z_▁]{1,40}[|｜]>")
 
 def cut_chat_leak(text: str) -> str:
@@ -52,10 +50,10 @@ def cut_chat_leak(text: str) -> str:
     Returns:
         The response up to the leak (all of it when there is none).
     """
-    if "<|" not in text and "_of_turn>" not in text and "[INST]" not in text and "</s>" not in text \
-            and "<｜" not in text:
+    inst = "[INST]" in text
+    if not inst and "<" not in text:
         return text
-    for m in _TURN_MARKER_RE.finditer(text):
+    for m in (_TURN_MARKER_INST_RE if inst else _TURN_MARKER_RE).finditer(text):
         if text.startswith("<|start|>assistant", m.end()) or text.startswith("<|start|>assistant", m.start()):
             continue  # the harmony format's own next message (analysis, then final)
         before = _SPECIAL_TOKEN_RE.sub("", text[:m.start()])
@@ -81,14 +79,14 @@ def strip_thinking(text: str, *, keep_unclosed: bool = False) -> str:
     Returns:
         The visible part of the response.
     """
-    if "<|channel|>" in text:
-        final = text.rfind("<|channel|>final")
-        if final >= 0:
-            start = text.find("<|message|>", final)
-            text = text[start + len("<|message|>"):] if start >= 0 else ""
-        elif not keep_unclosed:
-            return ""
     if "<|" in text or "<｜" in text:
+        if "<|channel|>" in text:
+            final = text.rfind("<|channel|>final")
+            if final >= 0:
+                start = text.find("<|message|>", final)
+                text = text[start + len("<|message|>"):] if start >= 0 else ""
+            elif not keep_unclosed:
+                return ""
         text = _SPECIAL_TOKEN_RE.sub("\n", text)
     idx = text.rfind("</think>")
     if idx >= 0:
