@@ -78,11 +78,22 @@ def reduce_gold(gold: str) -> str:
         box = last_boxed(gold, join_line=True)
         if box:
             return box
-    if len(gold) > 100 and _SOLUTION_RE.search(gold) and len(gold.split()) >= 12:
+    words = len(gold.split())
+    if len(gold) > 100 and _SOLUTION_RE.search(gold) and words >= 12:
         stated = extract_final_answer(gold, "auto")
         if stated:
             return stated
+    elif words >= 6 and _is_prose(gold):
+        # a one-line solution ("Since $4 \\cdot 3 = 12$, there are 12 ways."): its value, when it states one
+        stated = extract_final_answer(gold, "auto")
+        if stated and re.search(r"[\d\\]", stated) and not _ENGLISH_RE.search(stated):
+            return stated
     return gold
+
+
+def _is_prose(text: str) -> bool:
+    """A sentence with a value, not a word answer ("The midpoints form a regular hexagon")."""
+    return len(_ENGLISH_RE.findall(text)) >= 2 and bool(re.search(r"\d", text))
 
 
 @dataclass(frozen=True)

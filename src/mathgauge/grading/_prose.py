@@ -237,11 +237,19 @@ def _plain(sent: str) -> str:
     return re.sub(r"[.!]\s*$", "", plain).strip()
 
 
+_LAST_MATH_RE = re.compile(r"\$([^$]{1,500})\$\s*[.!]?\s*$")
+
+
 def _rule_equals_end(sent: str) -> str | None:
     m = _EQUALS_END_RE.match(_plain(sent)[-600:])
     if not m:
         return None
-    return _acceptable(strip_trailing_words(m.group(1)))
+    value = strip_trailing_words(m.group(1))
+    if value == "0":
+        last = _LAST_MATH_RE.search(sent)
+        if last and re.search(r"[A-Za-z]", last.group(1).split("=")[0]):
+            return last.group(1).strip()  # "It is the plane $2x+3y-z=0$.": the equation, not its zero side
+    return _acceptable(value)
 
 
 _VALUE_CLAUSE_RE = re.compile(

@@ -36,7 +36,7 @@ _TAG_MARKERS = (r"<[|｜](?:im_start|im_end|eot_id|eom_id|endoftext|end_of_text|
                 r"Assistant)[|｜]>|<(?:end_of_turn|start_of_turn)>|</s>(?=\s*(?:<s>|\[INST\]|\S))")
 _TURN_MARKER_RE = re.compile(_TAG_MARKERS)  # every alternative starts with "<": a fast scan
 _TURN_MARKER_INST_RE = re.compile(_TAG_MARKERS + r"|\[INST\]")
-_SPECIAL_TOKEN_RE = re.compile(r"<[|｜][A-Za-z_▁]{1,40}[|｜]>")
+_SPECIAL_TOKEN_RE = re.compile(r"<[|｜][A-Za-z_▁]{1,40}[|｜]>|</?s>")  # and the <s> </s> sequence tokens
 
 def cut_chat_leak(text: str) -> str:
     """Cut ``text`` at the first turn marker (``<|im_start|>``, ``<|eot_id|>``, ...) that follows content.
