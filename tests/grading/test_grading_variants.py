@@ -151,6 +151,12 @@ TRAILING = [
     ("<|channel|>analysis<|message|>Add 2 and 3: maybe 6? No, 5.<|end|><|start|>assistant<|channel|>final"
      "<|message|>The answer is $\\boxed{5}$.<|return|>", "5", True),
     ("<|channel|>analysis<|message|>Add 2 and 3: the answer is 5.", "5", False),  # only the analysis channel
+    ("<s>[INST] What is 2+3? [/INST] The answer is $\\boxed{5}$.</s>", "5", True),
+    ("So the answer is $\\boxed{5}$.</s><s>[INST] And 3+3? [/INST] \\boxed{6}", "5", True),
+    ("<|start_header_id|>assistant<|end_header_id|>\n\nThe answer is 5.<|eot_id|>", "5", True),
+    ("So the answer is 5.\n\n<tool_call>\n{\"name\": \"python\"}\n</tool_call>\n<tool_response>\n5\n"
+     "</tool_response>\nThe tool confirms the answer is 5.", "5", True),
+    ("**Final Answer**\n\\boxed{5}\n\n---\n\n**Summary of steps:**\n1. We computed 2+3.\n2. We got 5.", "5", True),
     ("The answer is 12.<|end|>\n<|user|>\nNext one: 5 + 8?<|end|>\n<|assistant|>\n13", "12", True),
     ("The product is 6 * 7 = 42.\nLet me also compute 6 * 8 =", "42", False),
     ("The final answer is $\\frac{3}{", "\\frac34", False),
@@ -440,6 +446,14 @@ GOLD_SOLUTIONS = [
     ("\\boxed{12}", "$12$", True), ("\\boxed{12}", "12.", True), ("\\boxed{12}", "\\$12", True),
     ("\\boxed{B}", "\\text{(B)}", True), ("\\boxed{13}", "Since $5+8 = 13$, the total is $\\boxed{13}$ apples.", True),
     ("\\boxed{8}", "Since $5+8 = 13$, the total is $\\boxed{13}$ apples.", False),
+    ("\\boxed{3}", "We find $x = 3$. The answer is 3.", True),
+    ("\\boxed{12}", "Since $4 \\cdot 3 = 12$, there are 12 ways.", True),
+    ("\\boxed{4}", "Since $4 \\cdot 3 = 12$, there are 12 ways.", False),
+    ("\\boxed{250}", "He calls 15 minutes/call * 30 calls = <<15*30=450>>450 minutes\nHe pays 450 - 200 = "
+                     "<<450-200=250>>250\n#### 250", True),
+    ("\\boxed{2}", "The steady state current is 2 amps.", True),
+    ("\\boxed{\\text{The midpoints form a regular hexagon}}", "\\text{The midpoints form a regular hexagon}", True),
+    ("\\boxed{2x+3y-z=0}", "It is the plane $2x+3y-z=0$.", True),
 ]
 
 

@@ -83,7 +83,7 @@ def reduce_gold(gold: str) -> str:
         stated = extract_final_answer(gold, "auto")
         if stated:
             return stated
-    elif words >= 6 and _is_prose(gold):
+    elif "####" in gold or words >= 4 and _is_prose(gold):
         # a one-line solution ("Since $4 \\cdot 3 = 12$, there are 12 ways."): its value, when it states one
         stated = extract_final_answer(gold, "auto")
         if stated and re.search(r"[\d\\]", stated) and not _ENGLISH_RE.search(stated):
@@ -91,9 +91,13 @@ def reduce_gold(gold: str) -> str:
     return gold
 
 
+_PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])(?:the|is|are|it|of|to|in|so|and|since|because|there|we|this|that|for|"
+                            r"with|when|where|which|answer|be|has|have)(?![A-Za-z])", re.I)
+
+
 def _is_prose(text: str) -> bool:
     """A sentence with a value, not a word answer ("The midpoints form a regular hexagon")."""
-    return len(_ENGLISH_RE.findall(text)) >= 2 and bool(re.search(r"\d", text))
+    return len(_PROSE_WORD_RE.findall(text)) >= 2 and bool(re.search(r"\d", text))
 
 
 @dataclass(frozen=True)
