@@ -1,6 +1,7 @@
 """String normalisation of answers (no parsing, no evaluation).
 
-Removes presentation-only LaTeX and markdown (``$``, ``**bold**``, ``\\left``/``\\right``, ``\\displaystyle``, spacing commands,
+Removes presentation-only LaTeX and markdown (``$``, ``**bold**``, ``\\left``/``\\right``, ``\\displaystyle``,
+spacing commands,
 ``\\dfrac``/``\\tfrac``), invisible characters, ``<script type="math/tex">`` wrappers, thousands separators
 (``10,\\!080``, ``12,\\! 345``, ``1\\,234``, ``14{,}916``, ``54,000`` and ``1 000`` when that is the whole
 answer), degree signs, percent signs, currency, ``\\text{}``-style wrappers, trailing periods and backslashes,

@@ -25,7 +25,8 @@ _LEADING_WORDS_RE = re.compile(
     r"^(?:(?:indeed|exactly|just|approximately|about|equal to|definitely|simply|clearly|for sure|surely|"
     r"also|still|then|now|therefore|thus|so|me|us|that|the|a|an|value|of|given by|as follows)\b[\s,:]*)+", re.I)
 # a number then words ("65 cubic units"), not then another value ("4 objects and 4/9 remain": two values)
-_NUM_THEN_WORDS_RE = re.compile(r"^(-?\d+(?:,\d{3})*(?:\.\d+)?)\s+(?:[A-Za-z][A-Za-z-]{2,})(?:\s(?!.*\b(?:and|or)\s+-?\d)|$).*$")
+_NUM_THEN_WORDS_RE = re.compile(r"^(-?\d+(?:,\d{3})*(?:\.\d+)?)\s+(?:[A-Za-z][A-Za-z-]{2,})"
+                                r"(?:\s(?!.*\b(?:and|or)\s+-?\d)|$).*$")
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
     "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
@@ -133,7 +134,8 @@ def clean_answer(ans: str) -> str | None:
 _FINAL_ANSWER_RE = re.compile(r"(?:final\s+answer|the\s+answer)\s*(?:is|:)\s*:?\s*(.+)", re.I)
 _ANSWER_IS_RE = re.compile(
     r"(?:answer|result|option|choice)\s+(?:is|would be|will be|should be)\s*:?\s*(.+)"
-    r"|\b(?:choose|pick|select|go with)\s+(?:option|choice|answer)?\s*:?\s*(\(?[A-Ea-e]\)?)(?![\w']|\s*[-=<>+*/^])", re.I)
+    r"|\b(?:choose|pick|select|go with)\s+(?:option|choice|answer)?\s*:?\s*(\(?[A-Ea-e]\)?)"
+    r"(?![\w']|\s*[-=<>+*/^])", re.I)
 _NUMBER_TOKEN = r"(?<![\w.,/])-?\d[\d.,/]{0,40}%?"
 _MATH_SPAN = r"\$+[^$]{1,500}?\$+|\\\(.{1,500}?\\\)|\*\*[^*]{1,200}\*\*"
 _SUBJECT_IS_RE = re.compile(
@@ -152,7 +154,8 @@ _EQUALS_END_RE = re.compile(r".*(?:=|\\equiv|≡|\\approx|≈)\s*([^=]+)$")
 _IS_CLAUSE_RE = re.compile(r".*\b(?:is|are|equals?|was|be|gives|get|got|as|becomes|has|have)\s*:?\s+(.+)", re.I)
 _CONCLUDE_START_RE = re.compile(
     r"^(?:\**\s*)?(?:(?:therefore|thus|hence|so|finally|consequently|in conclusion|in total|in summary|overall|"
-    r"this means|the answer|the final answer|answer)\b|∴|\$?\\therefore\b|=>|⇒|⟹|\$?\\(?:Rightarrow|implies)\b)", re.I)
+    r"this means|the answer|the final answer|answer)\b|∴|\$?\\therefore\b|=>|⇒|⟹|"
+    r"\$?\\(?:Rightarrow|implies)\b)", re.I)
 _NUMBER_RE = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\w.]*\d)")
 _INLINE_ANSWER_RE = re.compile(r"answer\s*:\s*\}?(.{1,300})$", re.I)
 
@@ -202,7 +205,8 @@ def _rule_subject_is(sent: str) -> str | None:
 
 
 _VALUES_ARE_RE = re.compile(
-    r"^(?:(?:so|thus|hence|therefore|in conclusion|finally),?\s+)?(?P<vals>.{1,200}?)\s+(?:are|is)\s+(?:the|all the|our)\s+"
+    r"^(?:(?:so|thus|hence|therefore|in conclusion|finally),?\s+)?(?P<vals>.{1,200}?)\s+(?:are|is)\s+"
+    r"(?:the|all the|our)\s+"
     r"(?:only\s+|possible\s+|real\s+|two\s+|three\s+|required\s+)*(?:solutions|roots|answers|values|zeros|zeroes)\b",
     re.I)
 
@@ -408,8 +412,8 @@ def _line_answer(line: str, loose: bool = True) -> str | None:
     if arrow is not None and line[arrow.end():].strip(" $.*"):
         line = line[arrow.end():]  # "2x = 14 => x = 7", "∴ x = 7": what the last implication concludes
     plain = _plain(line)
-    plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*[:=]?\s*\}?\s*|^=\s*|^#{1,4}\s+",
-                   "", plain, flags=re.I)
+    plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*[:=]?\s*\}?\s*"
+                   r"|^=\s*|^#{1,4}\s+", "", plain, flags=re.I)
     if looks_like_bare_answer(plain) and (loose or _has_value(plain) or len(plain) <= 3):
         return plain
     m = _INLINE_ANSWER_RE.search(line)
@@ -580,7 +584,8 @@ def _ends_with_code_to_run(text: str) -> bool:
     return opening >= 0 and not text.startswith("```output", opening)
 
 
-_FIRST_ITEM_RE = re.compile(r"(?:^|\n)[^\n]*:[ \t*]*\n(?:[ \t]*\n)*[ \t]*(?:1[.)]|[-*•]|\**step 1\b[^\n]{0,3})[ \t*]*$", re.I)
+_FIRST_ITEM_RE = re.compile(r"(?:^|\n)[^\n]*:[ \t*]*\n(?:[ \t]*\n)*[ \t]*(?:1[.)]|[-*•]|\**step 1\b[^\n]{0,3})[ \t*]*$",
+                            re.I)
 
 
 def _starts_list(body: str) -> bool:

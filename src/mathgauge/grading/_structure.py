@@ -143,11 +143,13 @@ def _union(s: str, depth: int) -> Node | None:
     return None
 
 
-_SET_BUILDER_RE = re.compile(r"^\\\{\s*(?:[A-Za-z]|\\[a-z]+)\s*(?:\\in\s*\\mathbb\s*\{?[RZNQ]\}?\s*)?(?:\\mid|\||:)(.+)\\\}$")
+_SET_BUILDER_RE = re.compile(
+    r"^\\\{\s*(?:[A-Za-z]|\\[a-z]+)\s*(?:\\in\s*\\mathbb\s*\{?[RZNQ]\}?\s*)?(?:\\mid|\||:)(.+)\\\}$")
 
 
 _ALL_REALS_RE = re.compile(r"^(?:all real(?: numbers)?|all reals|the real numbers|\\mathbb\s*\{?R\}?|ℝ)$", re.I)
-_EMPTY_SET_RE = re.compile(r"^(?:\\emptyset|\\varnothing|∅|\\\{\s*\\\}|\{\s*\}|\\O|no (?:real )?solutions?|none)$", re.I)
+_EMPTY_SET_RE = re.compile(r"^(?:\\emptyset|\\varnothing|∅|\\\{\s*\\\}|\{\s*\}|\\O|no (?:real )?solutions?|none)$",
+                           re.I)
 
 
 def _named_set(s: str, depth: int) -> Node | None:
@@ -353,8 +355,8 @@ def _based(s: str, depth: int) -> Node | None:
 
 
 # ``_equation`` before ``_plus_minus``: ``x = \\pm 1`` is the equation whose value is the two numbers.
-_SHAPES = (_named_set, _matrix, _union, _set_builder, _braced_set, _list, _bracketed, _in_prefix, _approx, _equation, _plus_minus,
-           _relation, _based)
+_SHAPES = (_named_set, _matrix, _union, _set_builder, _braced_set, _list, _bracketed, _in_prefix, _approx, _equation,
+           _plus_minus, _relation, _based)
 
 
 def parse_answer(s: str, depth: int = 0) -> Node:
