@@ -86,9 +86,14 @@ def reduce_gold(gold: str) -> str:
     elif "####" in gold or words >= 4 and _is_prose(gold):
         # a one-line solution ("Since $4 \\cdot 3 = 12$, there are 12 ways."): its value, when it states one
         stated = extract_final_answer(gold, "auto")
-        if stated and re.search(r"[\d\\]", stated) and not _ENGLISH_RE.search(stated):
+        if stated and re.search(r"[\d\\]", stated) and not _ENGLISH_RE.search(stated) and _whole(stated):
             return stated
     return gold
+
+
+def _whole(expr: str) -> bool:
+    """Not a piece cut out of a larger expression (``\\end{array}\\right]=0``): environments and braces close."""
+    return expr.count("\\begin") == expr.count("\\end") and expr.count("{") == expr.count("}")
 
 
 _PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])(?:the|is|are|it|of|to|in|so|and|since|because|there|we|this|that|for|"

@@ -180,7 +180,13 @@ def _braced_set(s: str, depth: int) -> Node | None:
     return Collection(tuple(parse_answer(p, depth + 1) for p in split_top(inner, (",", ";")) if p), True)
 
 
+_SPACED_NUMBERS_RE = re.compile(r"-?\d+(?:\.\d+)?(?:\s+-?\d+(?:\.\d+)?)+")
+
+
 def _list(s: str, depth: int) -> Node | None:
+    if _SPACED_NUMBERS_RE.fullmatch(s):
+        # "5 4.6": numbers side by side are a list, never a product (thousands groups were joined before)
+        return Collection(tuple(Expr(n) for n in s.split()))
     groups = split_top(s, (";",))
     if len(groups) > 1 and any(len(split_top(g, (",",))) > 1 for g in groups):
         # "p=5,q=2; p=7,q=2": semicolons separate solutions whose parts are separated by commas
