@@ -76,6 +76,8 @@ def _seqs(c: Node, g: Seq, deadline: float) -> Outcome:
         return _in_order(c.items, g.items, deadline)
     if isinstance(c, Matrix) and len(c.rows) == len(g.items) and all(len(r) == 1 for r in c.rows):
         return _in_order([r[0] for r in c.rows], g.items, deadline)
+    if isinstance(c, Matrix) and g.open == "(" and len(c.rows) == 1 and len(c.rows[0]) == len(g.items):
+        return _in_order(c.rows[0], g.items, deadline)  # a row vector for a tuple
     return _MISMATCH
 
 
@@ -83,6 +85,8 @@ def _matrices(c: Node, g: Matrix, deadline: float) -> Outcome:
     if isinstance(c, Seq):
         if c.open == "(" and all(len(r) == 1 for r in g.rows) and len(c.items) == len(g.rows):
             return _in_order(c.items, [r[0] for r in g.rows], deadline)  # a tuple for a column vector
+        if c.open == "(" and len(g.rows) == 1 and len(c.items) == len(g.rows[0]):
+            return _in_order(c.items, g.rows[0], deadline)  # a tuple for a row vector
         return _MISMATCH
     if not isinstance(c, Matrix):
         return _MISMATCH
@@ -137,8 +141,20 @@ def _dedupe(items, deadline: float) -> list:
     return uniq
 
 
+def _flat(items) -> list:
+    """Items of a list of solutions, with the values of ``x = a \\pm b`` (or a nested list) listed as items."""
+    out: list = []
+    for it in items:
+        inner = it.value if isinstance(it, Equation) and it.labelled and not it.chain else it
+        if isinstance(inner, Collection) and not inner.braced:
+            out.extend(inner.items)
+        else:
+            out.append(it)
+    return out
+
+
 def _as_sets(cs, gs, deadline: float) -> Outcome:
-    cs, gs = _text_unique(cs), _text_unique(gs)
+    cs, gs = _text_unique(_flat(cs)), _text_unique(_flat(gs))
     if len(cs) > 2 * len(gs) + 2:
         return _MISMATCH  # far too many values
     cs, gs = _dedupe(cs, deadline), _dedupe(gs, deadline)
@@ -164,6 +180,8 @@ def _vs_cand_collection(c: Collection, g: Node, deadline: float) -> Outcome:
     if isinstance(g, Seq) and g.open == "(" and len(c.items) == len(g.items):
         return _in_order(c.items, g.items, deadline)  # "1, 2" or {1, 2} for the ordered pair (1, 2)
     items = _text_unique(c.items)
+    if not items:
+        return _MISMATCH  # the empty set for a value
     # several different answers for a single reference value; equal repeats are fine
     if len(items) > 1 and not all(compare_nodes(x, items[0], deadline).correct for x in items[1:]):
         return _MISMATCH
@@ -229,6 +247,8 @@ def compare_nodes(c: Node, g: Node, deadline: float) -> Outcome:
 # ---------------------------------------------------------------- text level
 
 _NEGATION_RE = re.compile(r"\b(?:not|neither|nor|no|never|isn't|aren't|cannot)\b", re.I)
+_NAMING_WORDS = {"a", "an", "the", "is", "are", "was", "be", "becomes", "represents", "forms", "describes", "it's",
+                 "called", "named", "answer:"}
 _WORDS_ONLY_RE = re.compile(r"^[A-Za-z][A-Za-z ]*$")
 _CHOICE_RE = re.compile(r"^\(?([A-Ea-e])\)?(?:$|[.):]\s+(?=\S)|(?<=\))\s*(?=\S)|\s+(?=\S))")
 # what may follow a choice letter: nothing, punctuation, or its option text; never an operator or a verdict
@@ -268,9 +288,12 @@ def _text_outcome(cand: str, gold: str) -> Outcome | None:
     if gold_choice:
         ok = choice_letter(cand) == gold_choice
         return Outcome(ok, "string", None if ok else "mismatch")
-    if gk and gk.isalpha() and len(gk) >= 3 and _WORDS_ONLY_RE.match(gold) and " " in cand:
-        # a word answer stated in a sentence: "This equation represents an ellipse"
-        ok = text_key(cand.split()[-1]) == gk and not _NEGATION_RE.search(cand)
+    if gk and gk.isalpha() and len(gk) >= 3 and _WORDS_ONLY_RE.match(gold) and " " in cand and "\\" not in cand:
+        # a word answer stated in a sentence: "This equation represents an ellipse" (named by an article or a
+        # verb of being, not compared with: "Luka earns more than Navin")
+        words = cand.split()
+        ok = (text_key(words[-1]) == gk and words[-2].lower() in _NAMING_WORDS
+              and not _NEGATION_RE.search(cand))
         return Outcome(ok, "string", None if ok else "mismatch")
     return None
 

@@ -20,6 +20,7 @@ Every pattern is linear in the text, so extraction stays fast on adversarial inp
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from functools import lru_cache
@@ -52,6 +53,9 @@ def check_format(answer_format: str) -> str:
 
 
 _SCRIPT_RE = re.compile(r"<script[^>]{0,80}>|</script>", re.I)
+
+
+_ESCAPED_TAG_RE = re.compile(r"&lt;/?(?:answer|think)&gt;", re.I)
 
 
 def prepare_response(response: str) -> str:
@@ -104,7 +108,7 @@ def extract_final_answer_line(text: str) -> str | None:
     return clean_answer(first_sentence(ans))
 
 
-_ANSWER_LINE_RE = re.compile(r"^[ \t*#>]*(?:answer[ \t*]*:|####)[ \t*]*(.*\S.*)$", re.I | re.M)
+_ANSWER_LINE_RE = re.compile(r"^[ \t*#>]*(?:answer[ \t*]*[:=]|####)[ \t*]*(.*\S.*)$", re.I | re.M)
 _ANSWER_MIDLINE_RE = re.compile(r"\bANSWER[ \t]*:[ \t]*(\S.*)$", re.M)
 
 
@@ -195,6 +199,28 @@ def _json_string(text: str, i: int) -> str | None:
     return raw.replace('\\"', '"').replace("\\\\", "\\").replace("\\'", "'")
 
 
+_DECODER = json.JSONDecoder()
+_BRACKETED_RE = re.compile(r"\[[^\[\]\n]{0,2000}\]")
+
+
+def _json_bare_value(text: str, i: int) -> str | None:
+    """The text of an unquoted JSON value at ``text[i]``: a number, a word, or a list of values (``[1, 2]`` ->
+    ``1, 2``: a list of answers)."""
+    if text[i] == "[":
+        try:
+            value, _ = _DECODER.raw_decode(text[i:i + 4000])
+        except ValueError:
+            value = None
+        if isinstance(value, list) and all(isinstance(v, (int, float)) or isinstance(v, str) and v.isprintable()
+                                           for v in value):
+            return ", ".join(str(v) for v in value)
+        # a Python-style list (['1', '2']), or LaTeX that JSON escapes would garble ("\frac" is a form feed)
+        m = _BRACKETED_RE.match(text, i)
+        return m.group(0)[1:-1].replace("'", "").replace('"', "").replace("\\\\", "\\") if m else None
+    m = re.match(r"[^,}\n]+", text[i:i + 2000])
+    return m.group(0) if m else None
+
+
 def extract_json_answer(text: str) -> str | None:
     """The ``answer`` field of the last JSON object that has one (placeholders such as ``"___"`` skipped)."""
     if "nswer" not in text and "NSWER" not in text:
@@ -208,10 +234,9 @@ def extract_json_answer(text: str) -> str | None:
             if val is None:
                 continue
         else:
-            m2 = re.match(r"[^,}\n]+", text[i:i + 2000])
-            if not m2:
+            val = _json_bare_value(text, i)
+            if val is None:
                 continue
-            val = m2.group(0)
         val = val.strip()
         if val and val.lower() not in ("null", "none") and not _PLACEHOLDER_RE.match(val):
             return unwrap_math(val)
@@ -224,6 +249,9 @@ _OPEN_TAG_RE = re.compile(r"<\s*answer\s*>", re.I)
 _CLOSE_TAG_RE = re.compile(r"<\s*/\s*answer\s*>?|<\s*\\\s*answer\s*>|<answer\s*/>|(?<![<\w/])answer>", re.I)
 
 
+_FENCE_RE = re.compile(r"^```[\w+-]*[ \t]*\n?(.*?)\n?```$", re.S)
+
+
 def _tag_content(content: str) -> str | None:
     content = content.strip()
     if not content or _PLACEHOLDER_RE.match(content):
@@ -232,6 +260,10 @@ def _tag_content(content: str) -> str | None:
         inner = extract_json_answer(content)
         if inner:
             content = inner
+        else:
+            fence = _FENCE_RE.match(content)
+            if fence:
+                content = fence.group(1).strip()  # "```\n7\n```": the block's text
     if "\n\n" in content.strip():
         found = find_conclusion(content)  # several paragraphs: the concluding one, afterthoughts skipped
         if found:
@@ -242,16 +274,20 @@ def _tag_content(content: str) -> str | None:
 def extract_answer_tags(text: str) -> str | None:
     """The last non-empty ``<answer>...</answer>`` (after the thinking), reduced to its answer.
 
-    A missing closing tag runs to the end; a closer without an opener (``... 42</answer>``) is read back to the
-    previous tag or paragraph; a mangled ``answer> 42`` at the end opens a tag; a JSON object inside is read by
-    its ``answer`` field.
+    A missing closing tag runs to the end (or to the next opener: a closer written as ``<answer>``); a closer
+    without an opener (``... 42</answer>``) is read back to the previous tag or paragraph; a mangled
+    ``answer> 42`` at the end opens a tag; a JSON object inside is read by its ``answer`` field.
     """
     if "nswer>" not in text and "NSWER>" not in text and "nswer >" not in text:
         return None
     opens = list(_OPEN_TAG_RE.finditer(text))[-32:]
-    for o in reversed(opens):
+    for k in range(len(opens) - 1, -1, -1):
+        o = opens[k]
         close = _CLOSE_TAG_RE.search(text, o.end())
-        content = text[o.end():close.start()] if close else trim_tail(text[o.end():])
+        end = close.start() if close else None
+        if k + 1 < len(opens) and (end is None or opens[k + 1].start() < end):
+            end = opens[k + 1].start()  # "<answer>42<answer>": a closer written as an opener
+        content = text[o.end():end] if end is not None else trim_tail(text[o.end():])
         got = _tag_content(content)
         if got:
             return got
@@ -369,6 +405,19 @@ def extract_final_answer(response: str, answer_format: str = "auto") -> str | No
     if not ans:
         ans = _auto(text, skip=primary)
     if ans is None:
-        return None
+        if "&lt;" in response and _ESCAPED_TAG_RE.search(response):
+            return extract_final_answer(html.unescape(response), answer_format)  # stored HTML-escaped
+        return _thought_answer(response, answer_format)
     ans = ans.strip()
     return ans[:MAX_EXTRACT_CHARS] or None
+
+
+_END_OF_THOUGHT = "<|end_of_thought|>"
+
+
+def _thought_answer(response: str, answer_format: str) -> str | None:
+    """A response in the visible-thought format (``<|begin_of_thought|> ... <|end_of_thought|>
+    <|begin_of_solution|> ...``) whose solution commits to nothing (cut off while restating): the thought's
+    committed answer stands, as its boxes already do."""
+    cut = response.find(_END_OF_THOUGHT)
+    return extract_final_answer(response[:cut], answer_format) if cut >= 0 else None

@@ -51,6 +51,8 @@ def _alternative_readings(candidate: str, gold: str, cand_norm: str, gold_norm: 
 
 
 def _as_quotient(norm: str) -> str | None:
+    if "=" in norm:
+        norm = norm.rsplit("=", 1)[1].strip()  # "a:b = 2:3"
     m = _RATIO_RE.fullmatch(norm)
     if m is None or _CLOCK_RE.fullmatch(norm) or m.group(2).lstrip("-") == "0":
         return None
@@ -76,11 +78,31 @@ def reduce_gold(gold: str) -> str:
         box = last_boxed(gold, join_line=True)
         if box:
             return box
-    if len(gold) > 100 and _SOLUTION_RE.search(gold) and len(gold.split()) >= 12:
+    words = len(gold.split())
+    if len(gold) > 100 and _SOLUTION_RE.search(gold) and words >= 12:
         stated = extract_final_answer(gold, "auto")
         if stated:
             return stated
+    elif "####" in gold or words >= 4 and _is_prose(gold):
+        # a one-line solution ("Since $4 \\cdot 3 = 12$, there are 12 ways."): its value, when it states one
+        stated = extract_final_answer(gold, "auto")
+        if stated and re.search(r"[\d\\]", stated) and not _ENGLISH_RE.search(stated) and _whole(stated):
+            return stated
     return gold
+
+
+def _whole(expr: str) -> bool:
+    """Not a piece cut out of a larger expression (``\\end{array}\\right]=0``): environments and braces close."""
+    return expr.count("\\begin") == expr.count("\\end") and expr.count("{") == expr.count("}")
+
+
+_PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])(?:the|is|are|it|of|to|in|so|and|since|because|there|we|this|that|for|"
+                            r"with|when|where|which|answer|be|has|have)(?![A-Za-z])", re.I)
+
+
+def _is_prose(text: str) -> bool:
+    """A sentence with a value, not a word answer ("The midpoints form a regular hexagon")."""
+    return len(_PROSE_WORD_RE.findall(text)) >= 2 and bool(re.search(r"\d", text))
 
 
 @dataclass(frozen=True)
@@ -221,7 +243,9 @@ class Grader:
             return self._symbolic(need.a, need.b, max(0.05, deadline - time.monotonic()))
         except (TooLarge, RecursionError):
             return Outcome(False, "none", "too_large")
-        except (ParseError, ValueError, ZeroDivisionError, OverflowError, ArithmeticError):
+        except (ParseError, ValueError, ZeroDivisionError, OverflowError, ArithmeticError, IndexError, KeyError,
+                TypeError):
+            # model text must never crash a grade: a shape no comparison expects is unreadable, not an error
             return Outcome(False, "none", "parse_error")
 
     # ------------------------------------------------------------ public

@@ -81,6 +81,9 @@ def tokenize(s: str) -> list[tuple[str, str]]:
         if kind == "num":
             if len(val) > MAX_DIGITS:
                 raise TooLarge("number too long")
+            if out and out[-1][0] == "num" and (len(out) < 2 or out[-2][0] != "cmd" and out[-2][1] not in "^_"):
+                # "11 7/6", "4 5": numbers side by side are never a product (a mixed number is read before)
+                raise ParseError("two numbers side by side")
         elif kind == "cmd":
             name = val[1:]
             if name in _IGNORED_CMDS:

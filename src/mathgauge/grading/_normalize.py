@@ -1,6 +1,7 @@
 """String normalisation of answers (no parsing, no evaluation).
 
-Removes presentation-only LaTeX (``$``, ``\\left``/``\\right``, ``\\displaystyle``, spacing commands,
+Removes presentation-only LaTeX and markdown (``$``, ``**bold**``, ``\\left``/``\\right``, ``\\displaystyle``,
+spacing commands,
 ``\\dfrac``/``\\tfrac``), invisible characters, ``<script type="math/tex">`` wrappers, thousands separators
 (``10,\\!080``, ``12,\\! 345``, ``1\\,234``, ``14{,}916``, ``54,000`` and ``1 000`` when that is the whole
 answer), degree signs, percent signs, currency, ``\\text{}``-style wrappers, trailing periods and backslashes,
@@ -104,6 +105,7 @@ _SPACED_THOUSANDS_RE = re.compile(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?")
 _SPACING_RE = re.compile(r"(?<!\\)\\[,!;:>]|(?<!\\)\\ |~")
 _RELATION_ASCII_RE = re.compile(r">=|<=(?!>)|!=|=/=")
 _RELATION_ASCII = {">=": "\\ge ", "<=": "\\le ", "!=": "\\ne ", "=/=": "\\ne "}
+_BOLD_RE = re.compile(r"(?<![\w)}\]])\*\*(?=\S)(.+?)(?<=\S)\*\*(?![\w({\[])")
 _LEADING_WORD_RE = re.compile(r"^(?:\\therefore|therefore|thus|so|hence)[\s,]+", re.I)
 
 
@@ -129,6 +131,8 @@ def basic_normalize(s: str) -> str:
         s = s.replace('\\"', '"')
     if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'`":
         s = s[1:-1].strip()
+    if "**" in s:
+        s = _BOLD_RE.sub(r"\1", s)  # markdown bold, never Python's power (2**3)
     s = s.replace("\\$", " ").replace("$", " ").replace("\\#", " ")
     s = re.sub(r"\\[()\[\]]", " ", s)
     s = re.sub(r"\\(?:dfrac|tfrac|cfrac)", r"\\frac", s)
@@ -137,6 +141,8 @@ def basic_normalize(s: str) -> str:
     s = re.sub(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)\s*(?=[()\[\]|.]|\\[{}|])", "", s)
     s = re.sub(r"\\(?:left|right)\.", "", s)
     s = s.replace("\\lbrace", "\\{").replace("\\rbrace", "\\}").replace("\\lvert", "|").replace("\\rvert", "|")
+    if "\\langle" in s:
+        s = s.replace("\\langle", "(").replace("\\rangle", ")")  # a vector <1, 2> is the tuple (1, 2)
     s = _SEPARATOR_RE.sub(r"\1", s)
     s = _SPACING_RE.sub(" ", s)
     s = re.sub(r"\\(?:quad|qquad)", " ", s)
@@ -156,12 +162,19 @@ def basic_normalize(s: str) -> str:
 
 
 def plain_number(s: str) -> str:
-    """A whole answer written with thousands separators, ``54,000`` or ``1 000``, as digits only."""
+    """A whole answer written with thousands separators, ``54,000`` or ``1 000``, as digits only; one in
+    scientific notation (``1.5e3``) as a power of ten."""
     if _THOUSANDS_RE.fullmatch(s):
         return s.replace(",", "")
     if _SPACED_THOUSANDS_RE.fullmatch(s):
         return s.replace(" ", "")
+    sci = _SCIENTIFIC_RE.fullmatch(s)
+    if sci:
+        return f"{sci.group(1)}\\times 10^{{{sci.group(2).lstrip('+')}}}"  # 1.5e3, a program's float
     return s
+
+
+_SCIENTIFIC_RE = re.compile(r"(-?\d+(?:\.\d+)?)[eE]([-+]?\d{1,3})")
 
 
 _TRAIL_POW_RE = re.compile(r"\s*\^\s*\{?[23]\}?$")

@@ -24,7 +24,9 @@ _CONTRACTIONS = (("it's", "it is"), ("that's", "that is"), ("It's", "It is"), ("
 _LEADING_WORDS_RE = re.compile(
     r"^(?:(?:indeed|exactly|just|approximately|about|equal to|definitely|simply|clearly|for sure|surely|"
     r"also|still|then|now|therefore|thus|so|me|us|that|the|a|an|value|of|given by|as follows)\b[\s,:]*)+", re.I)
-_NUM_THEN_WORDS_RE = re.compile(r"^(-?\d+(?:,\d{3})*(?:\.\d+)?)\s+(?:[A-Za-z][A-Za-z-]{2,})(?:\s|$).*$")
+# a number then words ("65 cubic units"), not then another value ("4 objects and 4/9 remain": two values)
+_NUM_THEN_WORDS_RE = re.compile(r"^(-?\d+(?:,\d{3})*(?:\.\d+)?)\s+(?:[A-Za-z][A-Za-z-]{2,})"
+                                r"(?:\s(?!.*\b(?:and|or)\s+-?\d)|$).*$")
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
     "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
@@ -34,8 +36,10 @@ _NUMBER_WORD_RE = re.compile(r"^(" + "|".join(_NUMBER_WORDS) + r")\b(?=\s+(?!hun
                              r"[A-Za-z])", re.I)
 _WORDS_BEFORE_NUMBER_RE = re.compile(r"^(?:[A-Za-z]{2,}\s+){1,5}(?=-?\d[\d,.]*(?:\s+[A-Za-z]{2,}|$))")
 _MOD_SUFFIX_RE = re.compile(r"\s*(?:\\pmod\{[^}]*\}|\(\s*mod[^)]*\)|\\pmod\s*\d+)\s*$")
-_TRAILING_CLAUSE_RE = re.compile(r"[,;:]\s*(?:which|and so|so|as|since|because|where|it|but|not|i|we|this)\b.*$",
-                                 re.I)
+_TRAILING_CLAUSE_RE = re.compile(r"[,;:]\s*(?:which|and so|so|as|since|because|where|it|but|not|i|we|this)\b.*$"
+                                 # a restatement: ", approximately 5.66", " (i.e., 1/2)", ", that is 0.5"
+                                 r"|\s*[,;(]\s*(?:i\.\s?e\.|e\.\s?g\.|that is|approximately|approx\.|about|roughly|"
+                                 r"around|or about|equivalently|in decimal)(?![A-Za-z]).*$", re.I)
 _PROSE_TAIL_RE = re.compile(r",\s+(?![^,]*\d)(?:[a-z']+\s+){2,}[a-z']+.*$")
 _FILLER_WORDS = {"the", "a", "an", "final", "correct", "right", "answer", "solution", "result", "it", "this", "that",
                  "yes", "no", "true", "false", "done", "wrong", "incorrect", "unclear", "here", "below", "above",
@@ -85,9 +89,13 @@ def looks_like_bare_answer(s: str) -> bool:
     return len(words) <= 1 and not any(w in _PROSE_WORDS for w in words)
 
 
+# what separates listed values: a comma (not a thousands separator: "32,253.99"), "and", "or"
+_VALUE_SEP_RE = re.compile(r"\s*(?:,(?!\d{3}(?!\d))|\band\b|\bor\b)\s*")
+
+
 def _is_value_list(s: str) -> bool:
     """Several short values joined by commas, "and" or "or": ``x = 3 or x = -2``, ``1, 2 and 3``."""
-    parts = [p for p in re.split(r"\s*(?:,|\band\b|\bor\b)\s*", s) if p.strip()]
+    parts = [p for p in _VALUE_SEP_RE.split(s) if p.strip()]
     return len(parts) > 1 and all(len(p) <= 40 and looks_like_bare_answer(p) and not _has_words(p) for p in parts)
 
 
@@ -103,8 +111,8 @@ def clean_answer(ans: str) -> str | None:
     box = last_boxed(ans, join_line=True)
     if box is not None:
         return box
-    ans = ans.strip().strip("*").strip()
-    ans = re.sub(r"[.;,]\s*$", "", ans).strip()
+    for _ in range(3):  # "**$\\frac34$**." : punctuation and bold in either order
+        ans = re.sub(r"[.;,]\s*$", "", ans.strip().strip("*").strip()).strip()
     if ans.startswith("$") and ans.endswith("$") and len(ans) > 1 and "$" not in ans.strip("$"):
         ans = ans.strip("$").strip()
     plain = _MATH_DELIMS.sub(" ", ans).strip()
@@ -125,7 +133,9 @@ def clean_answer(ans: str) -> str | None:
 
 _FINAL_ANSWER_RE = re.compile(r"(?:final\s+answer|the\s+answer)\s*(?:is|:)\s*:?\s*(.+)", re.I)
 _ANSWER_IS_RE = re.compile(
-    r"(?:answer|result|option|choice)\s+(?:is|would be|will be|should be)\s*:?\s*(.+)", re.I)
+    r"(?:answer|result|option|choice)\s+(?:is|would be|will be|should be)\s*:?\s*(.+)"
+    r"|\b(?:choose|pick|select|go with)\s+(?:option|choice|answer)?\s*:?\s*(\(?[A-Ea-e]\)?)"
+    r"(?![\w']|\s*[-=<>+*/^])", re.I)
 _NUMBER_TOKEN = r"(?<![\w.,/])-?\d[\d.,/]{0,40}%?"
 _MATH_SPAN = r"\$+[^$]{1,500}?\$+|\\\(.{1,500}?\\\)|\*\*[^*]{1,200}\*\*"
 _SUBJECT_IS_RE = re.compile(
@@ -143,8 +153,9 @@ _BOLD_RE = re.compile(r"\*\*([^*]{1,200})\*\*")
 _EQUALS_END_RE = re.compile(r".*(?:=|\\equiv|≡|\\approx|≈)\s*([^=]+)$")
 _IS_CLAUSE_RE = re.compile(r".*\b(?:is|are|equals?|was|be|gives|get|got|as|becomes|has|have)\s*:?\s+(.+)", re.I)
 _CONCLUDE_START_RE = re.compile(
-    r"^(?:\**\s*)?(?:therefore|thus|hence|so|finally|consequently|in conclusion|in total|in summary|overall|"
-    r"this means|the answer|the final answer|answer)\b", re.I)
+    r"^(?:\**\s*)?(?:(?:therefore|thus|hence|so|finally|consequently|in conclusion|in total|in summary|overall|"
+    r"this means|the answer|the final answer|answer)\b|∴|\$?\\therefore\b|=>|⇒|⟹|"
+    r"\$?\\(?:Rightarrow|implies)\b)", re.I)
 _NUMBER_RE = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\w.]*\d)")
 _INLINE_ANSWER_RE = re.compile(r"answer\s*:\s*\}?(.{1,300})$", re.I)
 
@@ -158,8 +169,13 @@ def _expand(s: str) -> str:
 
 def _is_filler(s: str) -> bool:
     """Only filler words ("the final answer", "correct"): not an answer."""
+    if _LONE_LETTER_RE.match(s):
+        return False  # "A": a choice letter, not the article
     words = re.findall(r"[A-Za-z']+", s.lower())
     return not re.search(r"[\d\\]", s) and all(w in _FILLER_WORDS for w in words)
+
+
+_LONE_LETTER_RE = re.compile(r"^\s*\**\(?[A-E]\)?\**\s*[.!]?\s*$")
 
 
 def _acceptable(cand: str | None) -> str | None:
@@ -175,7 +191,7 @@ def _acceptable(cand: str | None) -> str | None:
 
 def _rule_answer_is(sent: str) -> str | None:
     m = _FINAL_ANSWER_RE.search(sent) or _ANSWER_IS_RE.search(sent)
-    return _acceptable(clean_answer(m.group(1))) if m else None
+    return _acceptable(clean_answer(m.group(m.lastindex or 1))) if m else None
 
 
 def _rule_subject_is(sent: str) -> str | None:
@@ -186,6 +202,24 @@ def _rule_subject_is(sent: str) -> str | None:
     if subj.startswith("$") or subj.startswith("\\("):
         subj = _MATH_DELIMS.sub(" ", subj).strip()
     return _acceptable(subj.rstrip(",").strip())
+
+
+_VALUES_ARE_RE = re.compile(
+    r"^(?:(?:so|thus|hence|therefore|in conclusion|finally),?\s+)?(?P<vals>.{1,200}?)\s+(?:are|is)\s+"
+    r"(?:the|all the|our)\s+"
+    r"(?:only\s+|possible\s+|real\s+|two\s+|three\s+|required\s+)*(?:solutions|roots|answers|values|zeros|zeroes)\b",
+    re.I)
+
+
+def _rule_values_are(sent: str) -> str | None:
+    """"In conclusion, $x = -1$ and $x = 4$ are the solutions." -> the values, joined."""
+    m = _VALUES_ARE_RE.match(sent) if " are " in sent or " is " in sent else None
+    if not m:
+        return None
+    vals = _plain(m.group("vals"))
+    if _is_value_list(vals):
+        return ", ".join(p.strip() for p in _VALUE_SEP_RE.split(vals) if p.strip())
+    return None
 
 
 def _rule_trailing_math(sent: str) -> str | None:
@@ -207,11 +241,19 @@ def _plain(sent: str) -> str:
     return re.sub(r"[.!]\s*$", "", plain).strip()
 
 
+_LAST_MATH_RE = re.compile(r"\$([^$]{1,500})\$\s*[.!]?\s*$")
+
+
 def _rule_equals_end(sent: str) -> str | None:
     m = _EQUALS_END_RE.match(_plain(sent)[-600:])
     if not m:
         return None
-    return _acceptable(strip_trailing_words(m.group(1)))
+    value = strip_trailing_words(m.group(1))
+    if value == "0":
+        last = _LAST_MATH_RE.search(sent)
+        if last and re.search(r"[A-Za-z]", last.group(1).split("=")[0]):
+            return last.group(1).strip()  # "It is the plane $2x+3y-z=0$.": the equation, not its zero side
+    return _acceptable(value)
 
 
 _VALUE_CLAUSE_RE = re.compile(
@@ -238,27 +280,41 @@ def _rule_value_list(sent: str) -> str | None:
     for m in _LIST_MARKER_RE.finditer(plain):
         tail = plain[m.end():].strip()
         if len(tail) <= 200 and _is_value_list(tail):
-            return ", ".join(p.strip() for p in re.split(r"\s*(?:,|\band\b|\bor\b)\s*", tail) if p.strip())
+            return ", ".join(p.strip() for p in _VALUE_SEP_RE.split(tail) if p.strip())
     return None
+
+
+_NEGATED_VERB_RE = re.compile(r"\b(?:not|never|cannot|can't|won't|isn't|aren't|wasn't|couldn't|wouldn't|shouldn't)"
+                              r"\s+(?:\w+\s+)?$", re.I)
 
 
 def _rule_is_clause(sent: str) -> str | None:
     m = _IS_CLAUSE_RE.match(_plain(sent)[-600:])
-    return _acceptable(strip_trailing_words(m.group(1))) if m else None
+    if not m or _NEGATED_VERB_RE.search(m.string, 0, m.start(1)):
+        return None  # "It cannot be 7": a value ruled out
+    return _acceptable(strip_trailing_words(m.group(1)))
+
+
+# a value ruled out: "So the total would not be 7" (not "So, no matter how, I get 4")
+_NEGATED_VALUE_RE = re.compile(r"\b(?:not|never|cannot|can't|won't|isn't|aren't|wasn't|doesn't|don't)\s+"
+                               r"(?:[A-Za-z]+\s+){0,3}-?\d", re.I)
 
 
 def _rule_single_number(sent: str) -> str | None:
     """A concluding sentence with one number and no math: "Therefore, Frank answered 56 questions correctly."""
-    if not _CONCLUDE_START_RE.match(sent) or "$" in sent or "\\" in sent:
+    if not _CONCLUDE_START_RE.match(sent) or "$" in sent or "\\" in sent or _NEGATED_VALUE_RE.search(sent):
         return None
     nums = _NUMBER_RE.findall(sent)
     return nums[0] if len(nums) == 1 else None
 
 
-_RULES = (_rule_answer_is, _rule_subject_is, _rule_several_values, _rule_trailing_math, _rule_bold,
+_RULES = (_rule_answer_is, _rule_subject_is, _rule_values_are, _rule_several_values, _rule_trailing_math, _rule_bold,
           _rule_value_list, _rule_equals_end, _rule_single_number, _rule_is_clause)
 _RELATIVE_CLAUSE_RE = re.compile(r",\s*(?:which|since|because|as|so that|where|when|but|although|though|"
-                                 r"assuming|given that)\b[^$]*$", re.I)
+                                 r"assuming|given that|(?:and\s+)?(?:it\s+is\s+)?(?:achieved|attained|obtained|"
+                                 r"reached|occurring|occurs|with equality))\b"
+                                 # to the end of the sentence, not over a parenthetical's end (", is 3")
+                                 r"(?:[^,.!?]|[.!?](?!\s)|,(?!\s*(?:is|are|was|equals)\b|\s*=))*$", re.I)
 
 
 _SENTENCE_END_RE = re.compile(r"[.!]\s+(?=[A-Z\[(])")
@@ -337,10 +393,27 @@ _FIRST_PERSON_RE = re.compile(r"^(?:i|i'm|we|let|let's|let me|yes|no|ok|okay|hmm
 _STRONG_RULES = (_rule_answer_is, _rule_subject_is)
 
 
+_REJECTION_RE = re.compile(r"\b(?:not (?:correct|right|valid|possible|equal|an? (?:integer|solution|answer))|"
+                           r"incorrect|wrong|invalid|impossible|contradiction|doesn't work|does not work)\b", re.I)
+# a condition after a stated value: "The remainder is 3 when $2^{100}$ is divided by 7."
+_CONDITION_RE = re.compile(r"(?<=[\d$}])\s+(?:when|whenever|if|once|after|provided)\s+[^=]*$", re.I)
+_PUNCT_IN_MATH_RE = re.compile(r"([,;])\s*\$(?=\s|$)")
+
+
+_ARROW_RE = re.compile(r"=>|⇒|⟹|∴|\\(?:Rightarrow|implies|therefore)(?![A-Za-z])")
+
+
 def _line_answer(line: str, loose: bool = True) -> str | None:
+    if ",$" in line or ";$" in line:
+        line = _PUNCT_IN_MATH_RE.sub(r"$\1", line)  # "is $\\sqrt{2},$ which ...": the comma ends the clause
+    arrow = None
+    for arrow in _ARROW_RE.finditer(line):
+        pass
+    if arrow is not None and line[arrow.end():].strip(" $.*"):
+        line = line[arrow.end():]  # "2x = 14 => x = 7", "∴ x = 7": what the last implication concludes
     plain = _plain(line)
-    plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*:?\s*\}?\s*|^=\s*", "",
-                   plain, flags=re.I)
+    plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*[:=]?\s*\}?\s*"
+                   r"|^=\s*|^#{1,4}\s+", "", plain, flags=re.I)
     if looks_like_bare_answer(plain) and (loose or _has_value(plain) or len(plain) <= 3):
         return plain
     m = _INLINE_ANSWER_RE.search(line)
@@ -349,7 +422,15 @@ def _line_answer(line: str, loose: bool = True) -> str | None:
         if cand:
             return cand
     for sent in reversed(_sentences(line)):
-        sent = _RELATIVE_CLAUSE_RE.sub("", _expand(sent.strip()))
+        sent = _expand(sent.strip())
+        clause = _RELATIVE_CLAUSE_RE.search(sent)
+        if clause:
+            if _REJECTION_RE.search(clause.group(0)):
+                if re.search(r"\d", sent):
+                    break  # "x = 0, but this is not correct": a value ruled out, nothing committed
+                continue
+            sent = sent[:clause.start()]
+        sent = _CONDITION_RE.sub("", sent)
         bare = _plain(sent)
         if looks_like_bare_answer(bare) and (loose or _has_value(bare) or len(bare) <= 3):
             return bare  # "The value is computed. 12"
@@ -441,9 +522,14 @@ _CONNECTOR_END_RE = re.compile(
     r"then|so|because|since|let|if|when|get|gives|equals|plus|minus|times))\s*$", re.I)
 
 
+_HEDGE_RE = re.compile(r"\b(?:maybe|perhaps|possibly|probably|might|could|guess|let me|let's)\b", re.I)
+
+
 def _ends_complete(body: str) -> bool:
     """The response ends at the end of a sentence or of a math block (not cut off mid-sentence)."""
     tail = body.rstrip()
+    if tail.endswith("$") and (tail[-2:-1] in ",;:" or tail[tail.rfind("\n") + 1:].count("$") % 2):
+        return False  # "... the sides of triangle $ABC,$" or "... the coefficient of $": mid-sentence
     return tail[-1:] in ".!)]}*$" or tail.endswith("\\]") or tail.endswith("\\)")
 
 
@@ -498,6 +584,20 @@ def _ends_with_code_to_run(text: str) -> bool:
     return opening >= 0 and not text.startswith("```output", opening)
 
 
+_FIRST_ITEM_RE = re.compile(r"(?:^|\n)[^\n]*:[ \t*]*\n(?:[ \t]*\n)*[ \t]*(?:1[.)]|[-*•]|\**step 1\b[^\n]{0,3})[ \t*]*$",
+                            re.I)
+
+
+def _starts_list(body: str) -> bool:
+    """The text ends with the bare marker of a list's first item, after a line that introduces it."""
+    return bool(_FIRST_ITEM_RE.search(body[-300:]))
+
+
+def _unbalanced(line: str) -> bool:
+    """More brackets opened than closed: the line stops inside an expression (``\\frac{37113``)."""
+    return line.count("{") > line.count("}") or line.count("(") > line.count(")") or line.count("[") > line.count("]")
+
+
 def find_conclusion(text: str) -> str | None:
     """The answer of the concluding statement at the end of an unmarked response.
 
@@ -517,13 +617,21 @@ def find_conclusion(text: str) -> str | None:
     body = collapse_display_math(trim_tail(tail)[-3000:])
     if not body.strip():
         return None
+    if _starts_list(body):
+        return None  # "we compute the partial derivatives:\n\n1." was cut off at its first item
     if not _ends_complete(body):
-        last = _expand(body.strip().splitlines()[-1].strip())
-        if _CONNECTOR_END_RE.search(last[-40:]) or last.count("$") % 2:
+        # cut off mid-sentence: only the unfinished sentence itself can commit ("So the answer is 12")
+        last = _expand((_sentences(body.strip().splitlines()[-1].strip()) or [""])[-1])
+        if _CONNECTOR_END_RE.search(last.rstrip("$ ")[-40:]) or last.count("$") % 2 or _unbalanced(last):
             return None
         ans = answer_from_statement(last, loose=False)
-        commits = looks_like_bare_answer(_plain(last)) or _commits(last) or _CONCLUDE_START_RE.match(last)
-        return ans if ans and (commits or re.search(r"\b(?:is|are)\b", last)) else None
+        commits = (looks_like_bare_answer(_plain(last)) or _commits(last) or _CONCLUDE_START_RE.match(last)
+                   or _ARROW_RE.search(last))
+        # a statement of a value ("the probability is $\\frac13$, which confirms it") counts unless it ends in a
+        # digit: then its last number may itself be cut ("a factor of 200")
+        stated = (re.search(r"\b(?:is|are)\b", last) and not last.rstrip()[-1:].isdigit()
+                  and not _HEDGE_RE.search(last))
+        return ans if ans and (commits or stated) else None
     for para in reversed(_paragraphs(body)[-5:]):
         if _AFTERTHOUGHT_RE.match(para) and not _commits(para):
             ans = _closing_statement(para)

@@ -143,6 +143,31 @@ def _union(s: str, depth: int) -> Node | None:
     return None
 
 
+_SET_BUILDER_RE = re.compile(
+    r"^\\\{\s*(?:[A-Za-z]|\\[a-z]+)\s*(?:\\in\s*\\mathbb\s*\{?[RZNQ]\}?\s*)?(?:\\mid|\||:)(.+)\\\}$")
+
+
+_ALL_REALS_RE = re.compile(r"^(?:all real(?: numbers)?|all reals|the real numbers|\\mathbb\s*\{?R\}?|ℝ)$", re.I)
+_EMPTY_SET_RE = re.compile(r"^(?:\\emptyset|\\varnothing|∅|\\\{\s*\\\}|\{\s*\}|\\O|no (?:real )?solutions?|none)$",
+                           re.I)
+
+
+def _named_set(s: str, depth: int) -> Node | None:
+    """All real numbers (``\\mathbb{R}``, "all real numbers") is the interval ``(-\\infty, \\infty)``; the empty set
+    (``\\emptyset``, ``\\varnothing``, ``\\{\\}``, "no solution") is a set without items."""
+    if _ALL_REALS_RE.match(s):
+        return Seq("(", ")", (Expr("-\\infty"), Expr("\\infty")))
+    if _EMPTY_SET_RE.match(s):
+        return Collection((), True)
+    return None
+
+
+def _set_builder(s: str, depth: int) -> Node | None:
+    """``\\{x \\mid x > 2\\}`` is its condition (an interval when it is one)."""
+    m = _SET_BUILDER_RE.match(s)
+    return parse_answer(m.group(1), depth + 1) if m and _REL_RE.search(m.group(1)) else None
+
+
 def _braced_set(s: str, depth: int) -> Node | None:
     if s.startswith("\\{") and s.endswith("\\}"):
         inner = s[2:-2]
@@ -155,7 +180,13 @@ def _braced_set(s: str, depth: int) -> Node | None:
     return Collection(tuple(parse_answer(p, depth + 1) for p in split_top(inner, (",", ";")) if p), True)
 
 
+_SPACED_NUMBERS_RE = re.compile(r"-?\d+(?:\.\d+)?(?:\s+-?\d+(?:\.\d+)?)+")
+
+
 def _list(s: str, depth: int) -> Node | None:
+    if _SPACED_NUMBERS_RE.fullmatch(s):
+        # "5 4.6": numbers side by side are a list, never a product (thousands groups were joined before)
+        return Collection(tuple(Expr(n) for n in s.split()))
     groups = split_top(s, (";",))
     if len(groups) > 1 and any(len(split_top(g, (",",))) > 1 for g in groups):
         # "p=5,q=2; p=7,q=2": semicolons separate solutions whose parts are separated by commas
@@ -164,7 +195,33 @@ def _list(s: str, depth: int) -> Node | None:
     if len(parts) < 2:
         return None
     items = tuple(parse_answer(p, depth + 1) for p in parts)
-    return _assignments(items) or Collection(items)
+    return _assignments(items) or _inequality_union(s, parts, items) or Collection(items)
+
+
+_ONE_LETTER_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")
+
+
+def _inequality_union(s: str, parts: list[str], items: tuple[Node, ...]) -> Node | None:
+    """``x < -1 or x > 2`` (inequalities in one variable, not joined by "and") is the union of their intervals."""
+    if not all(isinstance(it, Seq) and _REL_RE.search(p) for p, it in zip(parts, items)):
+        return None
+    names = {frozenset(_ONE_LETTER_RE.findall(p)) for p in parts}
+    if len(names) != 1 or len(next(iter(names))) != 1:
+        return None
+    if " and " in s or "\\text{and}" in s:
+        return _intersection(items)  # "x > 3 and x \\le 5" is (3, 5]
+    return Union_(items)
+
+
+def _intersection(items: tuple[Node, ...]) -> Node | None:
+    """A lower bound and an upper bound of one variable: the interval between them."""
+    if len(items) != 2:
+        return None
+    lower = [it for it in items if isinstance(it, Seq) and it.items[1] == Expr("\\infty")]
+    upper = [it for it in items if isinstance(it, Seq) and it.items[0] == Expr("-\\infty")]
+    if len(lower) != 1 or len(upper) != 1:
+        return None
+    return Seq(lower[0].open, upper[0].close, (lower[0].items[0], upper[0].items[1]))
 
 
 def _assignments(items: tuple[Node, ...]) -> Node | None:
@@ -197,14 +254,20 @@ def _in_prefix(s: str, depth: int) -> Node | None:
     return parse_answer(s[m.end():], depth + 1) if m else None
 
 
+_PM_RE = re.compile(r"\\(?:pm|mp)(?![A-Za-z])")
+
+
 def _plus_minus(s: str, depth: int) -> Node | None:
-    pm = split_top(s, ("\\pm", "\\mp"))
-    if len(pm) != 2 or not pm[1]:
+    """One ``\\pm``/``\\mp`` anywhere is the two values it stands for: ``3 \\pm 2\\sqrt2``, and nested ones such
+    as the quadratic formula ``\\frac{-1 \\pm \\sqrt{5}}{2}``."""
+    m = _PM_RE.search(s)
+    if m is None or _PM_RE.search(s, m.end()):
         return None
-    a, b = pm
-    if a:
-        return Collection((Expr(f"{a}+({b})"), Expr(f"{a}-({b})")))
-    return Collection((Expr(b), Expr(f"-({b})")))
+    first, second = ("+", "-") if m.group(0) == "\\pm" else ("-", "+")
+    head, tail = s[:m.start()], s[m.end():].strip()
+    if not tail:
+        return None
+    return Collection((Expr(f"{head}{first}{tail}".strip()), Expr(f"{head}{second}{tail}".strip())))
 
 
 def _approx(s: str, depth: int) -> Node | None:
@@ -297,8 +360,9 @@ def _based(s: str, depth: int) -> Node | None:
     return None
 
 
-_SHAPES = (_matrix, _union, _braced_set, _list, _bracketed, _in_prefix, _plus_minus, _approx, _equation,
-           _relation, _based)
+# ``_equation`` before ``_plus_minus``: ``x = \\pm 1`` is the equation whose value is the two numbers.
+_SHAPES = (_named_set, _matrix, _union, _set_builder, _braced_set, _list, _bracketed, _in_prefix, _approx, _equation,
+           _plus_minus, _relation, _based)
 
 
 def parse_answer(s: str, depth: int = 0) -> Node:

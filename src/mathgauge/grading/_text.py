@@ -27,13 +27,16 @@ def remove_invisible(text: str) -> str:
     return _INVISIBLE_RE.sub("", text) if _INVISIBLE_RE.search(text) else text
 
 
-# Markers that end the assistant's turn or start another one: what follows them is a leaked chat turn.
-_TURN_MARKER_RE = re.compile(
-    r"<\|(?:im_start|im_end|eot_id|endoftext|end_of_text|start_header_id|end|user|assistant|system)\|>"
-    r"|<(?:end_of_turn|start_of_turn)>"
-)
-_SPECIAL_TOKEN_RE = re.compile(r"<\|[a-z_]{1,40}\|>")
-
+# Markers that end the assistant's turn or start another one: what follows them is a leaked chat turn. ChatML
+# (<|im_start|>), Llama 3 (<|eot_id|>, <|start_header_id|>), Phi (<|end|>, <|user|>), Gemma (<end_of_turn>),
+# Cohere (<|END_OF_TURN_TOKEN|>), DeepSeek's full-width bars (<｜end▁of▁sentence｜>, <｜User｜>), Llama 2 and
+# Mistral ([INST], and </s> when a new turn follows it).
+_TAG_MARKERS = (r"<[|｜](?:im_start|im_end|eot_id|eom_id|endoftext|end_of_text|start_header_id|end|user|assistant|"
+                r"system|END_OF_TURN_TOKEN|START_OF_TURN_TOKEN|USER_TOKEN|end▁of▁sentence|begin▁of▁sentence|User|"
+                r"Assistant)[|｜]>|<(?:end_of_turn|start_of_turn)>|</s>(?=\s*(?:<s>|\[INST\]|\S))")
+_TURN_MARKER_RE = re.compile(_TAG_MARKERS)  # every alternative starts with "<": a fast scan
+_TURN_MARKER_INST_RE = re.compile(_TAG_MARKERS + r"|\[INST\]")
+_SPECIAL_TOKEN_RE = re.compile(r"<[|｜][A-Za-z_▁]{1,40}[|｜]>|</?s>")  # and the <s> </s> sequence tokens
 
 def cut_chat_leak(text: str) -> str:
     """Cut ``text`` at the first turn marker (``<|im_start|>``, ``<|eot_id|>``, ...) that follows content.
@@ -47,9 +50,12 @@ def cut_chat_leak(text: str) -> str:
     Returns:
         The response up to the leak (all of it when there is none).
     """
-    if "<|" not in text and "_of_turn>" not in text:
+    inst = "[INST]" in text
+    if not inst and "<" not in text:
         return text
-    for m in _TURN_MARKER_RE.finditer(text):
+    for m in (_TURN_MARKER_INST_RE if inst else _TURN_MARKER_RE).finditer(text):
+        if text.startswith("<|start|>assistant", m.end()) or text.startswith("<|start|>assistant", m.start()):
+            continue  # the harmony format's own next message (analysis, then final)
         before = _SPECIAL_TOKEN_RE.sub("", text[:m.start()])
         before = before.replace("assistant", "", 1) if before.lstrip().startswith("assistant") else before
         if before.strip():
@@ -62,7 +68,9 @@ def strip_thinking(text: str, *, keep_unclosed: bool = False) -> str:
 
     Chat-template special tokens (``<|end_of_solution|>``...) become line breaks. A ``<think>`` that never
     closes means the whole response is thinking: nothing is left, unless ``keep_unclosed`` (then the text is
-    returned as it is, for readers that want to show an unfinished trace, such as the LLM judge).
+    returned as it is, for readers that want to show an unfinished trace, such as the LLM judge). In the
+    harmony format (``<|channel|>analysis<|message|>...``) the ``final`` channel's message is the visible part;
+    with only an analysis channel, the response is all thinking.
 
     Args:
         text: a model response.
@@ -71,7 +79,14 @@ def strip_thinking(text: str, *, keep_unclosed: bool = False) -> str:
     Returns:
         The visible part of the response.
     """
-    if "<|" in text:
+    if "<|" in text or "<｜" in text:
+        if "<|channel|>" in text:
+            final = text.rfind("<|channel|>final")
+            if final >= 0:
+                start = text.find("<|message|>", final)
+                text = text[start + len("<|message|>"):] if start >= 0 else ""
+            elif not keep_unclosed:
+                return ""
         text = _SPECIAL_TOKEN_RE.sub("\n", text)
     idx = text.rfind("</think>")
     if idx >= 0:

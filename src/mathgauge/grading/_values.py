@@ -53,7 +53,8 @@ def check_deadline(deadline: float) -> None:
 # ---------------------------------------------------------------- parsing with a cache
 
 _OVERLINE_RE = re.compile(r"(\d*)\.(\d*)\\overline\{(\d{1,12})\}")
-_MIXED_RE = re.compile(r"^(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
+# a mixed number: 1\frac{1}{2}, 3\frac12, 4 4/9 (whole part, then a proper fraction)
+_MIXED_RE = re.compile(r"^([-+]?)(\d+)(?:\s*\\frac\s*(?:\{(\d+)\}|(\d))\s*(?:\{(\d+)\}|(\d))|\s+(\d+)\s*/\s*(\d+))$")
 _WORDLIKE_RE = re.compile(r"^[A-Za-z0-9 .,:;'()\-]*[A-Za-z]{2}[A-Za-z0-9 .,:;'()\-]*$")
 _LONG_DECIMAL_RE = re.compile(r"^-?(\d*)\.(\d+)$")
 
@@ -72,10 +73,11 @@ def _repeating(m: re.Match) -> str:
 
 def _mixed_number(s: str) -> str:
     m = _MIXED_RE.match(s.strip())
-    if m and int(m.group(3)) < int(m.group(4)):
-        sign, w, a, b = m.groups()
-        return f"{sign}({w}+{a}/{b})"
-    return s
+    if m is None:
+        return s
+    sign, w = m.group(1).replace("+", ""), m.group(2)
+    a, b = (m.group(3) or m.group(4) or m.group(7)), (m.group(5) or m.group(6) or m.group(8))
+    return f"{sign}({w}+{a}/{b})" if int(a) < int(b) else s
 
 
 @dataclass(frozen=True, slots=True)
