@@ -387,6 +387,50 @@ def test_event_channel_bounded():
     assert len(ch.tags) == 64 and ch.tags[-1] == _wire.TAMPER_OVERFLOW
 
 
+@pytest.mark.parametrize("chunk", [b"\x1e" * 65536, b"\x1eE\x00\x01x" * 13000, b"\x1eE\x00\x04fs:a" * 8000,
+                                   b"\x1eE\xff\xff" * 16000, bytes(range(256)) * 256],
+                         ids=["frame-marks", "tiny-frames", "valid-frames", "oversized-headers", "all-bytes"])
+def test_event_channel_work_is_bounded(chunk):
+    """8 MB of whatever a snippet writes costs the server a bounded number of parsing steps (it was 3.8 s of
+    server CPU for 8 MB of frame marks), and the record says that the rest was not read."""
+    ch = _wire.EventChannel()
+    ch.feed(_wire.encode_start({}))
+    for _ in range(128):
+        ch.feed(chunk)
+    ch.close()
+    assert ch.work <= _wire.FRAMES_MAX
+    assert len(ch.tags) <= 64 and any(t.startswith("tamper:") for t in ch.tags)
+    if ch.work == _wire.FRAMES_MAX:
+        assert ch.saturated and _wire.TAMPER_SATURATED in ch.tags
+
+
+def test_event_channel_keeps_its_markers_when_cut():
+    """Cut to fewer tags (the server lists its own observations first), the record still says what was dropped."""
+    ch = _wire.EventChannel()
+    ch.feed(_wire.encode_start({}))
+    for i in range(100):
+        ch.feed(_wire.encode_frame(_wire.EVENT_KIND, b"fs:read-outside:/x%d" % i))
+    ch.feed(b"\x1e" * (_wire.FRAMES_MAX + 10))
+    cut = ch.tags_within(10)
+    assert len(cut) == 10 and cut[-2:] == [_wire.TAMPER_OVERFLOW, _wire.TAMPER_SATURATED], cut
+
+
+def test_start_frame_always_whole():
+    """However many static tags a snippet earns, the start frame is one valid frame (it was cut short, and the
+    job reported as never started although it ran)."""
+    from mathgauge.sandbox._inside import _static
+
+    code = "".join("open('/etc/p%04d%s')\n" % (i, "x" * 100) for i in range(1500))
+    tags = _static.classify(code)
+    assert len(tags) == _static.MAX_TAGS and tags[-1] == _static.TOO_MANY_TAGS
+    for static in (tags, ["fs:" + "y" * 290 + str(i) for i in range(5000)]):
+        ch = _wire.EventChannel()
+        ch.feed(_wire.encode_start({"static": static, "layers": {"uid": 1}}))
+        assert ch.start is not None and ch.tags == [] and ch.start["layers"] == {"uid": 1}
+        assert ch.start["static"][-1] == _static.TOO_MANY_TAGS or ch.start["static"] == static
+    assert _static.classify("open('/etc/\x1b[2J')") == ["fs:read-outside:/etc/\\x1b[2J"]
+
+
 # ---------------------------------------------------------------------------------------------- cleanup
 
 def test_remove_tree_any_depth_and_width(tmp_path):

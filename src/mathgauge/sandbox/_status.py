@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import signal
 
+from ._inside import _policy
 from ._result import ExecutionResult
 
-BLOCKING_PREFIXES = ("process:", "network:", "signal:", "fs:", "ctypes:", "env:")
-_MAX_TAGS = 64
+BLOCKING_PREFIXES = ("process:", "network:", "signal:", "fs:", "ctypes:", "env:", "kernel:")
+_MAX_TAGS = _policy.TAGS_MAX
 _MAX_TAG_CHARS = 300
 
 

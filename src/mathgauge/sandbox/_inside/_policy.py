@@ -26,6 +26,7 @@ import math
 OUT_KEEP = 64 * 1024          # bytes of stdout / stderr kept per job
 OUT_KILL = 8 * 1024 * 1024    # stdout + stderr bytes that get a job killed
 EVENT_KILL = 8 * 1024 * 1024  # event-channel bytes that get a job killed
+TAGS_MAX = 64                 # runtime tags reported per job (the host keeps no more)
 SCRATCH_BYTES = 128 << 20
 SCRATCH_INODES = 16384
 THREADS_MAX = 64
