@@ -111,6 +111,12 @@ def _seccomp_probe() -> dict:
         "statmount": sys_errno(457, 0, 0, 0, 0), "unknown_new_syscall": sys_errno(499, 0, 0, 0),
         "close_events": _errno_of(lambda: os.close(3)), "dup2_onto_events": _errno_of(lambda: os.dup2(r, 3)),
         "dup_events": _errno_of(lambda: os.dup(3)), "nonblock_events": _errno_of(lambda: os.set_blocking(3, False)),
+        # the kernel reads fd arguments as 32-bit ints: 3 + 2**32 is fd 3 too
+        "close_events_high": sys_errno(3, ctypes.c_long(0x100000003)),
+        "dup2_onto_events_high": sys_errno(33, ctypes.c_long(r), ctypes.c_long(0x100000003)),
+        "priority_user": _errno_of(lambda: os.getpriority(os.PRIO_USER, 0)),
+        "priority_self": _errno_of(lambda: os.getpriority(os.PRIO_PROCESS, 0)),
+        "getpgid_self": _errno_of(lambda: os.getpgid(os.getpid())), "affinity_self": _errno_of(lambda: os.sched_getaffinity(0)),
     }
     # what a computation needs keeps working
     socket.socket(socket.AF_UNIX).close()
@@ -128,19 +134,65 @@ def _seccomp_probe() -> dict:
 
 
 def test_seccomp_allow_list_alone():
-    """Only listed calls pass: new syscalls get ENOSYS, dangerous ones EPERM, computing still works."""
+    """Only listed calls pass: new syscalls get ENOSYS, dangerous ones (and other processes as targets) EPERM
+    (no supervisor here: in the sandbox the server records them first), computing still works."""
     _need(load_libseccomp() is not None, "libseccomp2 not installed")
     res = in_forked_child(_seccomp_probe)
     assert res == {
         "fork": errno.EPERM, "inet": errno.EPERM, "inet6": errno.EPERM, "exec": errno.EPERM,
         "kill_all": errno.EPERM, "kill_parent": errno.EPERM, "pidfd_open": errno.EPERM,
-        "getpgid_other": errno.ENOSYS, "affinity_other": errno.ENOSYS, "clock_other": errno.ENOSYS,
+        "getpgid_other": errno.EPERM, "affinity_other": errno.EPERM, "clock_other": errno.ENOSYS,
         "memfd": errno.EPERM, "shmget": errno.EPERM, "msgget": errno.EPERM, "semget": errno.EPERM,
         "unshare": errno.EPERM, "listmount": errno.ENOSYS, "statmount": errno.ENOSYS,
         "unknown_new_syscall": errno.ENOSYS, "close_events": errno.EPERM, "dup2_onto_events": errno.EPERM,
-        "dup_events": errno.EPERM, "nonblock_events": errno.EPERM,
+        "dup_events": errno.EPERM, "nonblock_events": errno.EPERM, "close_events_high": errno.EPERM,
+        "dup2_onto_events_high": errno.EPERM, "priority_user": errno.EPERM, "priority_self": "allowed",
+        "getpgid_self": "allowed", "affinity_self": "allowed",
         "compute": ["[-2, 2]", 8.0], "own_clock": True,
     }, res
+
+
+def test_refused_calls_are_recorded_by_the_supervisor():
+    """With a listener, each refused call waits for the supervisor, which records it and answers EPERM: the
+    record holds calls that no audit event reports (memfd_create, setsid, fork through clone)."""
+    _need(load_libseccomp() is not None, "libseccomp2 not installed")
+    from mathgauge.sandbox._inside._refusals import RefusalListener
+
+    filt = SeccompFilter.compile()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            r, w = os.pipe()
+            os.dup2(w, 3)
+            listener = filt.apply(listener=True)
+            socket.send_fds(theirs, [b"L"], [listener])
+            os.close(listener)
+            res = {"memfd": _errno_of(lambda: os.memfd_create("x")), "setsid": _errno_of(os.setsid),
+                   "fork": _errno_of(os.fork), "close_events": _errno_of(lambda: os.close(3)),
+                   "thread": _errno_of(lambda: threading.Thread(target=lambda: None).start())}
+            theirs.send(json.dumps(res).encode())
+        finally:
+            os._exit(0)
+    theirs.close()
+    _, fds, _, _ = socket.recv_fds(ours, 16, 1)
+    listener = RefusalListener(fds[0], filt.names)
+    tags: list[str] = []
+    res = None
+    deadline = time.monotonic() + 30
+    while res is None and time.monotonic() < deadline:
+        got, _finished = listener.answer()
+        tags += got
+        import select
+
+        if select.select([ours], [], [], 0.01)[0]:
+            res = json.loads(ours.recv(65536))
+    os.waitpid(pid, 0)
+    listener.close()
+    assert res == {"memfd": errno.EPERM, "setsid": errno.EPERM, "fork": errno.EPERM, "close_events": errno.EPERM,
+                   "thread": "allowed"}, res
+    assert tags == ["kernel:syscall:memfd_create", "process:syscall:setsid", "process:syscall:clone",
+                    "tamper:syscall:close"], tags
 
 
 def test_seccomp_filter_is_an_allow_list():

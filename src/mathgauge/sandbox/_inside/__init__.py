@@ -14,6 +14,7 @@ library and its own modules (never ``mathgauge``), so the same files also load o
 - ``_limits``: rlimits.
 - ``_landlock``, ``_seccomp``: the two kernel filters (seccomp is an allow-list).
 - ``_audit``: the tamper-resistant audit hook that reports what a snippet attempts.
+- ``_refusals``: the server's end of the seccomp user notifications (refused calls recorded, answered EPERM).
 - ``_runner``: runs the snippet (streams, exec, traceback, exit code).
 - ``_static``: the AST classifier (run inside the job, under the job's limits).
 - ``_sysfs``: one-write access to procfs / cgroupfs control files.
