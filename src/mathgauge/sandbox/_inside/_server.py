@@ -6,8 +6,11 @@ job's memory cgroup, whether the start frame arrived (the snippet started), the 
 system calls the job's seccomp filter refused (``_refusals``; listed first among the runtime tags).  What
 the child wrote on its event channel only adds runtime tags (see ``_wire.EventChannel``).
 
-The server never dies because of a job: any error while starting, watching or finishing one job ends that
-job with ``setup_error`` and the loop goes on.
+The server never dies because of a job, and never waits for one: it reads a job's pipes only when they are
+readable (and drains them without blocking when the job ends, even if a write end survives it, parked in a
+unix socket's queue), answers its refused calls only when one is pending, and bounds the work each job can
+cause (output and event bytes, event frames, refusals).  Any error while starting, watching or finishing
+one job ends that job with ``setup_error`` and the loop goes on.
 """
 
 from __future__ import annotations
@@ -148,7 +151,11 @@ class Server:
                     wipe = [b for other in self.jobs.values() for b in (other.out, other.err)] + [_DISCARD]
                     run_child(self.cfg, child, code, wipe)
                 finally:
-                    os._exit(125)
+                    while True:  # an asynchronous exception may hit the first attempt itself
+                        try:
+                            os._exit(125)
+                        except BaseException:
+                            pass
             job.pid = pid
             job.clock = cpu_clock_id(pid)
             job.next_cpu_check = job.start
@@ -248,8 +255,24 @@ class Server:
 
     # --------------------------------------------------------------------------------------------- output
     def pump(self, kind: str, job: Job) -> bool:
-        """Reads what one of the job's pipes has; False at EOF (the pipe is then closed)."""
+        """Reads what one of the job's pipes has; False at EOF or, when draining, when it is empty (the
+        pipe is then closed)."""
         fd = job.fds[kind]
+        try:
+            return self._pump(kind, job, fd)
+        except BlockingIOError:  # draining and empty, but a write end lives on (parked in a socket queue)
+            self._drop_pipe(job, kind)
+            return False
+
+    def _drop_pipe(self, job: Job, kind: str) -> None:
+        fd = job.fds.pop(kind)
+        try:
+            self.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        os.close(fd)
+
+    def _pump(self, kind: str, job: Job, fd: int) -> bool:
         if kind == "ev":
             data = os.read(fd, 65536)
             k = len(data)
@@ -270,9 +293,7 @@ class Server:
             job.killed_by = "output" if job.total > _policy.OUT_KILL else "event-flood"
             self.kill(job)
         if k == 0:
-            self.sel.unregister(fd)
-            os.close(fd)
-            del job.fds[kind]
+            self._drop_pipe(job, kind)
             return False
         return True
 
@@ -289,7 +310,7 @@ class Server:
         """The job's child exited: drain its pipes, reap it, answer the host."""
         self.kill(job)  # anything left in its group
         for kind in list(job.fds):
-            os.set_blocking(job.fds[kind], True)
+            os.set_blocking(job.fds[kind], False)  # never wait: a write end may outlive the job
             while kind in job.fds and self.pump(kind, job):
                 pass
         job.events.close()
