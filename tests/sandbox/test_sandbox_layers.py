@@ -82,6 +82,24 @@ def test_landlock_alone(tmp_path):
     assert (scratch / "ok.txt").exists() and not (other / "no.txt").exists()
 
 
+def test_landlock_opens_only_the_data_devices(tmp_path):
+    """In /dev only null, zero, full, random and urandom open: no pseudo-terminal (a channel between jobs)."""
+    _need(_landlock.landlock_abi() >= 1, "Landlock not available on this kernel")
+    _need(os.path.exists("/dev/ptmx"), "no /dev/ptmx here")
+
+    def child():
+        _landlock.apply_landlock(_landlock.landlock_abi(), str(tmp_path), hidden=())
+        res = {p: _errno_of(lambda: os.close(os.open(p, os.O_RDWR | os.O_NOCTTY)))
+               for p in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/ptmx")}
+        res["ptmx_read"] = _errno_of(lambda: os.close(os.open("/dev/ptmx", os.O_RDONLY | os.O_NOCTTY)))
+        res["list_dev"] = _errno_of(lambda: os.listdir("/dev"))
+        return res
+
+    res = in_forked_child(child)
+    assert res == {"/dev/null": "allowed", "/dev/zero": "allowed", "/dev/urandom": "allowed",
+                   "/dev/ptmx": errno.EACCES, "ptmx_read": errno.EACCES, "list_dev": "allowed"}, res
+
+
 # ---------------------------------------------------------------------------------------------- seccomp
 
 def _seccomp_probe() -> dict:
@@ -247,14 +265,22 @@ def test_job_namespaces_alone(traversable_dir):
         libc = ctypes.CDLL(None, use_errno=True)
         shm = libc.shmget(key, 4096, 0o1600)
         st = os.statvfs(".")
+        abstract = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        abstract.bind(b"\0mg-ns-test-%d" % os.getppid())  # free in the job's own network namespace
         return {"made": made, "err": err, "inodes": st.f_files, "hidden": os.listdir(str(hidden)),
-                "shm": shm >= 0, "uid": os.getuid(),
+                "shm": shm >= 0, "uid": os.getuid(), "owner": os.stat(".").st_uid,
+                "pts": os.listdir("/dev/pts") if os.path.isdir("/dev/pts") else [],
                 "cap_eff": Path("/proc/self/status").read_text().split("CapEff:")[1].split()[0]}
 
+    taken = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    taken.bind(b"\0mg-ns-test-%d" % os.getpid())  # the same name, outside
     res = in_forked_child(child)
+    taken.close()
     assert "exception" not in res, res
     assert res["err"] == errno.ENOSPC and 150 <= res["made"] < 200 and res["inodes"] == 200, res
-    assert res["hidden"] == [] and res["shm"] is True and res["uid"] == 20999, res
+    # uid 20999 outside, a fixed uid inside (owning its scratch); /dev/pts (shared pseudo-terminals) covered
+    assert res["hidden"] == [] and res["shm"] is True and res["uid"] == res["owner"] == _namespaces.INSIDE_ID, res
+    assert res["pts"] == [], res
     assert int(res["cap_eff"], 16) == 0, res
     # the job's tmpfs, files and IPC objects died with it
     assert list(scratch.iterdir()) == [] and (hidden / "secret").exists()
@@ -410,6 +436,22 @@ def test_audit_hook_cannot_be_silenced(tamper):
         assert "tamper:audit-hook-accessed" in tags and refused == [], tags
     if tamper is _garbage_byte:
         assert "tamper:malformed-event-frame" in tags
+
+
+def test_audit_hook_resolves_symlink_targets_from_the_link():
+    """A relative symlink target is resolved from the link's directory, as the kernel does: a link at the top of
+    the scratch pointing at ``../etc``, made from a deep working directory, is not mistaken for a scratch path."""
+    r, w = os.pipe()
+    hook = _audit.make_hook("/scratch", ["/usr"], w)
+    for args in (("../etc", "/scratch/l", -1), ("a/b", "/scratch/ok", -1), ("x", "l", 5), ("/usr/lib", "/scratch/u", -1),
+                 (b"../../..", b"/scratch/a/b/up", -1)):
+        hook("os.symlink", args)
+    os.close(w)
+    ch = _wire.EventChannel()
+    ch.feed(_wire.encode_start({}) + os.read(r, 65536))
+    os.close(r)
+    assert ch.tags == ["fs:os.symlink-outside:/etc", "fs:os.symlink-outside:?", "fs:os.symlink-outside:/usr/lib",
+                       "fs:os.symlink-outside:/"], ch.tags
 
 
 # ------------------------------------------------------------------------------------------ event channel
