@@ -82,6 +82,24 @@ def test_landlock_alone(tmp_path):
     assert (scratch / "ok.txt").exists() and not (other / "no.txt").exists()
 
 
+def test_landlock_opens_only_the_data_devices(tmp_path):
+    """In /dev only null, zero, full, random and urandom open: no pseudo-terminal (a channel between jobs)."""
+    _need(_landlock.landlock_abi() >= 1, "Landlock not available on this kernel")
+    _need(os.path.exists("/dev/ptmx"), "no /dev/ptmx here")
+
+    def child():
+        _landlock.apply_landlock(_landlock.landlock_abi(), str(tmp_path), hidden=())
+        res = {p: _errno_of(lambda: os.close(os.open(p, os.O_RDWR | os.O_NOCTTY)))
+               for p in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/ptmx")}
+        res["ptmx_read"] = _errno_of(lambda: os.close(os.open("/dev/ptmx", os.O_RDONLY | os.O_NOCTTY)))
+        res["list_dev"] = _errno_of(lambda: os.listdir("/dev"))
+        return res
+
+    res = in_forked_child(child)
+    assert res == {"/dev/null": "allowed", "/dev/zero": "allowed", "/dev/urandom": "allowed",
+                   "/dev/ptmx": errno.EACCES, "ptmx_read": errno.EACCES, "list_dev": "allowed"}, res
+
+
 # ---------------------------------------------------------------------------------------------- seccomp
 
 def _seccomp_probe() -> dict:
@@ -111,6 +129,12 @@ def _seccomp_probe() -> dict:
         "statmount": sys_errno(457, 0, 0, 0, 0), "unknown_new_syscall": sys_errno(499, 0, 0, 0),
         "close_events": _errno_of(lambda: os.close(3)), "dup2_onto_events": _errno_of(lambda: os.dup2(r, 3)),
         "dup_events": _errno_of(lambda: os.dup(3)), "nonblock_events": _errno_of(lambda: os.set_blocking(3, False)),
+        # the kernel reads fd arguments as 32-bit ints: 3 + 2**32 is fd 3 too
+        "close_events_high": sys_errno(3, ctypes.c_long(0x100000003)),
+        "dup2_onto_events_high": sys_errno(33, ctypes.c_long(r), ctypes.c_long(0x100000003)),
+        "priority_user": _errno_of(lambda: os.getpriority(os.PRIO_USER, 0)),
+        "priority_self": _errno_of(lambda: os.getpriority(os.PRIO_PROCESS, 0)),
+        "getpgid_self": _errno_of(lambda: os.getpgid(os.getpid())), "affinity_self": _errno_of(lambda: os.sched_getaffinity(0)),
     }
     # what a computation needs keeps working
     socket.socket(socket.AF_UNIX).close()
@@ -128,19 +152,65 @@ def _seccomp_probe() -> dict:
 
 
 def test_seccomp_allow_list_alone():
-    """Only listed calls pass: new syscalls get ENOSYS, dangerous ones EPERM, computing still works."""
+    """Only listed calls pass: new syscalls get ENOSYS, dangerous ones (and other processes as targets) EPERM
+    (no supervisor here: in the sandbox the server records them first), computing still works."""
     _need(load_libseccomp() is not None, "libseccomp2 not installed")
     res = in_forked_child(_seccomp_probe)
     assert res == {
         "fork": errno.EPERM, "inet": errno.EPERM, "inet6": errno.EPERM, "exec": errno.EPERM,
         "kill_all": errno.EPERM, "kill_parent": errno.EPERM, "pidfd_open": errno.EPERM,
-        "getpgid_other": errno.ENOSYS, "affinity_other": errno.ENOSYS, "clock_other": errno.ENOSYS,
+        "getpgid_other": errno.EPERM, "affinity_other": errno.EPERM, "clock_other": errno.ENOSYS,
         "memfd": errno.EPERM, "shmget": errno.EPERM, "msgget": errno.EPERM, "semget": errno.EPERM,
         "unshare": errno.EPERM, "listmount": errno.ENOSYS, "statmount": errno.ENOSYS,
         "unknown_new_syscall": errno.ENOSYS, "close_events": errno.EPERM, "dup2_onto_events": errno.EPERM,
-        "dup_events": errno.EPERM, "nonblock_events": errno.EPERM,
+        "dup_events": errno.EPERM, "nonblock_events": errno.EPERM, "close_events_high": errno.EPERM,
+        "dup2_onto_events_high": errno.EPERM, "priority_user": errno.EPERM, "priority_self": "allowed",
+        "getpgid_self": "allowed", "affinity_self": "allowed",
         "compute": ["[-2, 2]", 8.0], "own_clock": True,
     }, res
+
+
+def test_refused_calls_are_recorded_by_the_supervisor():
+    """With a listener, each refused call waits for the supervisor, which records it and answers EPERM: the
+    record holds calls that no audit event reports (memfd_create, setsid, fork through clone)."""
+    _need(load_libseccomp() is not None, "libseccomp2 not installed")
+    from mathgauge.sandbox._inside._refusals import RefusalListener
+
+    filt = SeccompFilter.compile()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            r, w = os.pipe()
+            os.dup2(w, 3)
+            listener = filt.apply(listener=True)
+            socket.send_fds(theirs, [b"L"], [listener])
+            os.close(listener)
+            res = {"memfd": _errno_of(lambda: os.memfd_create("x")), "setsid": _errno_of(os.setsid),
+                   "fork": _errno_of(os.fork), "close_events": _errno_of(lambda: os.close(3)),
+                   "thread": _errno_of(lambda: threading.Thread(target=lambda: None).start())}
+            theirs.send(json.dumps(res).encode())
+        finally:
+            os._exit(0)
+    theirs.close()
+    _, fds, _, _ = socket.recv_fds(ours, 16, 1)
+    listener = RefusalListener(fds[0], filt.names)
+    tags: list[str] = []
+    res = None
+    deadline = time.monotonic() + 30
+    while res is None and time.monotonic() < deadline:
+        got, _finished = listener.answer()
+        tags += got
+        import select
+
+        if select.select([ours], [], [], 0.01)[0]:
+            res = json.loads(ours.recv(65536))
+    os.waitpid(pid, 0)
+    listener.close()
+    assert res == {"memfd": errno.EPERM, "setsid": errno.EPERM, "fork": errno.EPERM, "close_events": errno.EPERM,
+                   "thread": "allowed"}, res
+    assert tags == ["kernel:syscall:memfd_create", "process:syscall:setsid", "process:syscall:clone",
+                    "tamper:syscall:close"], tags
 
 
 def test_seccomp_filter_is_an_allow_list():
@@ -195,14 +265,22 @@ def test_job_namespaces_alone(traversable_dir):
         libc = ctypes.CDLL(None, use_errno=True)
         shm = libc.shmget(key, 4096, 0o1600)
         st = os.statvfs(".")
+        abstract = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        abstract.bind(b"\0mg-ns-test-%d" % os.getppid())  # free in the job's own network namespace
         return {"made": made, "err": err, "inodes": st.f_files, "hidden": os.listdir(str(hidden)),
-                "shm": shm >= 0, "uid": os.getuid(),
+                "shm": shm >= 0, "uid": os.getuid(), "owner": os.stat(".").st_uid,
+                "pts": os.listdir("/dev/pts") if os.path.isdir("/dev/pts") else [],
                 "cap_eff": Path("/proc/self/status").read_text().split("CapEff:")[1].split()[0]}
 
+    taken = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    taken.bind(b"\0mg-ns-test-%d" % os.getpid())  # the same name, outside
     res = in_forked_child(child)
+    taken.close()
     assert "exception" not in res, res
     assert res["err"] == errno.ENOSPC and 150 <= res["made"] < 200 and res["inodes"] == 200, res
-    assert res["hidden"] == [] and res["shm"] is True and res["uid"] == 20999, res
+    # uid 20999 outside, a fixed uid inside (owning its scratch); /dev/pts (shared pseudo-terminals) covered
+    assert res["hidden"] == [] and res["shm"] is True and res["uid"] == res["owner"] == _namespaces.INSIDE_ID, res
+    assert res["pts"] == [], res
     assert int(res["cap_eff"], 16) == 0, res
     # the job's tmpfs, files and IPC objects died with it
     assert list(scratch.iterdir()) == [] and (hidden / "secret").exists()
@@ -360,6 +438,22 @@ def test_audit_hook_cannot_be_silenced(tamper):
         assert "tamper:malformed-event-frame" in tags
 
 
+def test_audit_hook_resolves_symlink_targets_from_the_link():
+    """A relative symlink target is resolved from the link's directory, as the kernel does: a link at the top of
+    the scratch pointing at ``../etc``, made from a deep working directory, is not mistaken for a scratch path."""
+    r, w = os.pipe()
+    hook = _audit.make_hook("/scratch", ["/usr"], w)
+    for args in (("../etc", "/scratch/l", -1), ("a/b", "/scratch/ok", -1), ("x", "l", 5), ("/usr/lib", "/scratch/u", -1),
+                 (b"../../..", b"/scratch/a/b/up", -1)):
+        hook("os.symlink", args)
+    os.close(w)
+    ch = _wire.EventChannel()
+    ch.feed(_wire.encode_start({}) + os.read(r, 65536))
+    os.close(r)
+    assert ch.tags == ["fs:os.symlink-outside:/etc", "fs:os.symlink-outside:?", "fs:os.symlink-outside:/usr/lib",
+                       "fs:os.symlink-outside:/"], ch.tags
+
+
 # ------------------------------------------------------------------------------------------ event channel
 
 @pytest.mark.parametrize("blob", [b"[" * 5000, b'{"events": 5}', b'{"memory_error": true}', b"\x1eE\xff\xffxx",
@@ -385,6 +479,50 @@ def test_event_channel_bounded():
     for i in range(10000):
         ch.feed(_wire.encode_frame(_wire.EVENT_KIND, b"fs:read-outside:/x%d" % i))
     assert len(ch.tags) == 64 and ch.tags[-1] == _wire.TAMPER_OVERFLOW
+
+
+@pytest.mark.parametrize("chunk", [b"\x1e" * 65536, b"\x1eE\x00\x01x" * 13000, b"\x1eE\x00\x04fs:a" * 8000,
+                                   b"\x1eE\xff\xff" * 16000, bytes(range(256)) * 256],
+                         ids=["frame-marks", "tiny-frames", "valid-frames", "oversized-headers", "all-bytes"])
+def test_event_channel_work_is_bounded(chunk):
+    """8 MB of whatever a snippet writes costs the server a bounded number of parsing steps (it was 3.8 s of
+    server CPU for 8 MB of frame marks), and the record says that the rest was not read."""
+    ch = _wire.EventChannel()
+    ch.feed(_wire.encode_start({}))
+    for _ in range(128):
+        ch.feed(chunk)
+    ch.close()
+    assert ch.work <= _wire.FRAMES_MAX
+    assert len(ch.tags) <= 64 and any(t.startswith("tamper:") for t in ch.tags)
+    if ch.work == _wire.FRAMES_MAX:
+        assert ch.saturated and _wire.TAMPER_SATURATED in ch.tags
+
+
+def test_event_channel_keeps_its_markers_when_cut():
+    """Cut to fewer tags (the server lists its own observations first), the record still says what was dropped."""
+    ch = _wire.EventChannel()
+    ch.feed(_wire.encode_start({}))
+    for i in range(100):
+        ch.feed(_wire.encode_frame(_wire.EVENT_KIND, b"fs:read-outside:/x%d" % i))
+    ch.feed(b"\x1e" * (_wire.FRAMES_MAX + 10))
+    cut = ch.tags_within(10)
+    assert len(cut) == 10 and cut[-2:] == [_wire.TAMPER_OVERFLOW, _wire.TAMPER_SATURATED], cut
+
+
+def test_start_frame_always_whole():
+    """However many static tags a snippet earns, the start frame is one valid frame (it was cut short, and the
+    job reported as never started although it ran)."""
+    from mathgauge.sandbox._inside import _static
+
+    code = "".join("open('/etc/p%04d%s')\n" % (i, "x" * 100) for i in range(1500))
+    tags = _static.classify(code)
+    assert len(tags) == _static.MAX_TAGS and tags[-1] == _static.TOO_MANY_TAGS
+    for static in (tags, ["fs:" + "y" * 290 + str(i) for i in range(5000)]):
+        ch = _wire.EventChannel()
+        ch.feed(_wire.encode_start({"static": static, "layers": {"uid": 1}}))
+        assert ch.start is not None and ch.tags == [] and ch.start["layers"] == {"uid": 1}
+        assert ch.start["static"][-1] == _static.TOO_MANY_TAGS or ch.start["static"] == static
+    assert _static.classify("open('/etc/\x1b[2J')") == ["fs:read-outside:/etc/\\x1b[2J"]
 
 
 # ---------------------------------------------------------------------------------------------- cleanup

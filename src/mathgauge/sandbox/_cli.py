@@ -142,18 +142,22 @@ def cmd_exec(args) -> int:
 
 def _read_batch(path: str) -> list[tuple[str, str]]:
     try:
-        f = open(path, encoding="utf-8")
+        f = open(path, "rb")
     except OSError as e:
         raise _UserError("cannot read %s: %s" % (path, e.strerror or e)) from None
     items = []
     with f:
-        for n, line in enumerate(f, 1):
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise _UserError("%s line %d is not UTF-8 text (byte %d)" % (path, n, e.start + 1)) from None
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
-            except ValueError:
-                raise _UserError("%s line %d is not valid JSON" % (path, n)) from None
+            except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
+                raise _UserError("%s line %d is not valid JSON (or nested too deeply)" % (path, n)) from None
             if not isinstance(obj, dict) or "code" not in obj or "id" not in obj or not isinstance(obj["code"], str):
                 raise _UserError("%s line %d must be an object with \"id\" and \"code\" (a string)" % (path, n))
             items.append((obj["id"], obj["code"]))

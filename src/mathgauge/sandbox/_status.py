@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import signal
 
+from ._inside import _policy
 from ._result import ExecutionResult
 
-BLOCKING_PREFIXES = ("process:", "network:", "signal:", "fs:", "ctypes:", "env:")
-_MAX_TAGS = 64
+BLOCKING_PREFIXES = ("process:", "network:", "signal:", "fs:", "ctypes:", "env:", "kernel:")
+_MAX_TAGS = _policy.TAGS_MAX
 _MAX_TAG_CHARS = 300
 
 
@@ -176,6 +177,7 @@ def layers_report(info: dict, unsafe_mode: bool, missing: str | None) -> dict:
         "job_scratch_tmpfs": confined and probe.get("scratch_inodes") == info.get("scratch_inodes_policy"),
         "seccomp": confined and bool(layers.get("seccomp")),
         "seccomp_allow_list": confined and bool(layers.get("seccomp")),
+        "seccomp_refusals_recorded": confined and info.get("refusals_recorded") is True,
         "no_fork": probe.get("fork") is False,
         "no_inet_sockets": probe.get("inet") is False,
         "no_sysv_ipc": probe.get("sysv_ipc") is False,

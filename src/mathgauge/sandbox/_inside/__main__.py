@@ -124,6 +124,8 @@ def _self_test(srv: Server, hide: tuple) -> dict:
             "setup_failed": None if hdr.get("ready") else (got.get("err", b"").decode("utf-8", "replace")[-500:]
                                                            or hdr.get("setup_error") or "no start frame"),
             "cgroups": hdr.get("cgroups") or [], "selftest_exit": hdr.get("exit_code"),
+            # its fork attempt was refused by seccomp and recorded by this server (user notifications work)
+            "refusals_recorded": "process:syscall:clone" in (hdr.get("events") or []),
             "selftest_stderr": got.get("err", b"").decode("utf-8", "replace")[-2000:]}
 
 

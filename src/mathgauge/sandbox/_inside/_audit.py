@@ -61,9 +61,9 @@ _FIXED = {
 }
 #: Events refused after they are recorded: each is a way to change the hook (see the module doc).
 _REFUSED = ("gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.settrace", "sys.setprofile")
-_FS_MUTATE = ("os.remove", "os.rmdir", "os.rename", "os.link", "os.symlink", "os.chmod", "os.chown", "os.truncate",
+_FS_MUTATE = ("os.remove", "os.rmdir", "os.rename", "os.link", "os.chmod", "os.chown", "os.truncate",
               "os.mkdir", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copyfile")
-_FS_TWO_PATHS = ("os.rename", "os.link", "os.symlink", "shutil.move", "shutil.copyfile")
+_FS_TWO_PATHS = ("os.rename", "os.link", "shutil.move", "shutil.copyfile")
 _FS_LIST = ("os.listdir", "os.scandir", "glob.glob", "os.chdir")
 
 
@@ -74,6 +74,7 @@ def _watch_table() -> types.MappingProxyType:
         table[event] = ("M", event, (0, 1) if event in _FS_TWO_PATHS else (0,))
     for event in _FS_LIST:
         table[event] = ("L", event.split(".")[-1])
+    table["os.symlink"] = ("Y", "")
     table["socket.__new__"] = ("S", "")
     table["os.kill"] = ("K", "")
     table["ctypes.dlsym"] = ("D", "")
@@ -82,8 +83,11 @@ def _watch_table() -> types.MappingProxyType:
     return types.MappingProxyType(table)
 
 
-def _resolve(path, _ctx=None):
-    """Absolute, normalised str for a path argument; None for an fd or None; '?' when unresolvable."""
+def _resolve(path, _ctx=None, base=None):
+    """Absolute, normalised str for a path argument; None for an fd or None; '?' when unresolvable.
+
+    A relative path is taken from ``base`` (an absolute str), by default the working directory.
+    """
     (getcwd, fspath, str_t, bytes_t, int_t, bool_t, type_, base_exc) = _ctx
     t = type_(path)
     if path is None or t is int_t or t is bool_t:
@@ -101,7 +105,7 @@ def _resolve(path, _ctx=None):
         except base_exc:
             return "?"
     if not s.startswith("/"):
-        s = getcwd() + "/" + s
+        s = (getcwd() if base is None else base) + "/" + s
     parts: list[str] = []
     for seg in s.split("/"):
         if seg == "" or seg == ".":
@@ -150,6 +154,18 @@ def _hook(event, args, _watch=None, _ctx=None):
                 ap = resolve(args[i], rctx) if i < len_(args) else None
                 if ap is not None and ap != scratch and not ap.startswith(scratch_prefix):
                     tag = "fs:" + kind[1] + "-outside:" + ap
+        elif k == "Y":  # os.symlink(src, dst, dir_fd): a relative target is resolved from the link's directory
+            dst = resolve(args[1], rctx) if len_(args) > 1 else None
+            dir_fd = args[2] if len_(args) > 2 else -1
+            if dst is not None and dir_fd is not None and not (type_(dir_fd) is int_t and dir_fd == -1):
+                tag = "fs:os.symlink-outside:?"  # relative to a directory fd: where it points is unknown here
+            elif dst is not None:
+                cut = dst.rfind("/")
+                ap = resolve(args[0], rctx, dst[:cut] if cut > 0 else "/")
+                if ap is not None and ap != scratch and not ap.startswith(scratch_prefix):
+                    tag = "fs:os.symlink-outside:" + ap
+                elif dst != scratch and not dst.startswith(scratch_prefix):
+                    tag = "fs:os.symlink-outside:" + dst
         elif k == "L":
             if len_(args) and args[0] is not None:
                 ap = resolve(args[0], rctx)
@@ -212,7 +228,7 @@ def make_hook(scratch: str, lib_roots, fd: int = 3, pid: int | None = None):
     rctx = (os.getcwd, os.fspath, str, bytes, int, bool, type, BaseException)
     # empty globals and builtins: a global name used by mistake fails (and is reported) instead of reading
     # something the snippet could patch
-    resolve = types.FunctionType(_resolve.__code__, {"__builtins__": {}}, "_resolve", (rctx,))
+    resolve = types.FunctionType(_resolve.__code__, {"__builtins__": {}}, "_resolve", (rctx, None))
     hook = types.FunctionType(_hook.__code__, {"__builtins__": {}}, "_sandbox_audit_hook", (None, None))
     ctx = (os.write, fd, struct.Struct(">H").pack, b"\x1eE", select.select, resolve, rctx,
            os.getpid() if pid is None else pid, scratch, scratch + "/", libs, SENSITIVE_DIRS, _DEV_OK,

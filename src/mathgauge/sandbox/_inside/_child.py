@@ -1,12 +1,14 @@
 """What a forked child does before its snippet runs, in this order (each step needs the one before):
 
 1. forget other jobs' buffers and the code's bytes; own process group; fds 0-3 (stdin /dev/null, stdout,
-   stderr, event channel), every other fd closed;
+   stderr, event channel) and 4 (the socket that hands the server the seccomp listener), every other fd
+   closed;
 2. move into the job's cgroups (while it may still write there);
 3. drop to the job's own uid and gid (root mode);
 4. own user + mount + IPC namespaces with the job's own tmpfs as scratch; control files hidden; every
    capability dropped;
-5. rlimits; no_new_privs; Landlock (writes only to the scratch); seccomp allow-list;
+5. rlimits; no_new_privs; Landlock (writes only to the scratch); seccomp allow-list, whose listener (the
+   server answers refused calls, see ``_refusals``) goes to the server through fd 4, which is then closed;
 6. static classification of the snippet (under the limits above); then ``_runner.run``.
 
 Any failure before step 6 writes one line to stderr and exits 125 without running the snippet; the
@@ -24,6 +26,7 @@ from typing import Any
 from . import _cgroups, _landlock, _limits, _namespaces, _runner, _static
 
 SETUP_FAILED_EXIT = 125
+LISTENER_SOCKET_FD = 4
 
 
 @dataclass
@@ -66,7 +69,7 @@ class ChildJob:
         memory_mb: memory cap.
         scratch: this job's scratch directory.
         cgroups: controller -> group directory to join.
-        fds: (stdout, stderr, events) write ends.
+        fds: (stdout, stderr, events) write ends, then optionally the socket for the seccomp listener.
     """
 
     uid: int
@@ -82,19 +85,43 @@ def _zero(buf) -> None:
         memoryview(buf).cast("B")[:] = bytes(len(buf))
 
 
-def _setup_fds(out_w: int, err_w: int, ev_w: int) -> None:
+def _setup_fds(fds: tuple) -> None:
+    """fds[0..] become 1, 2, 3 (and 4); stdin is /dev/null; everything else is closed."""
     os.setpgid(0, 0)
     devnull = os.open("/dev/null", os.O_RDONLY)
-    # the targets 1..3 may be taken by other write ends: move those out of the way first
-    fds = [os.dup(fd) if fd <= 3 else fd for fd in (out_w, err_w, ev_w)]
+    # the targets may be taken by other inherited fds: move those out of the way first
+    moved = [os.dup(fd) if fd <= len(fds) else fd for fd in fds]
     os.dup2(devnull, 0)
-    for target, fd in zip((1, 2, 3), fds):
+    for target, fd in enumerate(moved, 1):
         os.dup2(fd, target)
-    os.closerange(4, 65536)
+    os.closerange(len(fds) + 1, 65536)
     for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGXCPU):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes fail with EFBIG instead of killing
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def _apply_seccomp(cfg: ChildConfig, has_listener_socket: bool) -> None:
+    """Loads the filter; hands its listener to the server over fd 4 and closes both (before any snippet code)."""
+    if not has_listener_socket:
+        cfg.seccomp.apply(os.getpid())
+        return
+    import socket
+    import struct
+
+    sock = socket.socket(fileno=LISTENER_SOCKET_FD)  # made before the filter: it only sends and closes after
+    try:
+        try:
+            listener = cfg.seccomp.apply(os.getpid(), listener=True)
+        except OSError:  # a kernel without user notifications (< 5.0): refused calls just fail with EPERM
+            cfg.seccomp.apply(os.getpid())
+            return
+        try:
+            sock.sendmsg([b"L"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", listener))])
+        finally:
+            os.close(listener)
+    finally:
+        sock.close()
 
 
 def _confine(cfg: ChildConfig, job: ChildJob, layers: dict) -> None:
@@ -121,7 +148,7 @@ def run_child(cfg: ChildConfig, job: ChildJob, code: bytearray, wipe: list) -> N
             _zero(buf)
         source = bytes(code).decode("utf-8", "replace")
         _zero(code)
-        _setup_fds(*job.fds)
+        _setup_fds(tuple(job.fds))
         layers = {"uid": os.getuid(), "landlock": 0, "seccomp": False, "nnp": False, "namespaces": False,
                   "cgroups": sorted(job.cgroups)}
         if job.cgroups:
@@ -144,7 +171,7 @@ def run_child(cfg: ChildConfig, job: ChildJob, code: bytearray, wipe: list) -> N
             layers["nnp"] = True
             if cfg.seccomp is None:
                 raise OSError("seccomp filter unavailable")
-            cfg.seccomp.apply(os.getpid())
+            _apply_seccomp(cfg, len(job.fds) > 3)
             layers["seccomp"] = True
         tree = _static.parse(source)
         static = [] if tree is None else _static.classify_tree(tree)

@@ -1,8 +1,10 @@
 """Landlock (raw syscalls through ctypes): a job may write only below its scratch directory.
 
 Reads are allowed below every top-level directory except the hidden ones (``/tmp`` of the server, the
-control directory), plus the library roots.  With ABI >= 4 TCP bind/connect are denied; with ABI >= 6
-signals and abstract unix sockets are scoped to the job's own domain (so jobs cannot reach each other).
+control directory) and ``/dev``, plus the library roots.  In ``/dev`` only the data devices (``DEV_FILES``)
+can be opened: not ``/dev/ptmx`` or ``/dev/pts/*``, whose pseudo-terminals all jobs would share (a channel
+between them).  With ABI >= 4 TCP bind/connect are denied; with ABI >= 6 signals and abstract unix
+sockets are scoped to the job's own domain (so jobs cannot reach each other).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ _EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _MAKE_CHAR, _MAKE_BLOCK = 1 << 6, 1 << 11
 _TRUNCATE, _IOCTL_DEV = 1 << 14, 1 << 15
 _FILE_ONLY = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE | _IOCTL_DEV
+
+#: The only files of /dev a job may open (read and write).
+DEV_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -78,9 +83,9 @@ def apply_landlock(abi: int, writable: str, lib_roots=(), hidden=("/tmp",)) -> i
     write_all = fs_all & ~(_EXECUTE | _MAKE_CHAR | _MAKE_BLOCK)
     hidden_set = {h.rstrip("/") for h in hidden}
     try:
-        rules = [("/" + name, read) for name in sorted(os.listdir("/")) if "/" + name not in hidden_set]
+        rules = [("/" + name, read) for name in sorted(os.listdir("/")) if "/" + name not in hidden_set | {"/dev"}]
         rules += [(p, read) for p in lib_roots if any(p.startswith(h + "/") for h in hidden_set)]
-        rules += [("/dev", dev_rw & fs_all), (writable, write_all)]
+        rules += [("/dev", _READ_DIR)] + [(f, dev_rw) for f in DEV_FILES] + [(writable, write_all)]
         for path, rights in rules:
             _add_rule(rfd, path, rights & fs_all)
         if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:

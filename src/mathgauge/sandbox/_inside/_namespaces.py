@@ -8,7 +8,11 @@ read-only tmpfs, and drops every capability it holds in its namespace.  Conseque
 - the scratch is the job's alone: other jobs' scratch directories are not visible, no neighbour can fill
   it, and the kernel frees it (files, directories of any depth, inodes) when the job's last thread exits;
 - SysV IPC objects live in the job's IPC namespace and die with it;
-- the server's /proc and cgroup files are out of sight.
+- abstract unix sockets live in the job's own network namespace (with only a loopback device, down): no
+  job can connect to, or even detect by its name, another job's socket;
+- the server's /proc and cgroup files are out of sight, and so are the pseudo-terminals and shared-memory
+  files every job would otherwise share (``SHARED_DEV_DIRS``, covered whether or not Landlock runs);
+- inside, the job is uid and gid ``INSIDE_ID`` whatever its real uid: it cannot count the jobs before it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from ._sysfs import write_text
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+INSIDE_ID = 1000
+#: Directories of the server's /dev that every job would share: covered, empty and read-only, in each job.
+SHARED_DEV_DIRS = ("/dev/pts", "/dev/shm", "/dev/mqueue")
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
 _PR_SET_DUMPABLE = 4
@@ -79,14 +87,15 @@ def enter_job_namespaces(scratch: str, scratch_bytes: int, scratch_inodes: int, 
     # the id maps are written through /proc/self, which a process that changed its uid cannot open unless
     # it is dumpable again; it is made non-dumpable once more below
     _libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
-    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC), "unshare(user, mount, ipc)")
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET), "unshare(user, mount, ipc, net)")
     write_text(proc + "/self/setgroups", "deny")
-    write_text(proc + "/self/uid_map", "%d %d 1" % (uid, uid))
-    write_text(proc + "/self/gid_map", "%d %d 1" % (gid, gid))
+    write_text(proc + "/self/uid_map", "%d %d 1" % (INSIDE_ID, uid))
+    write_text(proc + "/self/gid_map", "%d %d 1" % (INSIDE_ID, gid))
     _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "make mounts private")
-    _mount_tmpfs(scratch, "size=%d,nr_inodes=%d,mode=0700,uid=%d,gid=%d" % (scratch_bytes, scratch_inodes, uid, gid),
+    _mount_tmpfs(scratch, "size=%d,nr_inodes=%d,mode=0700,uid=%d,gid=%d" % (scratch_bytes, scratch_inodes,
+                                                                            INSIDE_ID, INSIDE_ID),
                  _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
-    for path in hide:
+    for path in tuple(hide) + tuple(d for d in SHARED_DEV_DIRS if os.path.isdir(d)):
         _mount_tmpfs(path, "size=4096,nr_inodes=1,mode=0555", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
     drop_capabilities()
     _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)

@@ -19,6 +19,11 @@ inode caps bound what files can hold.
 
 Scratch.  Each job has its own tmpfs (``SCRATCH_BYTES``, ``SCRATCH_INODES``) in its own mount namespace,
 gone with the job: no neighbour can fill it, and nothing needs deleting afterwards.
+
+The shared server.  What a job makes the server do is bounded, so that no job slows its neighbours through
+it: ``OUT_KILL`` bytes of output and ``EVENT_KILL`` of events (then the job is killed), ``_wire.FRAMES_MAX``
+event frames parsed (then only counted), ``_refusals.REFUSALS_MAX`` refused calls answered (then the kernel
+fails them itself), and the server never blocks on a job's pipe or listener.
 """
 
 import math
@@ -26,6 +31,7 @@ import math
 OUT_KEEP = 64 * 1024          # bytes of stdout / stderr kept per job
 OUT_KILL = 8 * 1024 * 1024    # stdout + stderr bytes that get a job killed
 EVENT_KILL = 8 * 1024 * 1024  # event-channel bytes that get a job killed
+TAGS_MAX = 64                 # runtime tags reported per job (the host keeps no more)
 SCRATCH_BYTES = 128 << 20
 SCRATCH_INODES = 16384
 THREADS_MAX = 64

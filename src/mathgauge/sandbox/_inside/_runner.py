@@ -1,8 +1,9 @@
 """Runs the snippet in the confined child: streams, start frame, audit hook, exec, traceback, exit code.
 
-Everything the runner needs after the snippet has run (flushing, ``os._exit``, the traceback printer) is
-bound before the snippet starts, so a snippet that patches ``os``, ``sys`` or ``builtins`` changes only
-its own output and exit status, which are its own to choose anyway.
+Everything the runner needs after the snippet has run (joining its non-daemon threads as the interpreter
+would, flushing, ``os._exit``, the traceback printer) is bound before the snippet starts, so a snippet that
+patches ``os``, ``sys``, ``threading`` or ``builtins`` changes only its own output and exit status, which
+are its own to choose anyway.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import types
 
 from . import _audit, _wire
 
@@ -89,18 +91,29 @@ def run(source: str, tree, static: list[str], layers: dict, scratch: str, lib_ro
         lib_roots: directories the interpreter reads modules from.
     """
     import builtins
+    import threading
 
     _exit, write_all = os._exit, _wire.write_all
+    join_threads = threading._shutdown  # type: ignore[attr-defined]  # what the interpreter does at exit
     _seed_random()
     own_streams = _set_streams()
     sys.argv = ["snippet.py"]
-    globs = {"__name__": "__main__", "__builtins__": builtins, "__file__": "snippet.py"}
+    # the snippet's globals are a real __main__ module, as for `python snippet.py`: pickle, dataclasses and
+    # typing find what it defines through sys.modules["__main__"]
+    main = types.ModuleType("__main__")
+    main.__dict__.update({"__builtins__": builtins, "__file__": "snippet.py"})
+    sys.modules["__main__"] = main
+    globs = main.__dict__
     # start frame: "the snippet starts now" plus what the sandbox knows about it; written before the hook
     # and before any snippet code, so nothing the snippet writes can come first
     write_all(EVENT_FD, [_wire.encode_start({"static": static, "layers": layers})])
     _audit.install(scratch, lib_roots, EVENT_FD)
     exit_code = _execute(source, tree, globs, own_streams[1])
     del source, tree, globs
+    try:  # like any Python program, wait for the threads it started that are not daemons
+        join_threads()
+    except BaseException:
+        pass
     for stream in (sys.stdout, sys.stderr) + own_streams:
         try:
             stream.flush()

@@ -8,12 +8,17 @@ where), with arguments pinned where a call could reach beyond the job:
 - threads but no processes (``clone`` only with CLONE_THREAD; ``clone3`` ENOSYS, so glibc uses ``clone``),
 - signals and pid-taking queries only on the job itself (pid 0 or its own pid), CPU clocks only its own,
 - sockets only AF_UNIX (the job has no network anyway),
-- the event channel (fd 3) cannot be closed, duplicated onto, duplicated or have its flags changed, so the
+- the event channel (fd 3) cannot be closed, duplicated onto, duplicated or have its flags changed (fd
+  arguments are matched on all 64 bits, so 3 + 2**32, which the kernel reads as 3, is refused too), so the
   audit hook's records always reach the server.
 
 Well-known dangerous calls (exec, fork, ptrace, mount API, namespaces, bpf, io_uring, SysV IPC, memfd,
-pidfd, keyrings, ...) are refused with EPERM explicitly.  The filter is compiled once in the server with a
-placeholder for the pid and patched per child (one prctl instead of a libseccomp build per job).
+pidfd, keyrings, ...) and the pinned calls used beyond their pins are *refused*: they become seccomp user
+notifications that the server answers with EPERM after recording them (``_refusals``), so every attempt is
+in the job's unsafe record whatever route the snippet took (no audit event, no ctypes needed), and nothing
+in the job can silence it.  Without a listener (a filter applied outside the server) they fail with EPERM
+directly.  The filter is compiled once in the server with a placeholder for the pid and patched per child
+(one system call instead of a libseccomp build per job).
 """
 
 from __future__ import annotations
@@ -70,9 +75,18 @@ CLOCK_ARG0 = ("clock_gettime", "clock_nanosleep", "timer_create")
 PRCTL_OPTIONS = (1, 2, 3, 15, 16, 21, 23, 30, 38, 39, 42, 0x53564D41)
 
 _PID_PLACEHOLDER = 0x7E5A1D0B  # stands for the child's pid in the precompiled filter
-_CMP_NE, _CMP_EQ, _CMP_MASKED_EQ = 1, 4, 7
+_ACT_NOTIFY = 0x7FC00000  # SECCOMP_RET_USER_NOTIF
+_BPF_RET_K = 0x06
+_SYS_seccomp = 317
+_SECCOMP_SET_MODE_FILTER, _FILTER_FLAG_NEW_LISTENER = 1, 1 << 3
+_CMP_NE, _CMP_EQ, _CMP_GT, _CMP_MASKED_EQ = 1, 4, 6, 7
 _ACT_ALLOW = 0x7FFF0000
 _AF_UNIX = 1
+_PRIO_PROCESS = 0
+_ALL = (1 << 64) - 1
+#: (mask, value) pairs matching exactly the fds 0..2 and 4..65535 (a job has at most 64 open): 0-1, 2, then
+#: each power-of-two block 2**k .. 2**(k+1)-1 for k = 2..15; the upper 32 bits must be zero
+_FD_RANGES = ((_ALL ^ 1, 0), (_ALL, 2)) + tuple((_ALL ^ ((1 << k) - 1), 1 << k) for k in range(2, 16))
 _CLONE_THREAD = 0x00010000
 _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 38, 22, 2
 
@@ -120,11 +134,14 @@ def load_libseccomp():
 
 
 def _export(lib, pid: int) -> bytes:
-    """Builds the filter for ``pid`` with libseccomp and returns it as raw BPF."""
+    """Builds the filter for ``pid`` with libseccomp and returns it as raw BPF.
+
+    Refused calls get the user-notification action (see the module doc).
+    """
     ctx = lib.seccomp_init(_act_errno(errno.ENOSYS))
     if not ctx:
         raise OSError(errno.ENOMEM, "seccomp_init failed")
-    eperm = _act_errno(errno.EPERM)
+    refuse = _ACT_NOTIFY  # the server records the attempt, then answers EPERM
 
     def rule(name: str, action: int, *cmps) -> None:
         nr = lib.seccomp_syscall_resolve_name(name.encode())
@@ -140,32 +157,41 @@ def _export(lib, pid: int) -> bytes:
         for name in ALLOWED:
             rule(name, _ACT_ALLOW)
         for name in REFUSED:
-            rule(name, eperm)
+            rule(name, refuse)
         rule("clone", _ACT_ALLOW, (0, _CMP_MASKED_EQ, _CLONE_THREAD, _CLONE_THREAD))
-        rule("clone", eperm, (0, _CMP_MASKED_EQ, _CLONE_THREAD, 0))
+        rule("clone", refuse, (0, _CMP_MASKED_EQ, _CLONE_THREAD, 0))
         for name in ("socket", "socketpair"):
             rule(name, _ACT_ALLOW, (0, _CMP_EQ, _AF_UNIX, 0))
-            rule(name, eperm, (0, _CMP_NE, _AF_UNIX, 0))
+            rule(name, refuse, (0, _CMP_NE, _AF_UNIX, 0))
         for name in SELF_SIGNAL:
             rule(name, _ACT_ALLOW, (0, _CMP_EQ, pid, 0))
-            rule(name, eperm, (0, _CMP_NE, pid, 0))
+            rule(name, refuse, (0, _CMP_NE, pid, 0))
+        # another process as the target is refused (recorded); libseccomp tests the equalities first
         for name in SELF_PID_ARG0:
             rule(name, _ACT_ALLOW, (0, _CMP_EQ, 0, 0))
             rule(name, _ACT_ALLOW, (0, _CMP_EQ, pid, 0))
-        for name in ("getpriority", "setpriority"):
-            rule(name, _ACT_ALLOW, (1, _CMP_EQ, 0, 0))
-            rule(name, _ACT_ALLOW, (1, _CMP_EQ, pid, 0))
+            rule(name, refuse, (0, _CMP_GT, 0, 0))
+        for name in ("getpriority", "setpriority"):  # PRIO_PROCESS of itself only (not a user's, a group's)
+            rule(name, _ACT_ALLOW, (0, _CMP_EQ, _PRIO_PROCESS, 0), (1, _CMP_EQ, 0, 0))
+            rule(name, _ACT_ALLOW, (0, _CMP_EQ, _PRIO_PROCESS, 0), (1, _CMP_EQ, pid, 0))
+            rule(name, refuse, (0, _CMP_EQ, _PRIO_PROCESS, 0), (1, _CMP_GT, 0, 0))
+            rule(name, refuse, (0, _CMP_GT, _PRIO_PROCESS, 0))
         for name in CLOCK_ARG0:
             rule(name, _ACT_ALLOW, (0, _CMP_MASKED_EQ, 0xFFFFFFF0, 0))
         for option in PRCTL_OPTIONS:
             rule("prctl", _ACT_ALLOW, (0, _CMP_EQ, option, 0))
-        for name in ("close", "dup", "fcntl", "ioctl"):  # nothing may take the event channel away
-            rule(name, _ACT_ALLOW, (0, _CMP_NE, EVENT_FD, 0))
-            rule(name, eperm, (0, _CMP_EQ, EVENT_FD, 0))
+        # nothing may take the event channel away.  The kernel reads these fd arguments as 32-bit ints while
+        # the filter sees 64 bits, so "fd != 3" would let 3 + 2**32 through: allowed fds are matched exactly,
+        # upper half zero, and any value whose lower half is 3 is refused
+        for name in ("close", "dup", "fcntl", "ioctl"):
+            for mask, datum in _FD_RANGES:
+                rule(name, _ACT_ALLOW, (0, _CMP_MASKED_EQ, mask, datum))
+            rule(name, refuse, (0, _CMP_MASKED_EQ, 0xFFFFFFFF, EVENT_FD))
         for name in ("dup2", "dup3"):
-            rule(name, _ACT_ALLOW, (0, _CMP_NE, EVENT_FD, 0), (1, _CMP_NE, EVENT_FD, 0))
-            rule(name, eperm, (0, _CMP_EQ, EVENT_FD, 0))
-            rule(name, eperm, (0, _CMP_NE, EVENT_FD, 0), (1, _CMP_EQ, EVENT_FD, 0))
+            for mask, datum in _FD_RANGES:
+                rule(name, _ACT_ALLOW, (0, _CMP_NE, EVENT_FD, 0), (1, _CMP_MASKED_EQ, mask, datum))
+            rule(name, refuse, (0, _CMP_EQ, EVENT_FD, 0))
+            rule(name, refuse, (1, _CMP_MASKED_EQ, 0xFFFFFFFF, EVENT_FD))
         rc = lib.seccomp_export_bpf(ctx, w)
         if rc < 0:
             raise OSError(-rc, "seccomp_export_bpf failed")
@@ -185,13 +211,40 @@ def _export(lib, pid: int) -> bytes:
             os.close(w)
 
 
+def syscall_numbers(names) -> dict[int, str]:
+    """Native syscall number -> name for ``names`` (those this architecture has).
+
+    Args:
+        names: syscall names.
+    """
+    lib = load_libseccomp()
+    out: dict[int, str] = {}
+    if lib is None:
+        return out
+    for name in names:
+        nr = lib.seccomp_syscall_resolve_name(name.encode())
+        if nr >= 0:
+            out[nr] = name
+    return out
+
+
+#: Every call the filter may refuse (and so every name a refusal record can carry).
+REFUSABLE = tuple(REFUSED) + ("clone", "socket", "socketpair", "close", "dup", "dup2", "dup3", "fcntl", "ioctl",
+                               "getpriority", "setpriority") + SELF_SIGNAL + SELF_PID_ARG0
+
+
 class SeccompFilter:
-    """The compiled allow-list, ready to load into any child with its pid patched in."""
+    """The compiled allow-list, ready to load into any child with its pid patched in.
+
+    Args:
+        program: the BPF program (8-byte instructions).
+    """
 
     def __init__(self, program: bytes) -> None:
         if not program or len(program) % 8:
             raise ValueError("not a BPF program")
         self.program = program
+        self.names = syscall_numbers(REFUSABLE)
 
     @classmethod
     def compile(cls) -> "SeccompFilter":
@@ -205,29 +258,46 @@ class SeccompFilter:
             raise OSError(errno.ENOSYS, "libseccomp not found (apt-get install libseccomp2)")
         return cls(_export(lib, _PID_PLACEHOLDER))
 
-    def for_pid(self, pid: int) -> bytes:
+    def for_pid(self, pid: int, notify: bool = True) -> bytes:
         """The program with the placeholder replaced by ``pid``.
 
         Args:
             pid: the pid of the process that will load it.
+            notify: keep the user-notification action of refused calls; False turns it into ERRNO(EPERM)
+                (for a process nobody supervises).
         """
         out = bytearray(self.program)
         for i in range(0, len(out), 8):
             code, jt, jf, k = struct.unpack_from("=HBBI", out, i)
             if k == _PID_PLACEHOLDER:
                 struct.pack_into("=HBBI", out, i, code, jt, jf, pid)
+            elif not notify and code == _BPF_RET_K and k == _ACT_NOTIFY:
+                struct.pack_into("=HBBI", out, i, code, jt, jf, _act_errno(errno.EPERM))
         return bytes(out)
 
-    def apply(self, pid: int | None = None) -> None:
+    def apply(self, pid: int | None = None, listener: bool = False) -> int | None:
         """Loads the filter into the calling process (irreversible; sets no_new_privs).
 
         Args:
             pid: the caller's pid (default ``os.getpid()``).
+            listener: return a seccomp notification fd through which a supervisor answers refused calls
+                (``_refusals``); without it they fail with EPERM at once.
+
+        Returns:
+            The listener fd, or None.
         """
-        prog = bytearray(self.for_pid(os.getpid() if pid is None else pid))
+        prog = bytearray(self.for_pid(os.getpid() if pid is None else pid, notify=listener))
         buf = (ctypes.c_char * len(prog)).from_buffer(prog)
         fprog = _SockFprog(len(prog) // 8, ctypes.addressof(buf))
         if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "no_new_privs failed")
-        if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "seccomp filter load failed")
+        if not listener:
+            if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "seccomp filter load failed")
+            return None
+        _libc.syscall.restype = ctypes.c_long
+        fd = _libc.syscall(ctypes.c_long(_SYS_seccomp), ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
+                           ctypes.c_uint(_FILTER_FLAG_NEW_LISTENER), ctypes.byref(fprog))
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "seccomp filter load (with listener) failed")
+        return int(fd)

@@ -2,11 +2,15 @@
 
 Everything a response says about how the job ended is the server's own observation: the exit status from
 ``waitpid``, CPU time from the job's CPU clock and rusage, the wall clock, the OOM-kill counter of the
-job's memory cgroup, whether the start frame arrived (the snippet started), and the output sizes.  What
+job's memory cgroup, whether the start frame arrived (the snippet started), the output sizes, and the
+system calls the job's seccomp filter refused (``_refusals``; listed first among the runtime tags).  What
 the child wrote on its event channel only adds runtime tags (see ``_wire.EventChannel``).
 
-The server never dies because of a job: any error while starting, watching or finishing one job ends that
-job with ``setup_error`` and the loop goes on.
+The server never dies because of a job, and never waits for one: it reads a job's pipes only when they are
+readable (and drains them without blocking when the job ends, even if a write end survives it, parked in a
+unix socket's queue), answers its refused calls only when one is pending, and bounds the work each job can
+cause (output and event bytes, event frames, refusals).  Any error while starting, watching or finishing
+one job ends that job with ``setup_error`` and the loop goes on.
 """
 
 from __future__ import annotations
@@ -14,14 +18,17 @@ from __future__ import annotations
 import os
 import selectors
 import signal
+import socket
 import time
 from collections.abc import Callable
 
 from . import _policy, _wire
 from ._cgroups import JobCgroups
 from ._child import ChildConfig, ChildJob, run_child
+from ._refusals import RefusalListener
 
 CHILD_UID_BASE = 20000
+_OBSERVED_MAX = 32  # distinct refused-syscall tags kept per job
 _CPUCLOCK_PROF, _CPUCLOCK_SCHED = 0, 2
 _DISCARD = bytearray(65536)
 
@@ -57,6 +64,9 @@ class Job:
         self.out_n = self.err_n = self.total = self.ev_total = 0
         self.events = _wire.EventChannel()
         self.fds: dict[str, int] = {}  # kind -> read end
+        self.lsock: socket.socket | None = None  # where the child sends its seccomp listener
+        self.refusals: RefusalListener | None = None
+        self.observed: list[str] = []  # tags of refused system calls (the server's own observation)
         self.killed_by: str | None = None
         self.done = False
 
@@ -127,6 +137,9 @@ class Server:
                 r, w = os.pipe2(os.O_CLOEXEC)
                 job.fds[kind] = r
                 write_ends.append(w)
+            if self.cfg.confine and self.cfg.seccomp is not None:
+                job.lsock, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                write_ends.append(child_end.detach())
             child = ChildJob(uid=uid, timeout=job.timeout, memory_mb=memory_mb, scratch=job.scratch,
                              cgroups=job.cgroups, fds=tuple(write_ends))
             job.start = time.monotonic()
@@ -138,7 +151,11 @@ class Server:
                     wipe = [b for other in self.jobs.values() for b in (other.out, other.err)] + [_DISCARD]
                     run_child(self.cfg, child, code, wipe)
                 finally:
-                    os._exit(125)
+                    while True:  # an asynchronous exception may hit the first attempt itself
+                        try:
+                            os._exit(125)
+                        except BaseException:
+                            pass
             job.pid = pid
             job.clock = cpu_clock_id(pid)
             job.next_cpu_check = job.start
@@ -149,6 +166,8 @@ class Server:
             self.jobs[jid] = job
             for kind, fd in job.fds.items():
                 self.sel.register(fd, selectors.EVENT_READ, (kind, job))
+            if job.lsock is not None:
+                self.sel.register(job.lsock, selectors.EVENT_READ, ("lsock", job))
             self.sel.register(job.pidfd, selectors.EVENT_READ, ("exit", job))
         except Exception as e:  # noqa: BLE001 - one job's failure must not end the server
             for w in write_ends:
@@ -180,6 +199,8 @@ class Server:
                 pass
         job.fds.clear()
         job.pidfd = -1
+        self._close_lsock(job)
+        self._close_refusals(job)
         self.jobs.pop(job.jid, None)
         if job.cgroups and self.cgroups is not None:
             self.cgroups.remove(job.cgroups)
@@ -188,10 +209,70 @@ class Server:
         for buf in (job.out, job.err):
             buf[:] = bytes(len(buf))
 
+    # ----------------------------------------------------------------------------------- refused syscalls
+    def take_listener(self, job: Job) -> None:
+        """The child sent its seccomp listener (or closed the socket without one: no supervision)."""
+        assert job.lsock is not None
+        try:
+            _, fds, _, _ = socket.recv_fds(job.lsock, 16, 1)
+        except OSError:
+            fds = []
+        self._close_lsock(job)
+        if fds and job.refusals is None:
+            job.refusals = RefusalListener(fds[0], self.cfg.seccomp.names)
+            self.sel.register(fds[0], selectors.EVENT_READ, ("seccomp", job))
+        else:
+            for fd in fds:
+                os.close(fd)
+
+    def answer_refusals(self, job: Job) -> None:
+        """Records and refuses the job's pending refused calls."""
+        assert job.refusals is not None
+        tags, finished = job.refusals.answer()
+        for tag in tags:
+            if tag not in job.observed and len(job.observed) < _OBSERVED_MAX:
+                job.observed.append(tag)
+        if finished:
+            self._close_refusals(job)
+
+    def _close_lsock(self, job: Job) -> None:
+        if job.lsock is not None:
+            try:
+                self.sel.unregister(job.lsock)
+            except (KeyError, ValueError):
+                pass
+            job.lsock.close()
+            job.lsock = None
+
+    def _close_refusals(self, job: Job) -> None:
+        if job.refusals is not None:
+            try:
+                self.sel.unregister(job.refusals.fd)
+            except (KeyError, ValueError):
+                pass
+            job.refusals.close()
+            job.refusals = None
+
     # --------------------------------------------------------------------------------------------- output
     def pump(self, kind: str, job: Job) -> bool:
-        """Reads what one of the job's pipes has; False at EOF (the pipe is then closed)."""
+        """Reads what one of the job's pipes has; False at EOF or, when draining, when it is empty (the
+        pipe is then closed)."""
         fd = job.fds[kind]
+        try:
+            return self._pump(kind, job, fd)
+        except BlockingIOError:  # draining and empty, but a write end lives on (parked in a socket queue)
+            self._drop_pipe(job, kind)
+            return False
+
+    def _drop_pipe(self, job: Job, kind: str) -> None:
+        fd = job.fds.pop(kind)
+        try:
+            self.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        os.close(fd)
+
+    def _pump(self, kind: str, job: Job, fd: int) -> bool:
         if kind == "ev":
             data = os.read(fd, 65536)
             k = len(data)
@@ -212,9 +293,7 @@ class Server:
             job.killed_by = "output" if job.total > _policy.OUT_KILL else "event-flood"
             self.kill(job)
         if k == 0:
-            self.sel.unregister(fd)
-            os.close(fd)
-            del job.fds[kind]
+            self._drop_pipe(job, kind)
             return False
         return True
 
@@ -231,7 +310,7 @@ class Server:
         """The job's child exited: drain its pipes, reap it, answer the host."""
         self.kill(job)  # anything left in its group
         for kind in list(job.fds):
-            os.set_blocking(job.fds[kind], True)
+            os.set_blocking(job.fds[kind], False)  # never wait: a write end may outlive the job
             while kind in job.fds and self.pump(kind, job):
                 pass
         job.events.close()
@@ -254,7 +333,8 @@ class Server:
         hdr = {"id": job.jid, "ready": job.events.start is not None, "exit_code": code, "signal": sig,
                "wall_ms": round(wall_ms, 3), "cpu_ms": round(cpu_s * 1000.0, 3), "cpu_limit_s": job.timeout,
                "killed_by": job.killed_by, "oom_kills": oom, "memory_peak": peak, "cgroups": sorted(job.cgroups),
-               "events": job.events.tags, "static": start.get("static"), "layers": start.get("layers"),
+               "events": job.observed + job.events.tags_within(_policy.TAGS_MAX - len(job.observed)),
+               "static": start.get("static"), "layers": start.get("layers"),
                "out_total": job.total, "events_total": job.ev_total, "out_len": job.out_n, "err_len": job.err_n}
         out, err = bytes(job.out[:job.out_n]), bytes(job.err[:job.err_n])
         self._release(job)
@@ -320,6 +400,12 @@ class Server:
                     if kind == "exit":
                         job.done = True
                         self.finish(job)
+                    elif kind == "seccomp":
+                        if job.refusals is not None:
+                            self.answer_refusals(job)
+                    elif kind == "lsock":
+                        if job.lsock is not None:
+                            self.take_listener(job)
                     elif kind in job.fds:
                         self.pump(kind, job)
                 except Exception as e:  # noqa: BLE001 - one job's failure must not end the server

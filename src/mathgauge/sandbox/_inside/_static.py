@@ -52,6 +52,10 @@ _DUNDER_TAGS = {
     "__base__", "__getattribute__", "__dict__", "__loader__", "__spec__", "f_globals", "f_locals", "f_back",
     "f_builtins", "gi_frame", "tb_frame", "co_code", "__reduce__", "__reduce_ex__", "__self__", "__func__",
 }
+#: Tags kept per snippet (each at most ``TAG_MAX_CHARS``); one more replaces the last with ``TOO_MANY_TAGS``.
+MAX_TAGS = 64
+TAG_MAX_CHARS = 300
+TOO_MANY_TAGS = "dynamic:too-many-static-tags"
 _SENSITIVE_PATHS = ("/etc", "/proc", "/sys", "/root", "/home", "/dev", "/var", "/run", "/boot", "~", "/usr", "/bin",
                     "/tmp", "/mnt", "/opt", "/srv", "..")
 
@@ -86,8 +90,18 @@ class _Visitor(ast.NodeVisitor):
         self.aliases: dict[str, str] = {}  # local name -> module / dotted origin
 
     def tag(self, t: str) -> None:
-        if t not in self.tags:
-            self.tags.append(t)
+        # bounded and printable whatever the snippet's literals hold: the tags travel in the start frame,
+        # which must stay a small valid message (a snippet must not be able to make it unreadable)
+        if not t.isprintable():
+            t = t.encode("unicode_escape").decode("ascii")
+        t = t[:TAG_MAX_CHARS]
+        if t in self.tags:
+            return
+        if len(self.tags) >= MAX_TAGS:
+            if TOO_MANY_TAGS not in self.tags:
+                self.tags[-1] = TOO_MANY_TAGS
+            return
+        self.tags.append(t)
 
     # imports
     def _module(self, name: str, alias: str | None) -> None:

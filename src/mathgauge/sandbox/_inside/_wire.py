@@ -31,11 +31,17 @@ _SHORT = struct.Struct(">H")
 
 #: The categories a runtime tag may have; any other tag is itself reported as tampering.
 TAG_PREFIXES = ("process:", "network:", "signal:", "fs:", "ctypes:", "env:", "introspection:", "dynamic:",
-                "tamper:")
+                "tamper:", "kernel:")
 TAG_MAX_CHARS = 300
 TAMPER_MALFORMED = "tamper:malformed-event-frame"
 TAMPER_START = "tamper:contradictory-start-frame"
 TAMPER_OVERFLOW = "tamper:too-many-event-tags"
+TAMPER_SATURATED = "tamper:too-many-event-frames"
+#: Frames (and resynchronisations after garbage) the server parses per job; the rest is only counted.
+FRAMES_MAX = 16384
+_MARK = bytes((FRAME_MARK,))
+_EVENT, _START = EVENT_KIND[0], START_KIND[0]
+_KINDS = (_EVENT, _START)
 
 
 # ---------------------------------------------------------------------------------------- host <-> server
@@ -125,12 +131,27 @@ def encode_frame(kind: bytes, payload: bytes) -> bytes:
 
 
 def encode_start(info: dict) -> bytes:
-    """The start frame: static tags and layers, as JSON.
+    """The start frame: static tags and layers, as JSON; always one whole, valid frame.
+
+    A frame cut short would read as "the snippet never started" (and a snippet decides what its static
+    tags are): when the JSON is too long, static tags are dropped from the end, keeping a marker.
 
     Args:
-        info: JSON-serialisable object.
+        info: JSON-serialisable object; ``info["static"]``, when present, a list of tags.
     """
-    return encode_frame(START_KIND, json.dumps(info, separators=(",", ":")).encode()[:START_MAX])
+    info = dict(info)
+    while True:
+        data = json.dumps(info, separators=(",", ":")).encode()
+        static = info.get("static")
+        if len(data) <= START_MAX or not isinstance(static, list) or not static:
+            break
+        info["static"] = static[: len(static) // 2] + ["dynamic:too-many-static-tags"]
+        if len(static) == 1:
+            info["static"] = ["dynamic:too-many-static-tags"]
+    if len(data) > START_MAX:  # the layers alone cannot be this large; never send a frame cut short
+        data = json.dumps({"static": info.get("static") if isinstance(info.get("static"), list) else []},
+                          separators=(",", ":")).encode()[:START_MAX]
+    return encode_frame(START_KIND, data)
 
 
 def valid_tag(tag: str) -> bool:
@@ -145,37 +166,64 @@ def valid_tag(tag: str) -> bool:
 class EventChannel:
     """Server-side parser of one job's event channel.
 
-    Bounded (at most ``max_tags`` distinct tags, a buffer of two frames), never raises, and reports every
-    malformed or contradictory frame as a ``tamper:`` tag.
+    Bounded in memory (at most ``max_tags`` distinct tags, a buffer of two frames) and in work: at most
+    ``max_frames`` frames and resynchronisations are parsed (about 1 us each), after which the channel is
+    only counted, not read (``TAMPER_SATURATED``), so that bytes a snippet writes for free cannot cost the
+    server, shared by every job, more than a few milliseconds.  Never raises; every malformed or
+    contradictory frame is reported as a ``tamper:`` tag.
 
     Args:
         max_tags: distinct tags kept; one more adds ``TAMPER_OVERFLOW``.
+        max_frames: frames (and resynchronisations after garbage) parsed at most.
     """
 
-    def __init__(self, max_tags: int = 64) -> None:
+    def __init__(self, max_tags: int = 64, max_frames: int = FRAMES_MAX) -> None:
         self.max_tags = max_tags
-        self.tags: list[str] = []
+        self.max_frames = max_frames
+        self._tags: list[str] = []
+        self._markers: list[str] = []  # what was dropped or left unread: always part of the record
         self._seen: set[str] = set()
         self.start: dict | None = None
         self.frames = 0
+        self.work = 0
+        self.saturated = False
         self._buf = bytearray()
+
+    @property
+    def tags(self) -> list[str]:
+        """The record: distinct tags in order of arrival, then the markers (at most ``max_tags`` in all)."""
+        return self.tags_within(self.max_tags)
+
+    def tags_within(self, n: int) -> list[str]:
+        """The record cut to ``n`` tags, keeping the markers (which say that tags were dropped).
+
+        Args:
+            n: how many tags at most (at least 3).
+        """
+        markers = list(self._markers)
+        keep = n - len(markers)
+        if len(self._tags) > keep and TAMPER_OVERFLOW not in markers:
+            markers.append(TAMPER_OVERFLOW)
+            keep -= 1
+        return self._tags[:max(0, keep)] + markers
+
+    def _mark(self, marker: str) -> None:
+        if marker not in self._markers:
+            self._markers.append(marker)
 
     def _tag(self, tag: str) -> None:
         if tag in self._seen:
             return
-        if len(self.tags) >= self.max_tags:
-            if TAMPER_OVERFLOW not in self._seen:
-                self._seen.add(TAMPER_OVERFLOW)
-                self.tags[-1] = TAMPER_OVERFLOW  # the record always says that tags were dropped
+        if len(self._tags) >= self.max_tags:
+            self._mark(TAMPER_OVERFLOW)
             return
         self._seen.add(tag)
-        self.tags.append(tag)
+        self._tags.append(tag)
 
-    def _malformed(self) -> None:
-        self._tag(TAMPER_MALFORMED)
-        # resynchronise on the next frame mark
-        nxt = self._buf.find(bytes((FRAME_MARK,)), 1)
-        del self._buf[: nxt if nxt > 0 else len(self._buf)]
+    def _saturate(self) -> None:
+        self.saturated = True
+        self._buf = bytearray()
+        self._mark(TAMPER_SATURATED)
 
     def feed(self, data: bytes) -> None:
         """Parses what the job wrote.
@@ -183,25 +231,34 @@ class EventChannel:
         Args:
             data: the next bytes read from the channel.
         """
-        self._buf += data
-        while len(self._buf) >= 4:
-            if self._buf[0] != FRAME_MARK or self._buf[1:2] not in (EVENT_KIND, START_KIND):
-                self._malformed()
-                continue
-            kind = bytes(self._buf[1:2])
-            (n,) = _SHORT.unpack(bytes(self._buf[2:4]))
-            if kind == EVENT_KIND and n > EVENT_MAX:
-                self._malformed()
-                continue
-            if len(self._buf) < 4 + n:
+        if self.saturated:
+            return
+        buf = self._buf
+        buf += data
+        end = len(buf)
+        pos = 0
+        while end - pos >= 4:
+            if self.work >= self.max_frames:
+                self._saturate()
                 return
-            payload = bytes(self._buf[4:4 + n])
-            del self._buf[:4 + n]
+            self.work += 1
+            kind = buf[pos + 1]
+            n = (buf[pos + 2] << 8) | buf[pos + 3]
+            if buf[pos] != FRAME_MARK or kind not in _KINDS or (kind == _EVENT and n > EVENT_MAX):
+                self._tag(TAMPER_MALFORMED)
+                nxt = buf.find(_MARK, pos + 1)  # resynchronise on the next frame mark
+                pos = nxt if nxt > 0 else end
+                continue
+            if end - pos < 4 + n:
+                break
+            payload = bytes(buf[pos + 4:pos + 4 + n])
+            pos += 4 + n
             self.frames += 1
-            if kind == START_KIND:
+            if kind == _START:
                 self._start(payload)
             else:
                 self._event(payload)
+        del buf[:pos]
 
     def _start(self, payload: bytes) -> None:
         if self.start is not None or self.frames != 1:
@@ -209,7 +266,7 @@ class EventChannel:
             return
         try:
             info = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             info = None
         if not isinstance(info, dict):
             self._tag(TAMPER_START)
@@ -228,6 +285,6 @@ class EventChannel:
 
     def close(self) -> None:
         """End of the channel: an unfinished frame left over is malformed."""
-        if self._buf:
+        if self._buf and not self.saturated:
             self._tag(TAMPER_MALFORMED)
             self._buf.clear()
