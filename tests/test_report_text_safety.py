@@ -13,9 +13,12 @@ from mathgauge.report._text import neutralise
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_report_compare import write_run  # noqa: E402
 
-# C0 (but tab and newline), DEL, C1 (NEL included), bidi overrides and isolates, line and paragraph separators
-RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
-EVIL = "\x1b[2J\x1b[31mred\x1b[0m \u202eevil\u202c mark\u200f sep\u2028next\x85nel\x07bell\rreturn"
+# C0 (but tab and newline), DEL, C1 (NEL included), bidi overrides and isolates, line and paragraph separators,
+# invisible characters that hide text, lone surrogates
+RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
+                 "\u200b\u2060-\u2064\ufeff\ud800-\udfff]")
+EVIL = ("\x1b[2J\x1b[31mred\x1b[0m \u202eevil\u202c mark\u200f sep\u2028next\x85nel\x07bell\rreturn"
+        " zero\u200bwidth bom\ufeff lone\ud800surrogate")
 
 
 def _evil_store(tmp_path: Path) -> Path:
@@ -72,3 +75,19 @@ def test_html_report_holds_no_raw_controls_and_export_keeps_the_exact_text(run_c
     assert run_cli("export", "evil\u202eA", "--output", str(exported), "--store", str(db)).code == 0
     rows = [json.loads(line) for line in exported.read_text(encoding="utf-8").splitlines()]
     assert rows[0]["response"] == EVIL + " \\boxed{1}" and rows[0]["problem_id"] == "p\x1b[1m1"
+
+
+def test_csv_and_parquet_exports_write_a_lone_surrogate_as_its_escape(run_cli, tmp_path: Path) -> None:
+    # No UTF-8 file holds a lone surrogate raw; formats without escapes write it as the text "\ud800".
+    import csv
+
+    import pyarrow.parquet as pq
+
+    db = _evil_store(tmp_path)
+    for fmt in ("csv", "parquet"):
+        out = tmp_path / f"e.{fmt}"
+        result = run_cli("export", "evil\u202eA", "--format", fmt, "--output", str(out), "--store", str(db))
+        assert result.code == 0, result.err
+        rows = (list(csv.DictReader(out.open(encoding="utf-8"))) if fmt == "csv"
+                else pq.read_table(out).to_pylist())
+        assert "lone\\ud800surrogate" in rows[0]["response"], fmt

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ...errors import ConfigError
+from ._jsonl import json_line
 from ._sft import SftCoverage, export_sft
 
 if TYPE_CHECKING:
@@ -241,16 +242,19 @@ def _text_output(output: str | Path) -> Iterator[IO[str]]:
         yield handle
 
 
-# Characters that JSON allows raw inside strings but that many line readers (str.splitlines, some editors) take
-# for line breaks: written as \u escapes, so one record stays one line and parses back to the exact text.
-_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+def _without_lone_surrogates(value: Any) -> Any:
+    # Formats without escapes (CSV cells, Parquet strings) cannot hold a lone surrogate: it is written as the text
+    # "\ud800" (the JSON formats keep it exactly).
+    if isinstance(value, str) and not value.isascii():
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _write_jsonl(records: Iterable[dict[str, Any]], output: str | Path) -> int:
     count = 0
     with _text_output(output) as stream:
         for rec in records:
-            stream.write(json.dumps(rec, ensure_ascii=False).translate(_LINE_BREAKS) + "\n")
+            stream.write(json_line(rec))
             count += 1
     return count
 
@@ -261,7 +265,7 @@ def _write_csv(rows: Iterable[dict[str, Any]], columns: list[str], output: str |
         writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(row)
+            writer.writerow({k: _without_lone_surrogates(v) for k, v in row.items()})
             count += 1
     return count
 
@@ -293,7 +297,8 @@ def _write_parquet(rows: Iterable[dict[str, Any]], columns: list[str], output: s
     try:
         with pq.ParquetWriter(str(output), schema) as writer:
             for batch in _batches(rows, _PARQUET_BATCH):
-                records = [{"run": run_name, **{col: row.get(col) for col in columns}} for row in batch]
+                records = [{"run": run_name, **{col: _without_lone_surrogates(row.get(col)) for col in columns}}
+                           for row in batch]
                 writer.write_table(pa.Table.from_pylist(records, schema=schema))
                 count += len(batch)
     except OSError as exc:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ...errors import ConfigError
+from ._jsonl import json_line
 
 if TYPE_CHECKING:
     from ...store import Store
@@ -147,4 +148,4 @@ def export_sft(store: Store, run_ref: str, output: str | Path, *, max_per_proble
 
 def _write(handle: TextIO, records: list[dict[str, Any]]) -> None:
     for record in records:
-        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.write(json_line(record))
