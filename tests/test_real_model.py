@@ -17,6 +17,7 @@ import pytest
 from conftest import require_modules
 
 from mathgauge.solve import last_code_block
+from mathgauge.store import Store
 from mathgauge.models._regeneration import REGENERATING_REASONS, STOPPING_REASONS
 
 pytestmark = pytest.mark.slow
@@ -80,8 +81,10 @@ def test_program_of_thought_through_the_sandbox_on_five(run_cli, math500_path: P
     executions = _rows(db, "SELECT attempt_id, status, duration_ms FROM executions")
     assert all(status in EXECUTION_STATUSES and duration >= 0 for _, status, duration in executions)
     # Exactly the calls that wrote a Python block had it run, once.
-    with_code = {attempt_id for attempt_id, response in _rows(db, "SELECT attempt_id, response FROM attempts")
-                 if last_code_block(response or "") is not None}
+    with Store(db, read_only=True) as store:
+        (run,) = store.list_runs()
+        with_code = {call["attempt_id"] for call in store.calls(run.run_id)
+                     if last_code_block(call["response"] or "") is not None}
     assert sorted(a for a, _, _ in executions) == sorted(with_code)
     assert (doc["executions"] or {"count": 0})["count"] == len(executions)
 
