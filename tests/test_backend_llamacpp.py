@@ -256,6 +256,17 @@ def test_requests_are_decoded_together_without_blocking_the_event_loop(smollm2: 
     assert ticks >= elapsed / 0.01 / 3  # the loop kept running while llama.cpp decoded
 
 
+def test_time_waiting_for_a_sequence_is_not_counted_as_generation_time(smollm2: Path) -> None:
+    async def scenario(backend: Any) -> Any:
+        return await asyncio.gather(*[backend.complete(_ask(f"What is {i} + {i}?", max_tokens=16))
+                                      for i in range(3)])
+
+    answers = _with_backend(scenario, n_parallel=1)  # one sequence: the second and third wait their turn
+    waits = sorted(a.total_s - a.latency_s for a in answers)
+    assert all(a.latency_s > 0 for a in answers)
+    assert waits[0] < 0.05 and waits[2] > waits[1] > 0.01  # before: every wait 0, queue time in latency_s
+
+
 def test_requests_it_cannot_serve_fail_alone(smollm2: Path) -> None:
     async def scenario(backend: Any) -> Any:
         errors = []

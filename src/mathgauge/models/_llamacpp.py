@@ -252,14 +252,18 @@ class LlamaCppBackend:
         job = GenerationJob(prompt=prompt, max_tokens=request.max_tokens, sampling=sampling,
                             stops=[s for s in request.stop or [] if s], stream=on_delta is not None, emit=emit,
                             continues=continues and request.messages[-1].get("role") == "assistant")
-        started = time.monotonic()
+        started = generating = time.monotonic()
         self.engine.submit(job)
         delivered: list[str] = []
         stopped_at: int | None = None
         try:
             while True:
                 event = await events.get()
-                if event[0] == "delta":
+                if event[0] == "started":
+                    # The time waiting for a free sequence is not generation time: with more requests in flight
+                    # than sequences, counting it would sum the queue into "time in model calls".
+                    generating = time.monotonic()
+                elif event[0] == "delta":
                     if stopped_at is None and on_delta is not None:
                         delivered.append(event[1])
                         if on_delta(event[1]) is False:
@@ -275,9 +279,10 @@ class LlamaCppBackend:
         if stopped_at is not None:
             # What the callback saw is the answer; tokens generated after it (one step at most) are not counted.
             text, finish, completion_tokens = "".join(delivered), "stopped_by_client", stopped_at
-        elapsed = time.monotonic() - started
+        ended = time.monotonic()
         return ChatResponse(text=text, finish_reason=finish, prompt_tokens=prompt_tokens,
-                            completion_tokens=completion_tokens, latency_s=elapsed, total_s=elapsed)
+                            completion_tokens=completion_tokens, latency_s=ended - generating,
+                            total_s=ended - started)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -59,8 +59,9 @@ class GenerationJob:
         sampling: sampling settings.
         stops: strings that end the answer (not included in it).
         stream: send ``("delta", text, tokens_so_far)`` events while generating.
-        emit: called on the engine thread with each event: deltas, then ``("done", text, finish_reason,
-            prompt_tokens, completion_tokens)`` or ``("error", message)``.
+        emit: called on the engine thread with each event: ``("started",)`` when a sequence takes the job,
+            deltas, then ``("done", text, finish_reason, prompt_tokens, completion_tokens)`` or
+            ``("error", message)``.
         continues: the prompt ends inside the answer (a partial assistant message): its last tokens count for
             the penalties as if generated.
     """
@@ -285,6 +286,7 @@ class LlamaCppEngine:
             slot.next_token, slot.generated, slot.text, slot.sent = None, 0, "", 0
             slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             slot.sampler = self._new_sampler(job.sampling, tokens if job.continues else [])
+            job.emit(("started",))
 
     def _end_cancelled(self) -> None:
         for slot in self._slots:
