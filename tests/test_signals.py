@@ -186,14 +186,16 @@ def test_leases_across_hosts_go_stale_after_the_timeout(tmp_path) -> None:
         with pytest.raises(RunBusy, match=r"run r is in progress \(pid 1 on another-host, last heartbeat 0 s ago\)"):
             store.acquire_lease(run, Lease.for_this_process())
         assert store.get_run("r").status == "running"
-        store._db.execute("UPDATE run_leases SET heartbeat_at = heartbeat_at - 61")  # no heartbeat for 61 s
+        # It worked 30 s, then sent no heartbeat for 61 s.
+        store._db.execute("UPDATE run_leases SET heartbeat_at = heartbeat_at - 61, acquired_at = acquired_at - 91")
         assert store.get_run("r").status == "interrupted"
         mine = Lease.for_this_process()
         store.acquire_lease(run, mine)  # stale: taken over
+        assert store.get_run("r").wall_s == pytest.approx(30, abs=0.01)  # the dead session's time is kept
         assert store.renew_lease(run.run_id, mine) and not store.renew_lease(run.run_id, other)
-        store.release_lease(run.run_id, other)  # not its lease any more: nothing happens
+        assert not store.release_lease(run.run_id, other)  # not its lease any more: nothing happens
         assert store.lease_holder(run.run_id) is not None
-        store.release_lease(run.run_id, mine)
+        assert store.release_lease(run.run_id, mine)
         assert store.lease_holder(run.run_id) is None
 
 

@@ -281,8 +281,9 @@ def _close_run(store: Store, run: RunRecord, lease: Lease, outcome: BaseExceptio
             status, message = "failed", str(outcome)  # the endpoint's own words, without the advice
         else:
             status, message = "interrupted", None if isinstance(outcome, SignalStop) else str(error)
-        store.mark_run_ended(run.run_id, status, wall_s=time.monotonic() - started, error=message)
-        store.release_lease(run.run_id, lease)
+        # A session whose lease was taken over had its time counted by the process that took it over.
+        ours = store.release_lease(run.run_id, lease)
+        store.mark_run_ended(run.run_id, status, wall_s=time.monotonic() - started if ours else 0.0, error=message)
     except sqlite3.Error:
         # The store cannot be written (a full disk): what is stored stays; readers see the run as interrupted once
         # this process is gone, as its lease is no longer renewed.

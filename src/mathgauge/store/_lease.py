@@ -106,9 +106,13 @@ def acquire(db: sqlite3.Connection, run_id: str, lease: Lease, *,
     """
     now = time.time()
     current = lease_holder(db, run_id)
-    if current is not None and current.owner != lease.owner and is_alive(current, stale_after_s=stale_after_s,
-                                                                         now=now):
-        return current
+    if current is not None and current.owner != lease.owner:
+        if is_alive(current, stale_after_s=stale_after_s, now=now):
+            return current
+        # The session that held it died without closing the run: its time up to its last heartbeat is kept in the
+        # run's wall time, which would otherwise count only the sessions that ended cleanly.
+        db.execute("UPDATE runs SET wall_s = wall_s + ? WHERE run_id = ?",
+                   (max(0.0, current.heartbeat_at - current.acquired_at), run_id))
     db.execute(
         "INSERT INTO run_leases(run_id, owner, pid, host, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(run_id) DO UPDATE SET owner = excluded.owner, pid = excluded.pid, host = excluded.host,"
@@ -125,9 +129,9 @@ def renew(db: sqlite3.Connection, run_id: str, lease: Lease) -> bool:
     return cur.rowcount == 1
 
 
-def release(db: sqlite3.Connection, run_id: str, lease: Lease) -> None:
-    """Give the lease back (only if it is still ours)."""
-    db.execute("DELETE FROM run_leases WHERE run_id = ? AND owner = ?", (run_id, lease.owner))
+def release(db: sqlite3.Connection, run_id: str, lease: Lease) -> bool:
+    """Give the lease back (only if it is still ours); ``False`` when it was not (taken over as stale)."""
+    return db.execute("DELETE FROM run_leases WHERE run_id = ? AND owner = ?", (run_id, lease.owner)).rowcount == 1
 
 
 def _process_exists(pid: int) -> bool:

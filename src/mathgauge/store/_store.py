@@ -314,9 +314,9 @@ class Store:
         """Renew our lease; ``False`` when another process has taken it over."""
         return _lease.renew(self._db, run_id, lease)
 
-    def release_lease(self, run_id: str, lease: Lease) -> None:
-        """Give our lease back."""
-        _lease.release(self._db, run_id, lease)
+    def release_lease(self, run_id: str, lease: Lease) -> bool:
+        """Give our lease back; ``False`` when it was no longer ours (another process took it over)."""
+        return _lease.release(self._db, run_id, lease)
 
     def lease_holder(self, run_id: str) -> LeaseHolder | None:
         """The live lease of a run (the process working on it); ``None`` when none is."""
