@@ -108,6 +108,19 @@ PROSE = [
     ("I choose option (b).", "(B)", True),
     ("The answer is 4 4/9.", "\\frac{40}{9}", True),
     ("The answer is $3\\tfrac12$ cups.", "3.5", True),
+    # a LaTeX dollar sign (\\$) inside or beside a math span is currency, never a delimiter
+    ("So she paid $\\$1,\\!250$ in total.", "1250", True),
+    ("The price is $\\$12.50$, so the change is $\\$7.50$.", "7.50", True),
+    ("The price is $\\$12.50$, so the change is $\\$7.50$.", "12.50", False),
+    ("He earns \\$8 an hour, so he makes $8 \\cdot 5 = \\$40$.", "40", True),
+    ("Thus the total is $ \\frac{1}{2} \\$ + \\frac{3}{2} \\$ = \\$2 $.", "2", True),
+    # a concluding sentence whose one math span is a value, whatever its verb
+    ("Therefore she paid $1,\\!250$.", "1250", True),
+    ("Hence Bob walks $\\frac{3}{2}$ miles in total.", "1.5", True),
+    ("So the recipe needs $2\\tfrac14$ cups of flour.", "\\frac94", True),
+    ("Thus the dog weighs $12\\text{ pounds}$.", "12", True),
+    ("Thus $3$ cannot be the weight.", "3", False),
+    ("So we still need to compute $x^2 + 1$.", "5", False),
 ]
 
 

@@ -56,6 +56,8 @@ _SCRIPT_RE = re.compile(r"<script[^>]{0,80}>|</script>", re.I)
 
 
 _ESCAPED_TAG_RE = re.compile(r"&lt;/?(?:answer|think)&gt;", re.I)
+#: A LaTeX dollar sign (``\$5``), not a math delimiter; ``\\$`` is a line break, then a delimiter.
+_LITERAL_DOLLAR_RE = re.compile(r"(?<!\\)\\\$")
 
 
 def prepare_response(response: str) -> str:
@@ -65,6 +67,10 @@ def prepare_response(response: str) -> str:
         text = text[-MAX_SCAN_CHARS:]
     if "<script" in text:
         text = _SCRIPT_RE.sub("$", text)  # <script type="math/tex">x</script> is math
+    if "\\$" in text:
+        # Currency is dropped when answers are compared anyway; read as a delimiter it would cut every math span
+        # that holds it (``$\$1,\!250$``) in two.
+        text = _LITERAL_DOLLAR_RE.sub(" ", text)
     return text
 
 

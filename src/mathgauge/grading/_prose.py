@@ -308,8 +308,27 @@ def _rule_single_number(sent: str) -> str | None:
     return nums[0] if len(nums) == 1 else None
 
 
+_ANY_NEGATION_RE = re.compile(r"\b(?:not|never|cannot|can't|won't|isn't|aren't|wasn't|doesn't|don't|no)\b", re.I)
+_ONE_MATH_SPAN_RE = re.compile(r"^[^$]*\$([^$]{1,200})\$(?P<after>[^$]*)$")
+#: What a value written as math may hold: digits, operators, and the commands of numbers and units.
+_MATH_VALUE_RE = re.compile(r"^(?:[\d\s.,+\-/^(){}%:!]|\\(?:d?t?frac|sqrt|pi|cdot|times|circ|%|!|,|;|left|right|"
+                            r"infty|text\{[^{}]{0,30}\}|mathrm\{[^{}]{0,30}\}))+$")
+
+
+def _rule_single_math(sent: str) -> str | None:
+    """A concluding sentence whose one math span is a value, with at most a few words after it: "Therefore she
+    paid $\\$1,\\!250$ in total." (the verb is not one the other rules know; the value is the conclusion's)."""
+    if not _CONCLUDE_START_RE.match(sent) or _ANY_NEGATION_RE.search(sent):
+        return None  # "Thus $3$ cannot be right."
+    m = _ONE_MATH_SPAN_RE.match(sent)
+    if not m or len(re.findall(r"[A-Za-z]+", m.group("after"))) > 3:
+        return None
+    value = m.group(1).strip()
+    return value if re.search(r"\d", value) and _MATH_VALUE_RE.match(value) else None
+
+
 _RULES = (_rule_answer_is, _rule_subject_is, _rule_values_are, _rule_several_values, _rule_trailing_math, _rule_bold,
-          _rule_value_list, _rule_equals_end, _rule_single_number, _rule_is_clause)
+          _rule_value_list, _rule_equals_end, _rule_single_number, _rule_single_math, _rule_is_clause)
 _RELATIVE_CLAUSE_RE = re.compile(r",\s*(?:which|since|because|as|so that|where|when|but|although|though|"
                                  r"assuming|given that|(?:and\s+)?(?:it\s+is\s+)?(?:achieved|attained|obtained|"
                                  r"reached|occurring|occurs|with equality))\b"
