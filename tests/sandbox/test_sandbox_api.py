@@ -28,6 +28,8 @@ def _cli(*args, stdin: str | None = None, env=None, timeout=120):
 @pytest.fixture(scope="module")
 def sb():
     if not LAYERS.get("usable"):
+        if os.environ.get("MATHGAUGE_REQUIRE_SANDBOX") == "1":
+            pytest.fail("sandbox unavailable: %s" % LAYERS.get("missing"))
         pytest.skip("sandbox unavailable: %s" % LAYERS.get("missing"))
     s = Sandbox(timeout_s=10, memory_mb=1024)
     yield s
