@@ -121,6 +121,14 @@ PROSE = [
     ("Thus the dog weighs $12\\text{ pounds}$.", "12", True),
     ("Thus $3$ cannot be the weight.", "3", False),
     ("So we still need to compute $x^2 + 1$.", "5", False),
+    # a relative clause: a remark on the value after it, or the value itself when the main clause only names it
+    ("So the answer is 12, which is divisible by 3.", "12", True),
+    ("So the answer is 12, which is divisible by 3.", "3", False),
+    ("Thus the answer is $\\frac{1}{2}$, which is $0.5$ as a decimal.", "\\frac12", True),
+    ("The answer is 1, 2, 3, which are the roots of the cubic.", "1,2,3", True),
+    ("Hence, we add one more to reach our desired number, which is 5.", "5", True),
+    ("So the set of all roots of the equation is the one found above, which is $\\{1, 2, 4\\}$.", "\\{1,2,4\\}", True),
+    ("Therefore we need the smallest such number, which is the one we computed above.", "1", False),
 ]
 
 

@@ -56,6 +56,9 @@ def strip_trailing_words(ans: str) -> str:
     """Reduce a captured phrase to its answer: ``the value of 65 cubic units`` -> ``65``."""
     ans = ans.strip().strip("*").strip()
     ans = _MOD_SUFFIX_RE.sub("", ans)
+    clause = _RELATIVE_CLAUSE_RE.search(ans) if "," in ans else None
+    if clause and re.search(r"[\d\\]", ans[:clause.start()]):
+        ans = ans[:clause.start()]  # "12, which is divisible by 3": a remark on the value, not a new one
     ans = re.sub(r"^.*\b(?:is|are|was|equals)\s+(?=\S)", "", ans)
     ans = _LEADING_WORDS_RE.sub("", ans).strip()
     m = _WORDS_BEFORE_NUMBER_RE.match(ans)
@@ -336,6 +339,9 @@ _RELATIVE_CLAUSE_RE = re.compile(r",\s*(?:which|since|because|as|so that|where|w
                                  r"(?:[^,.!?]|[.!?](?!\s)|,(?!\s*(?:is|are|was|equals)\b|\s*=))*$", re.I)
 
 
+_WHICH_VALUE_RE = re.compile(r",\s*which\s+(?:is|are|equals|gives)\s+", re.I)
+
+
 _SENTENCE_END_RE = re.compile(r"[.!]\s+(?=[A-Z\[(])")
 
 
@@ -448,7 +454,12 @@ def _line_answer(line: str, loose: bool = True) -> str | None:
                 if re.search(r"\d", sent):
                     break  # "x = 0, but this is not correct": a value ruled out, nothing committed
                 continue
-            sent = sent[:clause.start()]
+            main = sent[:clause.start()]
+            if not (_WHICH_VALUE_RE.match(clause.group(0)) and re.search(r"[\d$\\]", clause.group(0))
+                    and not re.search(r"[\d$\\]", main)):
+                # A remark after the value ("12, which is even") is not the answer; but when the main clause only
+                # names what is meant ("... our desired number, which is 5."), the value is the clause's.
+                sent = main
         sent = _CONDITION_RE.sub("", sent)
         bare = _plain(sent)
         if looks_like_bare_answer(bare) and (loose or _has_value(bare) or len(bare) <= 3):
