@@ -129,6 +129,14 @@ PROSE = [
     ("Hence, we add one more to reach our desired number, which is 5.", "5", True),
     ("So the set of all roots of the equation is the one found above, which is $\\{1, 2, 4\\}$.", "\\{1,2,4\\}", True),
     ("Therefore we need the smallest such number, which is the one we computed above.", "1", False),
+    # math in \\( \\) like in $ $; a condition put first; an "Answer:" line that opens the whole solution
+    ("Therefore, it will take the lion \\(12\\) minutes to catch the elephant.", "12", True),
+    ("Based on the analysis, the correct graph is \\(C\\).", "C", True),
+    ("Based on the analysis, the correct graph is \\(C\\).", "A", False),
+    ("Therefore, when $a = 4$, the value of $b$ is $0$.", "0", True),
+    ("Therefore, when $a = 4$, the value of $b$ is $0$.", "4", False),
+    ("Answer: To find the volume of the cone, we use the formula \\( V = \\frac{1}{3}Bh \\) with B = 30 and h = 6.5:\n"
+     "\\[ V = \\frac{1}{3} \\cdot 30 \\cdot 6.5 = 65 \\]\nThus, the volume of the cone is \\( 65 \\) cubic units.", "65", True),
 ]
 
 
@@ -211,6 +219,30 @@ THOUGHT_FORMAT = [
     ("<|begin_of_thought|>\nMaybe it is 12, let me see\n<|end_of_thought|>\n<|begin_of_solution|>\nWe compute",
      "12", False),
 ]
+
+
+# a program introduced as a check of a stated answer (closed, or cut off) leaves the answer standing; one that is
+# to compute it leaves none yet; code in the program is never an answer line
+CHECKED_BY_CODE = [
+    ("So the final answer is:\n\\[\n-3\n\\]\n\nLet's verify this with Python code to ensure accuracy.\n```python\n"
+     "print(2 - 5)\n```", "-3", True),
+    ("Thus, the simplified fraction is:\n\\[\n\\dfrac{13}{6}\n\\]\n\nLet me double-check with a quick script.\n"
+     "```python\nfrom fractions import Fraction\nprint(Fraction(26, 12))\n```", "\\frac{13}{6}", True),
+    ("Thus, the minimum value of the expression is \\(64\\). Let's confirm this with Python code.\n```python\n"
+     "import sympy\nx = sympy.symbols('x')\n", "64", True),
+    ("We need the sum of the first ten squares. Let's compute it with Python:\n```python\n"
+     "print(sum(i * i for i in range(1, 11)))\n```", "385", False),
+    ("The total is 385.\n\nNow let's compute the other sum with Python:\n```python\nprint(sum(range(11)))\n", "385",
+     False),
+    ("We search.\n```python\nfor n in range(30, 51):\n    if n % 7 == 6:\n        answer = n\n        break\n"
+     "print(answer)\n```\n```output\n34\n```\nThe number of students in the class is \\(34\\).", "34", True),
+    ("The answer is verified.", "5", False),
+]
+
+
+@pytest.mark.parametrize("response,gold,expected", CHECKED_BY_CODE, ids=_ids(CHECKED_BY_CODE))
+def test_class2_code_after_the_answer(grader, response, gold, expected):
+    _check_response(grader, response, gold, expected, ("boxed", "auto"))
 
 
 @pytest.mark.parametrize("response,gold,expected", THOUGHT_FORMAT, ids=_ids(THOUGHT_FORMAT))

@@ -118,17 +118,35 @@ _ANSWER_LINE_RE = re.compile(r"^[ \t*#>]*(?:answer[ \t*]*[:=]|####)[ \t*]*(.*\S.
 _ANSWER_MIDLINE_RE = re.compile(r"\bANSWER[ \t]*:[ \t]*(\S.*)$", re.M)
 
 
+_ASSIGNMENT_RE = re.compile(r"[ \t]*answer[ \t]*=", re.I)
+
+
+def _in_code_block(text: str, at: int) -> bool:
+    """Whether ``at`` lies inside a fenced code block, in a text that may start inside one (the last lines of a
+    response): an odd number of fences on either side."""
+    if "```" not in text:
+        return False
+    return text.count("```", 0, at) % 2 == 1 or text.count("```", at) % 2 == 1
+
+
 def extract_answer_line(text: str) -> str | None:
     """``ANSWER: X`` (or ``#### X``) on its own line, the last one; else an upper-case ``ANSWER:`` in a line."""
     last = None
     for m in _ANSWER_LINE_RE.finditer(text):
-        last = m
+        if not (_ASSIGNMENT_RE.match(m.group(0)) and _in_code_block(text, m.start())):
+            last = m  # "answer = n" in a program is code; 'Answer: "7"' in a JSON block is the answer
     if last is None:
         for m in _ANSWER_MIDLINE_RE.finditer(text):
             last = m
     if last is None:
         return None
-    return clean_answer(last.group(1))
+    content = last.group(1)
+    if len(content.split()) >= 8 and text[last.end():].strip():
+        # "Answer: To find the volume, we use ..." opens a solution that goes on below: its conclusion answers
+        found = find_conclusion(text[last.start(1):])
+        if found:
+            return found
+    return clean_answer(content)
 
 
 @lru_cache(maxsize=8)

@@ -44,7 +44,8 @@ _PROSE_TAIL_RE = re.compile(r",\s+(?![^,]*\d)(?:[a-z']+\s+){2,}[a-z']+.*$")
 _FILLER_WORDS = {"the", "a", "an", "final", "correct", "right", "answer", "solution", "result", "it", "this", "that",
                  "yes", "no", "true", "false", "done", "wrong", "incorrect", "unclear", "here", "below", "above",
                  "following", "as", "follows", "not", "is", "my", "our", "clearly", "highlighted", "shown",
-                 "boxed", "given", "indeed", "all", "i", "need", "to", "do"}
+                 "boxed", "given", "indeed", "all", "i", "need", "to", "do", "verified", "confirmed", "consistent",
+                 "accurate", "valid", "checked", "same", "unchanged", "also"}
 MATH_WORDS = {"sqrt", "frac", "dfrac", "tfrac", "pi", "sin", "cos", "tan", "cot", "sec", "csc", "log",
               "ln", "exp", "infty", "text", "mbox", "mathrm", "cdot", "times", "left", "right",
               "pmatrix", "bmatrix", "begin", "end", "circ", "cup", "cap", "pm", "mp", "le", "ge",
@@ -312,21 +313,27 @@ def _rule_single_number(sent: str) -> str | None:
 
 
 _ANY_NEGATION_RE = re.compile(r"\b(?:not|never|cannot|can't|won't|isn't|aren't|wasn't|doesn't|don't|no)\b", re.I)
-_ONE_MATH_SPAN_RE = re.compile(r"^[^$]*\$([^$]{1,200})\$(?P<after>[^$]*)$")
+_MATH_SPAN_RE = re.compile(r"\$([^$]{1,200})\$|\\\((.{1,200}?)\\\)")
 #: What a value written as math may hold: digits, operators, and the commands of numbers and units.
 _MATH_VALUE_RE = re.compile(r"^(?:[\d\s.,+\-/^(){}%:!]|\\(?:d?t?frac|sqrt|pi|cdot|times|circ|%|!|,|;|left|right|"
                             r"infty|text\{[^{}]{0,30}\}|mathrm\{[^{}]{0,30}\}))+$")
+#: After the value: a unit or an object ("minutes to catch the elephant"), not a new clause.
+_NEW_CLAUSE_RE = re.compile(r"[,;:$]|\\\(|\b(?:is|are|was|were|equals?|but|and|or|so|if|then)\b", re.I)
 
 
 def _rule_single_math(sent: str) -> str | None:
-    """A concluding sentence whose one math span is a value, with at most a few words after it: "Therefore she
-    paid $\\$1,\\!250$ in total." (the verb is not one the other rules know; the value is the conclusion's)."""
+    """A concluding sentence whose one math span is a value, followed at most by a unit or an object: "Therefore
+    she paid $\\$1,\\!250$ in total.", "Therefore, it will take the lion \\(12\\) minutes to catch it." (the verb
+    is not one the other rules know; the value is the conclusion's)."""
     if not _CONCLUDE_START_RE.match(sent) or _ANY_NEGATION_RE.search(sent):
         return None  # "Thus $3$ cannot be right."
-    m = _ONE_MATH_SPAN_RE.match(sent)
-    if not m or len(re.findall(r"[A-Za-z]+", m.group("after"))) > 3:
+    spans = list(_MATH_SPAN_RE.finditer(sent))
+    if len(spans) != 1 or sent.count("$") not in (0, 2):
         return None
-    value = m.group(1).strip()
+    after = sent[spans[0].end():]
+    if _NEW_CLAUSE_RE.search(after) or len(re.findall(r"[A-Za-z]+", after)) > 10:
+        return None
+    value = (spans[0].group(1) or spans[0].group(2)).strip()
     return value if re.search(r"\d", value) and _MATH_VALUE_RE.match(value) else None
 
 
@@ -339,6 +346,8 @@ _RELATIVE_CLAUSE_RE = re.compile(r",\s*(?:which|since|because|as|so that|where|w
                                  r"(?:[^,.!?]|[.!?](?!\s)|,(?!\s*(?:is|are|was|equals)\b|\s*=))*$", re.I)
 
 
+_CONCLUDE_WORD_RE = re.compile(r"^\W*(?:therefore|thus|hence|so|finally|consequently|then)\W*$", re.I)
+_FRONTED_CLAUSE_RE = re.compile(r",\s*(?:when|if|since|as|because|given that|assuming)\b[^,]{1,120},\s*(?=\S)", re.I)
 _WHICH_VALUE_RE = re.compile(r",\s*which\s+(?:is|are|equals|gives)\s+", re.I)
 
 
@@ -455,8 +464,12 @@ def _line_answer(line: str, loose: bool = True) -> str | None:
                     break  # "x = 0, but this is not correct": a value ruled out, nothing committed
                 continue
             main = sent[:clause.start()]
-            if not (_WHICH_VALUE_RE.match(clause.group(0)) and re.search(r"[\d$\\]", clause.group(0))
-                    and not re.search(r"[\d$\\]", main)):
+            fronted = _FRONTED_CLAUSE_RE.match(clause.group(0)) if _CONCLUDE_WORD_RE.match(main) else None
+            if fronted:
+                # "Therefore, when $a = 4$, the value of $b$ is $0$.": the condition comes first, the statement after
+                sent = main + ", " + clause.group(0)[fronted.end():]
+            elif not (_WHICH_VALUE_RE.match(clause.group(0)) and re.search(r"[\d$\\]", clause.group(0))
+                      and not re.search(r"[\d$\\]", main)):
                 # A remark after the value ("12, which is even") is not the answer; but when the main clause only
                 # names what is meant ("... our desired number, which is 5."), the value is the clause's.
                 sent = main
@@ -464,7 +477,8 @@ def _line_answer(line: str, loose: bool = True) -> str | None:
         bare = _plain(sent)
         if looks_like_bare_answer(bare) and (loose or _has_value(bare) or len(bare) <= 3):
             return bare  # "The value is computed. 12"
-        valued = loose or _has_value(sent) or _CHOICE_IN_TEXT_RE.search(sent) or _CONCLUDE_START_RE.match(sent)
+        valued = (loose or _has_value(sent) or _CHOICE_IN_TEXT_RE.search(_plain(sent))
+                  or _CONCLUDE_START_RE.match(sent))
         for rule in _RULES if valued else _STRONG_RULES:
             cand = rule(sent)
             if cand:
@@ -614,6 +628,16 @@ def _ends_with_code_to_run(text: str) -> bool:
     return opening >= 0 and not text.startswith("```output", opening)
 
 
+def _checks_a_stated_answer(text: str) -> bool:
+    """The code block that ends ``text`` (closed, or cut off) is introduced as a check ("Let's verify this with
+    Python code."): what was stated before it stands, whether or not the program is ever run."""
+    fence = text.rfind("```", 0, len(text) - 3) if text.count("```") % 2 == 0 else text.rfind("```")
+    before = text[:fence].rstrip()
+    line = before[before.rfind("\n") + 1:].strip()
+    intro = (_sentences(line) or [line])[-1].strip()
+    return bool(intro) and bool(_AFTERTHOUGHT_RE.match(intro)) and _has_value(before[-3000:])
+
+
 _FIRST_ITEM_RE = re.compile(r"(?:^|\n)[^\n]*:[ \t*]*\n(?:[ \t]*\n)*[ \t]*(?:1[.)]|[-*•]|\**step 1\b[^\n]{0,3})[ \t*]*$",
                             re.I)
 
@@ -642,7 +666,7 @@ def find_conclusion(text: str) -> str | None:
         The answer text or ``None``.
     """
     tail = trim_tool_noise(text[-8000:])
-    if tail.count("```") % 2 or _ends_with_code_to_run(tail):
+    if (tail.count("```") % 2 or _ends_with_code_to_run(tail)) and not _checks_a_stated_answer(tail):
         return None  # cut off inside a code block, or waiting for a program to be run
     body = collapse_display_math(trim_tail(tail)[-3000:])
     if not body.strip():
