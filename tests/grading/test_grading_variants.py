@@ -135,6 +135,17 @@ PROSE = [
     ("Based on the analysis, the correct graph is \\(C\\).", "A", False),
     ("Therefore, when $a = 4$, the value of $b$ is $0$.", "0", True),
     ("Therefore, when $a = 4$, the value of $b$ is $0$.", "4", False),
+    # the last statement of an align-like display; the word that marks a conclusion; a count ("there are N ...")
+    ("Finally, we calculate $AB + B$:\n\n\\begin{align*}\nAB + B &= 10 + 2 \\\\\n&= 12.\n\\end{align*}", "12", True),
+    ("Thus the minimum is:\n\\begin{align*}\nf(15) &= 30 - 15 \\\\\n&= 15.\n\\end{align*}", "15", True),
+    ("We translate back:\n\\begin{equation*}\nw = (4 - 2i) + (2 - 3i) = 6 - 5i.\n\\end{equation*}", "6-5i", True),
+    ("Finally, $a + b + c = 7 + (-2) + 0 = 5$.", "5", True),
+    ("Finally, $a + b + c = 7 + (-2) + 0 = 5$.", "7", False),
+    ("Therefore, there are $3$ positive two-digit integers that are factors of both 100 and 150.", "3", True),
+    ("Therefore, there are $3$ positive two-digit integers that are factors of both 100 and 150.", "100", False),
+    ("So the regular polygon has 15 sides in all.", "15", True),
+    ("Thus there are $480$ ways to stack the books so that the math books are not next to each other.", "480", True),
+    ("Therefore, there are no solutions with 3 digits.", "3", False),
     ("Answer: To find the volume of the cone, we use the formula \\( V = \\frac{1}{3}Bh \\) with B = 30 and h = 6.5:\n"
      "\\[ V = \\frac{1}{3} \\cdot 30 \\cdot 6.5 = 65 \\]\nThus, the volume of the cone is \\( 65 \\) cubic units.", "65", True),
 ]

@@ -27,8 +27,8 @@ from functools import lru_cache
 
 from ._boxed import final_box, last_boxed
 from ._limits import MAX_EXTRACT_CHARS, MAX_SCAN_CHARS
-from ._prose import (answer_from_statement, clean_answer, find_conclusion, first_sentence, looks_like_bare_answer,
-                     trim_tail)
+from ._prose import (answer_from_statement, clean_answer, drop_conclusion_word, find_conclusion, first_sentence,
+                     looks_like_bare_answer, trim_tail)
 from ._text import cut_chat_leak, remove_invisible, strip_thinking
 
 ANSWER_FORMATS: tuple[str, ...] = (
@@ -376,7 +376,7 @@ def _whole_math(text: str) -> str | None:
     if inner != s:
         return inner or None
     if "\n" not in s and len(s) <= 80:
-        plain = re.sub(r"\\\(|\\\)|\\\[|\\\]|\$+", " ", s).strip().rstrip(".").strip()
+        plain = drop_conclusion_word(re.sub(r"\\\(|\\\)|\\\[|\\\]|\$+", " ", s).strip().rstrip(".").strip())
         return plain if looks_like_bare_answer(plain) else None
     return None
 

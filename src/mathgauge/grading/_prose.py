@@ -300,7 +300,7 @@ def _rule_is_clause(sent: str) -> str | None:
 
 
 # a value ruled out: "So the total would not be 7" (not "So, no matter how, I get 4")
-_NEGATED_VALUE_RE = re.compile(r"\b(?:not|never|cannot|can't|won't|isn't|aren't|wasn't|doesn't|don't)\s+"
+_NEGATED_VALUE_RE = re.compile(r"\b(?:not|no|never|cannot|can't|won't|isn't|aren't|wasn't|doesn't|don't)\s+"
                                r"(?:[A-Za-z]+\s+){0,3}-?\d", re.I)
 
 
@@ -337,8 +337,23 @@ def _rule_single_math(sent: str) -> str | None:
     return value if re.search(r"\d", value) and _MATH_VALUE_RE.match(value) else None
 
 
+_COUNT_RE = re.compile(
+    r"\b(?:there\s+(?:are|is|were|was|will\s+be)|has|have|had)\s+(?:exactly\s+|only\s+|a\s+total\s+of\s+)?"
+    r"(?:\$([^$]{1,40})\$|\\\((.{1,40}?)\\\)|(-?\d[\d,]*(?:\.\d+)?))(?=\s+(?:[A-Za-z]|\$[^$\d]))")
+
+
+def _rule_count(sent: str) -> str | None:
+    """"Therefore, there are $3$ two-digit integers that divide both 100 and 150.", "So the polygon has 15
+    sides.": the count, whatever numbers the rest of the sentence names."""
+    m = _COUNT_RE.search(sent) if _CONCLUDE_START_RE.match(sent) else None
+    if not m or _ANY_NEGATION_RE.search(sent, 0, m.end()):
+        return None  # "there are no ...", "there are not 3 ..." ("... so that they are not together" is fine)
+    value = (m.group(1) or m.group(2) or m.group(3)).strip()
+    return value if re.search(r"\d", value) and _MATH_VALUE_RE.match(value) else None
+
+
 _RULES = (_rule_answer_is, _rule_subject_is, _rule_values_are, _rule_several_values, _rule_trailing_math, _rule_bold,
-          _rule_value_list, _rule_equals_end, _rule_single_number, _rule_single_math, _rule_is_clause)
+          _rule_count, _rule_value_list, _rule_equals_end, _rule_single_number, _rule_single_math, _rule_is_clause)
 _RELATIVE_CLAUSE_RE = re.compile(r",\s*(?:which|since|because|as|so that|where|when|but|although|though|"
                                  r"assuming|given that|(?:and\s+)?(?:it\s+is\s+)?(?:achieved|attained|obtained|"
                                  r"reached|occurring|occurs|with equality))\b"
@@ -363,8 +378,29 @@ def first_sentence(s: str) -> str:
     return s
 
 
+_ALIGN_RE = re.compile(r"\\begin\{(align|equation|gather|eqnarray|multline)(\*?)\}(.{0,3000}?)\\end\{\1\2\}", re.S)
+
+
+def _last_aligned_statement(m: re.Match[str]) -> str:
+    """An ``align``-like display as the display math of its last statement: rows that go on with ``&=`` belong
+    to the statement above them (``AB + B &= 10 + 2 \\\\ &= 12`` is one chain)."""
+    statements: list[str] = []
+    for row in re.split(r"\\\\(?:\[[^\]]{0,20}\])?", m.group(3)):
+        row = re.sub(r"\\(?:label|tag|nonumber|notag)(?:\{[^{}]*\})?", "", row).strip()
+        if not row:
+            continue
+        if statements and re.match(r"&?\s*(?:=|\\le|\\ge|<|>|\\approx|\\equiv)", row):
+            statements[-1] += " " + row
+        else:
+            statements.append(row)
+    last = statements[-1].replace("&", " ") if statements else ""
+    return "\\[" + last + "\\]"
+
+
 def collapse_display_math(text: str) -> str:
     """Put display math on the line of the sentence that introduces it."""
+    if "\\begin{" in text:
+        text = _ALIGN_RE.sub(_last_aligned_statement, text)
     if "\\[" not in text and "$$" not in text:
         return text
     text = _BEFORE_DISPLAY_RE.sub(" ", text)
@@ -437,6 +473,14 @@ _PUNCT_IN_MATH_RE = re.compile(r"([,;])\s*\$(?=\s|$)")
 _ARROW_RE = re.compile(r"=>|⇒|⟹|∴|\\(?:Rightarrow|implies|therefore)(?![A-Za-z])")
 
 
+_CONCLUSION_WORD_RE = re.compile(r"^(?:finally|therefore|thus|hence|so|then)\s*,\s*", re.I)
+
+
+def drop_conclusion_word(plain: str) -> str:
+    """``Finally, x = 5`` -> ``x = 5``: the word that marks a conclusion is not part of it."""
+    return _CONCLUSION_WORD_RE.sub("", plain)
+
+
 def _line_answer(line: str, loose: bool = True) -> str | None:
     if ",$" in line or ";$" in line:
         line = _PUNCT_IN_MATH_RE.sub(r"$\1", line)  # "is $\\sqrt{2},$ which ...": the comma ends the clause
@@ -448,6 +492,7 @@ def _line_answer(line: str, loose: bool = True) -> str | None:
     plain = _plain(line)
     plain = re.sub(r"^(?:\\text\{\s*)?(?:final answer|answer|assistant|solution|result)\s*[:=]?\s*\}?\s*"
                    r"|^=\s*|^#{1,4}\s+", "", plain, flags=re.I)
+    plain = drop_conclusion_word(plain)
     if looks_like_bare_answer(plain) and (loose or _has_value(plain) or len(plain) <= 3):
         return plain
     m = _INLINE_ANSWER_RE.search(line)
