@@ -146,6 +146,12 @@ PROSE = [
     ("So the regular polygon has 15 sides in all.", "15", True),
     ("Thus there are $480$ ways to stack the books so that the math books are not next to each other.", "480", True),
     ("Therefore, there are no solutions with 3 digits.", "3", False),
+    # a lone \\( \\) span after "the answer is"; two values joined by "and" are two; bold around a value with a unit
+    ("The final answer is \\(4\\).", "4", True),
+    ("The answer is $2$ and $3$.", "2", False),
+    ("The answer is \\(2\\) and \\(3\\).", "3", False),
+    ("**Answer:** **225** battalions.", "225", True),
+    ("**Answer:** Bill is **1.25** miles from his starting point.", "1.25", True),
     ("Answer: To find the volume of the cone, we use the formula \\( V = \\frac{1}{3}Bh \\) with B = 30 and h = 6.5:\n"
      "\\[ V = \\frac{1}{3} \\cdot 30 \\cdot 6.5 = 65 \\]\nThus, the volume of the cone is \\( 65 \\) cubic units.", "65", True),
 ]

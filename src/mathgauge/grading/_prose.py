@@ -25,7 +25,7 @@ _LEADING_WORDS_RE = re.compile(
     r"^(?:(?:indeed|exactly|just|approximately|about|equal to|definitely|simply|clearly|for sure|surely|"
     r"also|still|then|now|therefore|thus|so|me|us|that|the|a|an|value|of|given by|as follows)\b[\s,:]*)+", re.I)
 # a number then words ("65 cubic units"), not then another value ("4 objects and 4/9 remain": two values)
-_NUM_THEN_WORDS_RE = re.compile(r"^(-?\d+(?:,\d{3})*(?:\.\d+)?)\s+(?:[A-Za-z][A-Za-z-]{2,})"
+_NUM_THEN_WORDS_RE = re.compile(r"^(-?\d+(?:,\d{3})*(?:\.\d+)?)\s+(?:(?!(?:and|or)\b)[A-Za-z][A-Za-z-]{2,})"
                                 r"(?:\s(?!.*\b(?:and|or)\s+-?\d)|$).*$")
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
@@ -55,7 +55,7 @@ _NEGATIONS = ("not", "no", "never", "nor")
 
 def strip_trailing_words(ans: str) -> str:
     """Reduce a captured phrase to its answer: ``the value of 65 cubic units`` -> ``65``."""
-    ans = ans.strip().strip("*").strip()
+    ans = re.sub(r"[ \t]{2,}", " ", ans.strip().strip("*").strip())  # removed math delimiters leave double spaces
     ans = _MOD_SUFFIX_RE.sub("", ans)
     clause = _RELATIVE_CLAUSE_RE.search(ans) if "," in ans else None
     if clause and re.search(r"[\d\\]", ans[:clause.start()]):
@@ -107,9 +107,17 @@ def _has_words(s: str) -> bool:
     return any(w.lower() not in MATH_WORDS for w in re.findall(r"(?<![\\A-Za-z])[A-Za-z]{2,}", s))
 
 
+_BOLD_SPAN_RE = re.compile(r"(?:^|(?<=[\s$(]))\*\*([^*\s][^*]{0,200}?)\*\*(?=[\s$.,;:!)]|$)")
+_LONE_PAREN_MATH_RE = re.compile(r"^\\\(((?:(?!\\[()]).)*)\\\)$|^\\\[((?:(?!\\[\[\]]).)*)\\\]$", re.S)
+
+
 def clean_answer(ans: str) -> str | None:
     """Clean what follows "The answer is" / "Answer:": a box, ``$...$``, bold, trailing words and periods."""
     ans = ans.strip()
+    if "**" in ans:
+        if ans.count("**") % 2 and re.match(r"[^*\s]{1,40}\*\*(?:\s|$)", ans):
+            ans = ans.replace("**", "", 1)  # "Answer:** **225** battalions": the opening marker went with the label
+        ans = _BOLD_SPAN_RE.sub(r"\1", ans)  # "**225** battalions", "$**1.25**$ miles" (not 2**3: a power)
     if "hope" in ans[-60:]:
         ans = _HOPE_RE.sub("", ans).strip()
     box = last_boxed(ans, join_line=True)
@@ -119,6 +127,9 @@ def clean_answer(ans: str) -> str | None:
         ans = re.sub(r"[.;,]\s*$", "", ans.strip().strip("*").strip()).strip()
     if ans.startswith("$") and ans.endswith("$") and len(ans) > 1 and "$" not in ans.strip("$"):
         ans = ans.strip("$").strip()
+    lone = _LONE_PAREN_MATH_RE.match(ans)
+    if lone:
+        ans = (lone.group(1) or lone.group(2)).strip()  # "\\(4\\)" -> "4", as "$4$" -> "4"
     plain = _MATH_DELIMS.sub(" ", ans).strip()
     if plain != ans and not looks_like_bare_answer(ans):
         ans = strip_trailing_words(plain)
