@@ -14,6 +14,9 @@ once, so no verdict comes from the verdict cache in the cold pass.
 * agreement with the hand labels, overall and per answer format; the labels are those the grader was developed
   against, so this is agreement on the tuning set, not an independent check.
 * math-verify on the same pairs when it is importable (``pip install math-verify``; a bench peer only).
+* prose answers: the ``boxed`` rows labelled correct with their last ``\\boxed{...}`` unwrapped (the box removed,
+  its content left in the sentence), graded with ``--format auto``: how many still read correct. A check of the
+  answer-in-prose readers on real text; it counts misses only (a wrong response stays wrong without its box).
 """
 
 from __future__ import annotations
@@ -144,6 +147,48 @@ def run_math_verify(rows: list[dict]) -> None:
     report("math-verify", rows, preds, times, time.process_time() - cpu0, 0)
 
 
+def unbox_last(text: str) -> str | None:
+    """``text`` with its last ``\\boxed{...}`` replaced by the box's content; ``None`` without a box."""
+    start = text.rfind("\\boxed{")
+    if start < 0:
+        return None
+    depth, i = 0, start + len("\\boxed{")
+    while i < len(text):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            if depth == 0:
+                return text[:start] + text[start + len("\\boxed{"):i] + text[i + 1:]
+            depth -= 1
+        i += 1
+    return None
+
+
+def run_prose_answers(rows: list[dict], with_math_verify: bool) -> None:
+    from mathgauge.grading import Grader
+
+    pairs = [(unboxed, r["gold_answer"]) for r in rows if r["answer_format"] == "boxed" and r["label"]
+             for unboxed in [unbox_last(r["response"])] if unboxed is not None]
+    with Grader() as grader:
+        kept = sum(grader.grade(text, gold, answer_format="auto").correct for text, gold in pairs)
+    line = f"== prose answers (last box unwrapped, --format auto): mathgauge {kept}/{len(pairs)} " \
+           f"({kept / len(pairs):.2%}) still read correct"
+    if with_math_verify:
+        try:
+            from math_verify import parse, verify  # type: ignore
+        except Exception:
+            pass
+        else:
+            mv = 0
+            for text, gold in pairs:
+                try:
+                    mv += bool(verify(parse("$" + gold + "$"), parse(text)))
+                except Exception:
+                    pass
+            line += f"; math-verify {mv}/{len(pairs)} ({mv / len(pairs):.2%})"
+    print(line)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -161,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     run_mathgauge(rows, args.repeat, args.show_disagreements)
     if not args.no_math_verify:
         run_math_verify(rows)
+    run_prose_answers(rows, not args.no_math_verify)
     return 0
 
 
