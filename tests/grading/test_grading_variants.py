@@ -152,6 +152,12 @@ PROSE = [
     ("The answer is \\(2\\) and \\(3\\).", "3", False),
     ("**Answer:** **225** battalions.", "225", True),
     ("**Answer:** Bill is **1.25** miles from his starting point.", "1.25", True),
+    # a word answer restated on its own last line, after the sentence that concludes with it
+    ("Comparing the earnings, Navin earns the most after an eight-hour day.\n\nNavin", "\\text{Navin}", True),
+    ("Comparing the earnings, Navin earns the most after an eight-hour day.\n\nNavin", "\\text{Luka}", False),
+    ("<|begin_of_thought|>\nEvelyn has the greatest speed.\n<|end_of_thought|>\n<|begin_of_solution|>\nEvelyn\n"
+     "<|end_of_solution|>", "\\text{Evelyn}", True),
+    ("We still have to compare Navin and Luka.\n\nTherefore", "\\text{Navin}", False),
     ("Answer: To find the volume of the cone, we use the formula \\( V = \\frac{1}{3}Bh \\) with B = 30 and h = 6.5:\n"
      "\\[ V = \\frac{1}{3} \\cdot 30 \\cdot 6.5 = 65 \\]\nThus, the volume of the cone is \\( 65 \\) cubic units.", "65", True),
 ]

@@ -708,6 +708,20 @@ def _unbalanced(line: str) -> bool:
     return line.count("{") > line.count("}") or line.count("(") > line.count(")") or line.count("[") > line.count("]")
 
 
+_NAME_LINE_RE = re.compile(r"[A-Z][A-Za-z'-]{1,19}")
+
+
+def _restated_name(paragraphs: list[str]) -> str | None:
+    """A last line that is one name the paragraph before it concludes with ("Thus, Navin earns the most.\n\n
+    Navin"): a word answer restated on its own, as a number would be."""
+    if len(paragraphs) < 2:
+        return None
+    last = paragraphs[-1].strip().strip("*").strip()
+    if not _NAME_LINE_RE.fullmatch(last) or _is_filler(last) or last.lower() in _PROSE_WORDS:
+        return None
+    return last if re.search(r"\b" + re.escape(last) + r"\b", paragraphs[-2]) else None
+
+
 def find_conclusion(text: str) -> str | None:
     """The answer of the concluding statement at the end of an unmarked response.
 
@@ -729,6 +743,9 @@ def find_conclusion(text: str) -> str | None:
         return None
     if _starts_list(body):
         return None  # "we compute the partial derivatives:\n\n1." was cut off at its first item
+    named = _restated_name(_paragraphs(body)[-2:])
+    if named:
+        return named
     if not _ends_complete(body):
         # cut off mid-sentence: only the unfinished sentence itself can commit ("So the answer is 12")
         last = _expand((_sentences(body.strip().splitlines()[-1].strip()) or [""])[-1])
