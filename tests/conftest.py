@@ -101,6 +101,18 @@ def require_modules(*names: str, extra: str) -> None:
     pytest.skip(message)
 
 
+def require_sandbox(ok: object, why: str) -> None:
+    """Skip the calling test when a sandbox layer (or the red-team corpus) it needs is missing, unless
+    ``MATHGAUGE_REQUIRE_SANDBOX=1`` (as in CI, which installs the sandbox): then the test fails instead."""
+    import os
+
+    if ok:
+        return
+    if os.environ.get("MATHGAUGE_REQUIRE_SANDBOX") == "1":
+        pytest.fail(why + "; MATHGAUGE_REQUIRE_SANDBOX=1 says the sandbox is installed")
+    pytest.skip(why)
+
+
 def stored_calls(db: Path) -> list[dict]:
     """Every stored call of every run in the order they were stored, with their texts (request body as JSON text,
     response, reasoning, graded text) read through the store: newer rows keep them compressed in ``texts``."""

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import require_sandbox
 
 from mathgauge.sandbox import ExecutionResult, Sandbox, SandboxUnavailable, check_isolation, classify_static
 
@@ -27,10 +28,7 @@ def _cli(*args, stdin: str | None = None, env=None, timeout=120):
 
 @pytest.fixture(scope="module")
 def sb():
-    if not LAYERS.get("usable"):
-        if os.environ.get("MATHGAUGE_REQUIRE_SANDBOX") == "1":
-            pytest.fail("sandbox unavailable: %s" % LAYERS.get("missing"))
-        pytest.skip("sandbox unavailable: %s" % LAYERS.get("missing"))
+    require_sandbox(LAYERS.get("usable"), "sandbox unavailable: %s" % LAYERS.get("missing"))
     s = Sandbox(timeout_s=10, memory_mb=1024)
     yield s
     s.close()

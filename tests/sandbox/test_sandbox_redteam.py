@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import require_sandbox
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -183,14 +184,10 @@ def _check_case(case: dict, res: dict) -> list[str]:
 
 @pytest.mark.slow
 def test_redteam_corpus(tmp_path):
-    if not CASES.exists():
-        pytest.skip("red-team corpus not found at %s" % CASES)
+    require_sandbox(CASES.exists(), "red-team corpus not found at %s" % CASES)
     usable, missing = _sandbox_usable()
-    if not usable:  # never run the corpus outside a verified sandbox
-        msg = "sandbox unavailable, refusing to run the red-team corpus: %s" % missing
-        if os.environ.get("MATHGAUGE_REQUIRE_SANDBOX") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    # never run the corpus outside a verified sandbox
+    require_sandbox(usable, "sandbox unavailable, refusing to run the red-team corpus: %s" % missing)
 
     cases = [json.loads(line) for line in CASES.read_text().splitlines() if line.strip()]
     rt_root = Path(tempfile.mkdtemp(prefix="rt_root_", dir=tmp_path))

@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import require_sandbox
 
 from mathgauge.sandbox import Sandbox, check_isolation
 
@@ -47,10 +46,7 @@ CASES = _cases()
 
 @pytest.fixture(scope="module")
 def sb():
-    if not LAYERS.get("usable"):
-        if os.environ.get("MATHGAUGE_REQUIRE_SANDBOX") == "1":
-            pytest.fail("sandbox unavailable: %s" % LAYERS.get("missing"))
-        pytest.skip("sandbox unavailable: %s" % LAYERS.get("missing"))
+    require_sandbox(LAYERS.get("usable"), "sandbox unavailable: %s" % LAYERS.get("missing"))
     s = Sandbox(timeout_s=10, memory_mb=1024)
     yield s
     s.close()
@@ -211,11 +207,8 @@ def test_c3_nothing_of_a_job_outlives_it(sb):
 # ------------------------------------------------------------------------------- 4. memory caps
 
 def test_c4_memory_cap_cases(sb):
-    if not LAYERS.get("cgroup_memory"):
-        why = "no memory cgroup here: memory caps fall back to RLIMIT_AS + refused memfd + tmpfs caps"
-        if os.environ.get("MATHGAUGE_REQUIRE_SANDBOX") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
+    require_sandbox(LAYERS.get("cgroup_memory"),
+                    "no memory cgroup here: memory caps fall back to RLIMIT_AS + refused memfd + tmpfs caps")
     _run_class(sb, 4)
 
 
@@ -347,10 +340,7 @@ def test_c9_a_running_neighbour_is_invisible(sb):
 @pytest.mark.slow
 def test_round2_corpus_through_exec_batch(tmp_path):
     """Every round-2 case through ``sandbox exec-batch`` (2 workers); prints the pass count per class."""
-    if not LAYERS.get("usable"):
-        if os.environ.get("MATHGAUGE_REQUIRE_SANDBOX") == "1":
-            pytest.fail("sandbox unavailable: %s" % LAYERS.get("missing"))
-        pytest.skip("sandbox unavailable")
+    require_sandbox(LAYERS.get("usable"), "sandbox unavailable: %s" % LAYERS.get("missing"))
     cases = [c for c in CASES if c["class"] != 4 or LAYERS.get("cgroup_memory")]
     inp, outp = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     inp.write_text("".join(json.dumps({"id": c["id"], "code": c["code"]}) + "\n" for c in cases))

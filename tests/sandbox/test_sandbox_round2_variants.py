@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import require_sandbox
 
 from mathgauge.sandbox import Sandbox, check_isolation
 
@@ -51,17 +52,11 @@ CASES = _cases()
 
 
 def _need_sandbox() -> None:
-    if not LAYERS.get("usable"):
-        if os.environ.get("MATHGAUGE_REQUIRE_SANDBOX") == "1":
-            pytest.fail("sandbox unavailable: %s" % LAYERS.get("missing"))
-        pytest.skip("sandbox unavailable: %s" % LAYERS.get("missing"))
+    require_sandbox(LAYERS.get("usable"), "sandbox unavailable: %s" % LAYERS.get("missing"))
 
 
 def _need(layer: str, why: str) -> None:
-    if not LAYERS.get(layer):
-        if os.environ.get("MATHGAUGE_REQUIRE_SANDBOX") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
+    require_sandbox(LAYERS.get(layer), why)
 
 
 @pytest.fixture(scope="module")
